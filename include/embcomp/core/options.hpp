@@ -1,0 +1,132 @@
+// Method options from a factory string such as "qr:op=mul" or "cafe:threshold=500,decay=0.99".
+// A method declares its options with defaults; parsing rejects unknown keys and bad values, and
+// canonical() prints every option so that a spec string rebuilds exactly the same table.
+#pragma once
+
+#include <charconv>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "embcomp/core/error.hpp"
+
+namespace embcomp {
+
+/// One declared option: its name, default value (as text) and a one-line help.
+struct OptionInfo {
+  std::string name;
+  std::string default_value;
+  std::string help;
+};
+
+/// A factory string split into its method key and option text: "key:opts".
+struct SpecString {
+  std::string key;
+  std::string options;
+
+  static SpecString parse(std::string_view spec) {
+    const auto colon = spec.find(':');
+    SpecString s{std::string(spec.substr(0, colon)),
+                 colon == std::string_view::npos ? "" : std::string(spec.substr(colon + 1))};
+    if (s.key.empty()) throw InvalidArgument("method spec '" + std::string(spec) + "' has no key");
+    return s;
+  }
+};
+
+class Options {
+ public:
+  /// Parses "a=1,b=x" against the declared options of method `key`; undeclared options keep
+  /// their defaults.
+  Options(std::string key, const std::vector<OptionInfo>& declared, std::string_view text = {})
+      : key_(std::move(key)) {
+    for (const auto& o : declared) values_.emplace_back(o.name, o.default_value);
+    while (!text.empty()) {
+      const auto comma = text.find(',');
+      set_pair(text.substr(0, comma));
+      text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    }
+  }
+
+  const std::string& key() const { return key_; }
+
+  const std::string& text(std::string_view name) const { return find(name); }
+  double number(std::string_view name) const {
+    const std::string& v = find(name);
+    double out = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    if (ec != std::errc() || end != v.data() + v.size()) bad_value(name, v, "a number");
+    return out;
+  }
+  long long integer(std::string_view name) const {
+    const std::string& v = find(name);
+    long long out = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    if (ec != std::errc() || end != v.data() + v.size()) bad_value(name, v, "an integer");
+    return out;
+  }
+  bool flag(std::string_view name) const {
+    const std::string& v = find(name);
+    if (v == "1" || v == "true" || v == "on") return true;
+    if (v == "0" || v == "false" || v == "off") return false;
+    bad_value(name, v, "a boolean (true/false)");
+  }
+  /// The value of `name`, which must be one of `choices`.
+  const std::string& choice(std::string_view name, const std::vector<std::string>& choices) const {
+    const std::string& v = find(name);
+    for (const auto& c : choices) {
+      if (c == v) return v;
+    }
+    std::string list;
+    for (const auto& c : choices) list += (list.empty() ? "" : "|") + c;
+    bad_value(name, v, "one of " + list);
+  }
+
+  /// "key:a=1,b=2" with every declared option, in declaration order.
+  std::string canonical() const {
+    std::string s = key_;
+    for (std::size_t i = 0; i < values_.size(); ++i) {
+      s += (i == 0 ? ":" : ",") + values_[i].first + "=" + values_[i].second;
+    }
+    return s;
+  }
+
+ private:
+  void set_pair(std::string_view pair) {
+    const auto eq = pair.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      throw InvalidArgument("method '" + key_ + "': option '" + std::string(pair) +
+                            "' must be written name=value");
+    }
+    const std::string name(pair.substr(0, eq));
+    for (auto& [n, v] : values_) {
+      if (n == name) {
+        v = std::string(pair.substr(eq + 1));
+        return;
+      }
+    }
+    std::string known;
+    for (const auto& [n, v] : values_) known += (known.empty() ? "" : ", ") + n;
+    throw InvalidArgument("method '" + key_ + "' has no option '" + name + "'" +
+                          (known.empty() ? " (it takes none)" : "; its options are " + known));
+  }
+
+  const std::string& find(std::string_view name) const {
+    for (const auto& [n, v] : values_) {
+      if (n == name) return v;
+    }
+    throw InvalidArgument("method '" + key_ + "': option '" + std::string(name) +
+                          "' is not declared (a bug in the method)");
+  }
+
+  [[noreturn]] void bad_value(std::string_view name, const std::string& value,
+                              const std::string& expected) const {
+    throw InvalidArgument("method '" + key_ + "': option " + std::string(name) + "='" + value +
+                          "' must be " + expected);
+  }
+
+  std::string key_;
+  std::vector<std::pair<std::string, std::string>> values_;
+};
+
+}  // namespace embcomp

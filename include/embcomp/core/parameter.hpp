@@ -1,0 +1,218 @@
+// Parameter: named [rows x width] storage with a row codec. Optimizers and lookups read a row as
+// fp32 and write it back through the codec, so quantized tables train like fp32 ones.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "embcomp/core/error.hpp"
+#include "embcomp/core/serialize.hpp"
+#include "embcomp/core/types.hpp"
+#include "embcomp/kernels/quantize.hpp"
+#include "embcomp/kernels/random.hpp"
+
+namespace embcomp {
+
+/// How gradients reach a parameter: `rows` are row-indexed tables updated sparsely (unique
+/// rows + summed values); `dense` are small parts (projections, MLPs) updated whole.
+enum class ParamKind : std::uint8_t { rows = 0, dense = 1 };
+
+/// Storage format of values.
+enum class Codec : std::uint8_t { fp32 = 0, int8 = 1, int16 = 2 };
+
+/// Scale of integer codes: one global (scale, offset) pair fixed at construction, as in the
+/// reference; or one symmetric scale per row, refitted to the row's range on every write.
+enum class ScaleMode : std::uint8_t { global = 0, per_row = 1 };
+
+struct CodecSpec {
+  Codec codec = Codec::fp32;
+  ScaleMode scale_mode = ScaleMode::global;
+  float scale = 0.01f;  ///< global mode: value = code * scale + offset
+  float offset = 0.0f;
+
+  int bits() const { return codec == Codec::int8 ? 8 : codec == Codec::int16 ? 16 : 32; }
+};
+
+class Parameter {
+ public:
+  Parameter(std::string name, Index rows, Index width, ParamKind kind, CodecSpec codec = {})
+      : name_(std::move(name)), rows_(rows), width_(width), kind_(kind), codec_(codec) {
+    if (rows < 1 || width < 1) {
+      throw InvalidArgument("parameter " + name_ + ": shape [" + std::to_string(rows) + " x " +
+                            std::to_string(width) + "] must be positive");
+    }
+    if (codec.codec != Codec::fp32 && !(codec.scale > 0.0f && std::isfinite(codec.scale))) {
+      throw InvalidArgument("parameter " + name_ + ": quantization scale must be > 0");
+    }
+    allocate();
+  }
+
+  const std::string& name() const { return name_; }
+  Index rows() const { return rows_; }
+  Index width() const { return width_; }
+  std::size_t size() const { return static_cast<std::size_t>(rows_ * width_); }
+  ParamKind kind() const { return kind_; }
+  const CodecSpec& codec() const { return codec_; }
+  bool is_fp32() const { return codec_.codec == Codec::fp32; }
+
+  /// fp32 storage, [rows x width] row-major. Only for fp32 parameters.
+  float* data() { return values_.data(); }
+  const float* data() const { return values_.data(); }
+  float* row(Index r) { return values_.data() + r * width_; }
+  const float* row(Index r) const { return values_.data() + r * width_; }
+
+  /// Decodes row r into out[width].
+  void read_row(Index r, float* out) const {
+    switch (codec_.codec) {
+      case Codec::fp32: std::copy_n(row(r), width_, out); break;
+      case Codec::int8: decode_row(codes8_.data() + r * width_, r, out); break;
+      case Codec::int16: decode_row(codes16_.data() + r * width_, r, out); break;
+    }
+  }
+
+  /// Encodes in[width] into row r. Integer codecs round stochastically with noise drawn from
+  /// (stream, row, column): the same stream gives the same codes on any thread count.
+  void write_row(Index r, const float* in, std::uint64_t stream) {
+    switch (codec_.codec) {
+      case Codec::fp32: std::copy_n(in, width_, row(r)); break;
+      case Codec::int8: encode_row(in, r, stream, codes8_.data() + r * width_); break;
+      case Codec::int16: encode_row(in, r, stream, codes16_.data() + r * width_); break;
+    }
+  }
+
+  /// Bytes held: values or codes, plus per-row scales or the global (scale, offset) pair.
+  std::size_t bytes() const { return storage_bytes(rows_, width_, codec_); }
+
+  /// Bytes a [rows x width] parameter with `codec` holds (known before allocating it).
+  static std::size_t storage_bytes(Index rows, Index width, const CodecSpec& codec) {
+    const auto n = static_cast<std::size_t>(rows * width);
+    if (codec.codec == Codec::fp32) return n * sizeof(float);
+    const std::size_t scales = codec.scale_mode == ScaleMode::per_row
+                                   ? static_cast<std::size_t>(rows) * sizeof(float)
+                                   : 2 * sizeof(float);
+    return n * static_cast<std::size_t>(codec.bits() / 8) + scales;
+  }
+
+  /// Fills every element with U(-bound, bound) drawn from `seed` (through the codec).
+  void fill_uniform(float bound, std::uint64_t seed) {
+#pragma omp parallel
+    {
+      std::vector<float> buffer(static_cast<std::size_t>(width_));
+#pragma omp for schedule(static)
+      for (Index r = 0; r < rows_; ++r) {
+        const std::uint64_t stream = kernels::combine(seed, static_cast<std::uint64_t>(r));
+        for (Index c = 0; c < width_; ++c) {
+          buffer[c] = kernels::uniform(stream, static_cast<std::uint64_t>(c), -bound, bound);
+        }
+        write_row(r, buffer.data(), kernels::combine(stream, 0x5eedULL));
+      }
+    }
+  }
+
+  /// Sets every element to `value` (through the codec, deterministic rounding aside).
+  void fill(float value) {
+    std::vector<float> buffer(static_cast<std::size_t>(width_), value);
+    for (Index r = 0; r < rows_; ++r) write_row(r, buffer.data(), 0);
+  }
+
+  void save(Writer& out) const {
+    out.string(name_);
+    out.pod(rows_);
+    out.pod(width_);
+    out.pod(static_cast<std::uint8_t>(codec_.codec));
+    out.pod(static_cast<std::uint8_t>(codec_.scale_mode));
+    out.pod(codec_.scale);
+    out.pod(codec_.offset);
+    out.bytes(storage(), code_bytes());
+    out.bytes(row_scales_.data(), row_scales_.size() * sizeof(float));
+  }
+
+  /// Loads values saved by save(); the stored name, shape and codec must match this one.
+  void load(Reader& in) {
+    const std::string stored = in.string();
+    if (stored != name_) {
+      throw CheckpointError("checkpoint does not match this table: parameter '" + stored +
+                            "' found where '" + name_ + "' was expected");
+    }
+    expect_equal(in, rows_, name_ + " rows");
+    expect_equal(in, width_, name_ + " width");
+    expect_equal(in, static_cast<std::uint8_t>(codec_.codec), name_ + " codec");
+    expect_equal(in, static_cast<std::uint8_t>(codec_.scale_mode), name_ + " scale mode");
+    codec_.scale = in.pod<float>();
+    codec_.offset = in.pod<float>();
+    in.bytes(storage(), code_bytes());
+    in.bytes(row_scales_.data(), row_scales_.size() * sizeof(float));
+  }
+
+ private:
+  std::size_t code_bytes() const { return size() * static_cast<std::size_t>(codec_.bits() / 8); }
+
+  void allocate() {
+    switch (codec_.codec) {
+      case Codec::fp32: values_.assign(size(), 0.0f); break;
+      case Codec::int8: codes8_.assign(size(), 0); break;
+      case Codec::int16: codes16_.assign(size(), 0); break;
+    }
+    if (codec_.codec != Codec::fp32 && codec_.scale_mode == ScaleMode::per_row) {
+      row_scales_.assign(static_cast<std::size_t>(rows_), 1.0f);
+    }
+  }
+
+  void* storage() {
+    return const_cast<void*>(static_cast<const Parameter*>(this)->storage());
+  }
+  const void* storage() const {
+    switch (codec_.codec) {
+      case Codec::int8: return codes8_.data();
+      case Codec::int16: return codes16_.data();
+      case Codec::fp32: break;
+    }
+    return values_.data();
+  }
+
+  float row_scale(Index r) const {
+    return codec_.scale_mode == ScaleMode::per_row ? row_scales_[r] : codec_.scale;
+  }
+  float row_offset() const { return codec_.scale_mode == ScaleMode::per_row ? 0.0f : codec_.offset; }
+
+  template <class Code>
+  void decode_row(const Code* codes, Index r, float* out) const {
+    const float scale = row_scale(r);
+    const float offset = row_offset();
+    for (Index c = 0; c < width_; ++c) {
+      out[c] = kernels::dequantize(static_cast<float>(codes[c]), scale, offset);
+    }
+  }
+
+  template <class Code>
+  void encode_row(const float* in, Index r, std::uint64_t stream, Code* codes) {
+    const int bits = codec_.bits();
+    if (codec_.scale_mode == ScaleMode::per_row) {
+      float max_abs = 0.0f;
+      for (Index c = 0; c < width_; ++c) max_abs = std::fmax(max_abs, std::fabs(in[c]));
+      row_scales_[r] = kernels::symmetric_scale(max_abs, bits);
+    }
+    const float scale = row_scale(r);
+    const float offset = row_offset();
+    const std::uint64_t row_stream = kernels::combine(stream, static_cast<std::uint64_t>(r));
+    for (Index c = 0; c < width_; ++c) {
+      const float u = kernels::uniform01(row_stream, static_cast<std::uint64_t>(c));
+      codes[c] = static_cast<Code>(kernels::quantize_stochastic(in[c], scale, offset, bits, u));
+    }
+  }
+
+  std::string name_;
+  Index rows_;
+  Index width_;
+  ParamKind kind_;
+  CodecSpec codec_;
+  std::vector<float> values_;
+  std::vector<std::int8_t> codes8_;
+  std::vector<std::int16_t> codes16_;
+  std::vector<float> row_scales_;
+};
+
+}  // namespace embcomp

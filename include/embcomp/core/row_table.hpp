@@ -1,0 +1,83 @@
+// Lookup and backward of a gather from a row-indexed Parameter, shared by every method whose
+// embedding (or a part of it) is one stored row: out[p] = W[row_of(p)].
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "embcomp/core/gradients.hpp"
+#include "embcomp/kernels/gather.hpp"
+#include "embcomp/kernels/row_groups.hpp"
+
+namespace embcomp {
+
+/// out[p] = decode(W[row_of(p)]) for p in [0, count); out is [count x W.width()].
+template <class RowOf>
+void gather_param_rows(const Parameter& table, Index count, RowOf row_of, float* out) {
+  const Index width = table.width();
+  if (table.is_fp32()) {
+    kernels::gather_rows(table.data(), width, count, row_of, out);
+    return;
+  }
+#pragma omp parallel for schedule(static) if (count > 1024)
+  for (Index p = 0; p < count; ++p) table.read_row(row_of(p), out + p * width);
+}
+
+/// Backward of gather_param_rows with rows[p] = row_of(p): one sparse gradient row per unique
+/// row, the sum of contribution(p, acc) over the positions that read it. `groups` is scratch
+/// kept by the caller so that its buffers are reused across batches.
+template <class Contribution>
+void scatter_param_grad(Parameter& table, std::span<const Index> rows,
+                        kernels::RowGroups& groups, Gradients& grads, Contribution contribution) {
+  groups.build(rows);
+  SparseGrad& g = grads.sparse_for(table, groups.unique_count());
+  std::copy(groups.rows().begin(), groups.rows().end(), g.rows.begin());
+  groups.reduce(table.width(), g.values.data(), contribution);
+}
+
+/// The common case: the contribution of position p is dE row p.
+inline void scatter_output_grad(Parameter& table, std::span<const Index> rows, ConstMatrix dE,
+                                kernels::RowGroups& groups, Gradients& grads) {
+  const Index width = dE.cols;
+  scatter_param_grad(table, rows, groups, grads, [&](Index p, float* acc) {
+    const float* g = dE.row(p);
+    for (Index c = 0; c < width; ++c) acc[c] += g[c];
+  });
+}
+
+}  // namespace embcomp
+
+namespace embcomp {
+
+/// Base of methods whose embedding is exactly one stored row: out[p] = W[row_of(ids, p)].
+/// Derived (CRTP) provides `Index row_of(const IdBatch&, Index p) const` and calls
+/// set_rows_parameter() in its constructor; lookup and backward are written here once.
+template <class Derived>
+class GatherTable : public EmbeddingTable {
+ public:
+  using EmbeddingTable::EmbeddingTable;
+
+ protected:
+  void set_rows_parameter(Parameter& table) { table_ = &table; }
+  const Parameter& rows_parameter() const { return *table_; }
+
+  void lookup_impl(const IdBatch& ids, Matrix out) const override {
+    gather_param_rows(*table_, ids.size(), [&](Index p) { return self().row_of(ids, p); },
+                      out.data);
+  }
+
+  void backward_impl(const IdBatch& ids, ConstMatrix dE, Gradients& grads) override {
+    rows_.resize(static_cast<std::size_t>(ids.size()));
+    for (Index p = 0; p < ids.size(); ++p) rows_[p] = self().row_of(ids, p);
+    scatter_output_grad(*table_, rows_, dE, groups_, grads);
+  }
+
+ private:
+  const Derived& self() const { return static_cast<const Derived&>(*this); }
+
+  Parameter* table_ = nullptr;
+  std::vector<Index> rows_;  // backward scratch: row read by each position
+  kernels::RowGroups groups_;
+};
+
+}  // namespace embcomp

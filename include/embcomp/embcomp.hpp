@@ -1,0 +1,13 @@
+// Umbrella header: the contract, the registry, every method and every optimizer.
+#pragma once
+
+#include "embcomp/registry.hpp"
+#include "embcomp/table.hpp"
+
+#include "embcomp/methods/full.hpp"
+#include "embcomp/methods/hash.hpp"
+#include "embcomp/methods/quantized.hpp"
+
+#include "embcomp/optim/adagrad.hpp"
+#include "embcomp/optim/adam.hpp"
+#include "embcomp/optim/sgd.hpp"

@@ -1,0 +1,22 @@
+// Counter-based random numbers: the value depends only on (stream, counter), so results are
+// identical for any thread count or evaluation order, on CPU and GPU.
+#pragma once
+
+#include <cstdint>
+
+#include "embcomp/kernels/hash.hpp"
+
+namespace embcomp::kernels {
+
+/// Uniform in [0, 1) with 24 random bits, from a stream key and a counter.
+EMBCOMP_HD float uniform01(std::uint64_t stream, std::uint64_t counter) {
+  const std::uint64_t bits = mix64(stream ^ (counter * 0xD1B54A32D192ED03ULL));
+  return static_cast<float>(bits >> 40) * (1.0f / 16777216.0f);
+}
+
+/// Uniform in [lo, hi).
+EMBCOMP_HD float uniform(std::uint64_t stream, std::uint64_t counter, float lo, float hi) {
+  return lo + (hi - lo) * uniform01(stream, counter);
+}
+
+}  // namespace embcomp::kernels

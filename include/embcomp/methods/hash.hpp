@@ -1,0 +1,125 @@
+// hash: the hashing trick (spec methods-inter.md §1). Ids hash into fewer rows than there are
+// ids; colliding ids share a row outright.
+//
+// tables=shared (default, the reference's single table): every field hashes its global id
+//   (field offset + local id) into one table of M = floor(budget / (d * 4)) rows, M <= N.
+// tables=per_field: field f gets M_f rows, the budget split in proportion to n_f; a field with
+//   n_f <= threshold keeps a full table (never hashed).
+// hash=xxhash (default) uses XXH64 with the table seed; hash=modulo is the reference's plain
+//   id mod M, whose structured collisions (x and x + M share a row) it keeps on purpose.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "embcomp/core/options.hpp"
+#include "embcomp/core/row_table.hpp"
+#include "embcomp/kernels/bucket.hpp"
+#include "embcomp/table.hpp"
+
+namespace embcomp {
+
+class HashTable : public GatherTable<HashTable> {
+ public:
+  static constexpr const char* kKey = "hash";
+  static constexpr const char* kSummary = "hashing trick: ids hashed into a smaller table";
+  static std::vector<OptionInfo> option_info() {
+    return {{"hash", "xxhash", "bucket function: xxhash | modulo (the reference's id mod M)"},
+            {"tables", "shared", "shared (one table for all fields) | per_field"},
+            {"threshold", "0", "per_field: fields with n_f <= threshold keep a full table"}};
+  }
+
+  HashTable(const TableArgs& args, const Options& options)
+      : GatherTable(args),
+        kind_(options.choice("hash", {"xxhash", "modulo"}) == "xxhash" ? kernels::HashKind::xxhash
+                                                                       : kernels::HashKind::modulo),
+        fields_(plan_fields(options.choice("tables", {"shared", "per_field"}) == "shared",
+                            options.integer("threshold"))),
+        table_(add_parameter("rows", total_rows(), args.schema.dim, ParamKind::rows)) {
+    set_rows_parameter(table_);
+    table_.fill_uniform(default_init_bound(args.schema), args.seed);
+  }
+
+  /// Rows of the hashed storage.
+  Index rows() const { return table_.rows(); }
+
+ private:
+  /// Where field f's ids go: key = id + key_offset, row = base + bucket(key, rows).
+  struct FieldPlan {
+    Index base = 0;
+    Index rows = 0;
+    Index key_offset = 0;
+    std::uint64_t seed = 0;
+    bool identity = false;  ///< a full (unhashed) field
+  };
+
+  std::vector<FieldPlan> plan_fields(bool shared, long long threshold) const {
+    const Schema& s = schema();
+    const double row_bytes = static_cast<double>(s.dim) * sizeof(float);
+    const auto budget_rows = static_cast<Index>(std::floor(budget().bytes(s) / row_bytes));
+    return shared ? plan_shared(budget_rows) : plan_per_field(budget_rows, threshold);
+  }
+
+  std::vector<FieldPlan> plan_shared(Index budget_rows) const {
+    const Schema& s = schema();
+    require_rows(1);
+    const Index m = std::min(budget_rows, s.total_rows());
+    std::vector<FieldPlan> plan;
+    for (Index f = 0; f < s.num_fields(); ++f) {
+      plan.push_back({0, m, s.field_offset(f), seed(), false});
+    }
+    return plan;
+  }
+
+  std::vector<FieldPlan> plan_per_field(Index budget_rows, long long threshold) const {
+    const Schema& s = schema();
+    Index kept_rows = 0, hashed_fields = 0, hashed_ids = 0;
+    for (Index n : s.cardinalities) {
+      if (n <= threshold) kept_rows += n;
+      else ++hashed_fields, hashed_ids += n;
+    }
+    require_rows(kept_rows + hashed_fields);
+    const double share = static_cast<double>(budget_rows - kept_rows) /
+                         static_cast<double>(std::max<Index>(hashed_ids, 1));
+    std::vector<FieldPlan> plan;
+    Index base = 0;
+    for (Index f = 0; f < s.num_fields(); ++f) {
+      const Index n = s.cardinalities[f];
+      const bool keep = n <= threshold;
+      const Index m = keep ? n : std::clamp<Index>(static_cast<Index>(std::floor(static_cast<double>(n) * share)), 1, n);
+      plan.push_back({base, m, 0, kernels::combine(seed(), static_cast<std::uint64_t>(f)), keep});
+      base += m;
+    }
+    return plan;
+  }
+
+  /// Throws InfeasibleBudget unless `min_rows` rows of d floats fit the budget.
+  void require_rows(Index min_rows) const {
+    require_budget(kKey, static_cast<double>(min_rows) * static_cast<double>(schema().dim) * 4.0,
+                   args());
+  }
+
+  Index total_rows() const {
+    Index rows = 0;
+    for (const auto& f : fields_) rows = std::max(rows, f.base + f.rows);
+    return rows;
+  }
+
+
+ public:
+  Index row_of(const IdBatch& ids, Index p) const {
+    const FieldPlan& f = fields_[ids.field_of(p)];
+    const auto key = static_cast<std::uint64_t>(ids[p] + f.key_offset);
+    if (f.identity) return f.base + static_cast<Index>(key);
+    return f.base + static_cast<Index>(kernels::bucket(key, static_cast<std::uint64_t>(f.rows),
+                                                       f.seed, kind_));
+  }
+
+ private:
+  kernels::HashKind kind_;
+  std::vector<FieldPlan> fields_;
+  Parameter& table_;
+};
+
+}  // namespace embcomp

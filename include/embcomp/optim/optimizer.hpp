@@ -1,0 +1,149 @@
+// One optimizer implementation serves every method: it consumes Gradients (sparse unique rows
+// or dense) and updates Parameters through their codec. State is fp32, laid out per row as
+// [slots x width] so that a sparse update touches one contiguous block per row.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "embcomp/core/error.hpp"
+#include "embcomp/core/gradients.hpp"
+#include "embcomp/kernels/hash.hpp"
+
+namespace embcomp {
+
+class Optimizer {
+ public:
+  explicit Optimizer(float learning_rate) : learning_rate_(learning_rate) {
+    if (!(learning_rate > 0.0f) || !std::isfinite(learning_rate)) {
+      throw InvalidArgument("optimizer: learning rate " + std::to_string(learning_rate) +
+                            " must be finite and > 0");
+    }
+  }
+  virtual ~Optimizer() = default;
+
+  /// Applies one step to every parameter in `grads`. All gradient values are checked first:
+  /// a NaN or Inf throws NonFiniteGradient and no parameter or state is changed.
+  void step(const Gradients& grads) {
+    for (const auto& g : grads.sparse) check_finite(*g.param, g.values);
+    for (const auto& g : grads.dense) check_finite(*g.param, g.values);
+    ++steps_;
+    for (const auto& g : grads.sparse) {
+      if (!g.rows.empty()) apply_sparse(*g.param, g, state_for(*g.param));
+    }
+    for (const auto& g : grads.dense) {
+      if (!g.values.empty()) apply_dense(*g.param, g, state_for(*g.param));
+    }
+  }
+
+  /// Steps taken so far (Adam's bias correction uses this global count).
+  std::uint64_t steps() const { return steps_; }
+  float learning_rate() const { return learning_rate_; }
+  void set_learning_rate(float lr) { learning_rate_ = lr; }
+
+  /// fp32 values of state per parameter element (SGD 0, Adagrad 1, Adam 2).
+  virtual int slots() const = 0;
+  virtual std::string name() const = 0;
+  /// Bytes of state this optimizer holds, or will hold once stepped, for `param`.
+  std::size_t state_bytes(const Parameter& param) const {
+    return static_cast<std::size_t>(slots()) * param.size() * sizeof(float);
+  }
+  /// State of `param` ([rows x slots*width]); empty until its first update.
+  const std::vector<float>* state(const Parameter& param) const {
+    const auto it = state_.find(&param);
+    return it == state_.end() ? nullptr : &it->second;
+  }
+  /// Drops all state and the step count (a stage that resets the optimizer).
+  void reset() {
+    state_.clear();
+    steps_ = 0;
+  }
+
+ protected:
+  virtual void apply_sparse(Parameter& param, const SparseGrad& grad, float* state) = 0;
+  virtual void apply_dense(Parameter& param, const DenseGrad& grad, float* state) = 0;
+
+  /// Noise stream for stochastic rounding of `param` at this step.
+  std::uint64_t rounding_stream(const Parameter& param) const {
+    return kernels::combine(XXH64(param.name().data(), param.name().size(), 0), steps_);
+  }
+
+ private:
+  float* state_for(Parameter& param) {
+    auto& s = state_[&param];
+    if (s.empty() && slots() > 0) s.assign(static_cast<std::size_t>(slots()) * param.size(), 0.0f);
+    return s.data();
+  }
+
+  static void check_finite(const Parameter& param, const std::vector<float>& values) {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (!std::isfinite(values[i])) {
+        throw NonFiniteGradient("optimizer: gradient of '" + param.name() + "' holds " +
+                                std::to_string(values[i]) + " at element " + std::to_string(i) +
+                                "; the step was refused and nothing was changed");
+      }
+    }
+  }
+
+  float learning_rate_;
+  std::uint64_t steps_ = 0;
+  std::unordered_map<const Parameter*, std::vector<float>> state_;
+};
+
+/// An optimizer defined by a per-row update rule:
+///   Rule::kSlots, Rule::Coefficients coefficients(lr, step) (per step, e.g. bias corrections),
+///   Rule::update(float* w, const float* g, float* state, Index width, const Coefficients&).
+/// Rows are updated in parallel; quantized rows are decoded, updated and re-encoded.
+template <class Rule>
+class RowwiseOptimizer : public Optimizer {
+ public:
+  RowwiseOptimizer(float learning_rate, Rule rule) : Optimizer(learning_rate), rule_(rule) {}
+  int slots() const override { return Rule::kSlots; }
+  const Rule& rule() const { return rule_; }
+
+ protected:
+  void apply_sparse(Parameter& param, const SparseGrad& grad, float* state) override {
+    update_rows(param, state, grad.count(), [&](Index i) { return grad.rows[i]; },
+                [&](Index i) { return grad.row(i); });
+  }
+  void apply_dense(Parameter& param, const DenseGrad& grad, float* state) override {
+    const Index width = param.width();
+    update_rows(param, state, param.rows(), [](Index i) { return i; },
+                [&](Index i) { return grad.values.data() + i * width; });
+  }
+
+ private:
+  template <class RowOf, class GradOf>
+  void update_rows(Parameter& param, float* state, Index count, RowOf row_of, GradOf grad_of) {
+    const auto coefficients = rule_.coefficients(learning_rate(), steps());
+    const Index width = param.width();
+    const Index state_width = Rule::kSlots * width;
+    if (param.is_fp32()) {
+#pragma omp parallel for schedule(static) if (count > 256)
+      for (Index i = 0; i < count; ++i) {
+        const Index r = row_of(i);
+        rule_.update(param.row(r), grad_of(i), state + r * state_width, width, coefficients);
+      }
+      return;
+    }
+    const std::uint64_t stream = rounding_stream(param);
+#pragma omp parallel if (count > 256)
+    {
+      std::vector<float> row(static_cast<std::size_t>(width));
+#pragma omp for schedule(static)
+      for (Index i = 0; i < count; ++i) {
+        const Index r = row_of(i);
+        param.read_row(r, row.data());
+        rule_.update(row.data(), grad_of(i), state + r * state_width, width, coefficients);
+        param.write_row(r, row.data(), stream);
+      }
+    }
+  }
+
+  Rule rule_;
+};
+
+}  // namespace embcomp

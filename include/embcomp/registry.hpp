@@ -1,0 +1,48 @@
+// The method registry: every method under a short key with its declared options, built from a
+// factory string such as "qr:op=mul". Checkpoints are loaded through it too.
+#pragma once
+
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "embcomp/core/options.hpp"
+#include "embcomp/table.hpp"
+
+namespace embcomp {
+
+struct MethodInfo {
+  std::string key;
+  std::string summary;
+  std::vector<OptionInfo> options;
+  std::function<std::unique_ptr<EmbeddingTable>(const TableArgs&, const Options&)> make;
+};
+
+/// Describes a method class that has kKey, kSummary and option_info().
+template <class Method>
+MethodInfo describe() {
+  return {Method::kKey, Method::kSummary, Method::option_info(),
+          [](const TableArgs& args, const Options& options) -> std::unique_ptr<EmbeddingTable> {
+            return std::make_unique<Method>(args, options);
+          }};
+}
+
+/// Every registered method, in the order of the docs table.
+const std::vector<MethodInfo>& methods();
+
+/// The method registered under `key`; throws InvalidArgument listing the known keys.
+const MethodInfo& method_info(std::string_view key);
+
+/// Builds a table from a factory string "key[:name=value,...]". Throws InvalidArgument for an
+/// unknown key or option, InfeasibleBudget when the method cannot fit args.budget.
+std::unique_ptr<EmbeddingTable> make_table(std::string_view spec, const TableArgs& args);
+
+/// Reads a checkpoint written by EmbeddingTable::save. A truncated, damaged, foreign or
+/// newer-format file throws CheckpointError; nothing is left half-built.
+std::unique_ptr<EmbeddingTable> load_table(std::istream& in);
+std::unique_ptr<EmbeddingTable> load_table(const std::string& path);
+
+}  // namespace embcomp
