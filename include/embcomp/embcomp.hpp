@@ -11,3 +11,6 @@
 #include "embcomp/optim/adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
 #include "embcomp/optim/sgd.hpp"
+
+#include "embcomp/data/planted.hpp"
+#include "embcomp/train/metrics.hpp"
