@@ -1,0 +1,47 @@
+#include <catch2/catch.hpp>
+
+#include <xxhash.h>
+
+#include <set>
+
+#include "embcomp/kernels/bucket.hpp"
+#include "embcomp/kernels/hash.hpp"
+#include "embcomp/kernels/random.hpp"
+
+using namespace embcomp::kernels;
+
+TEST_CASE("xxhash64 equals libxxhash's XXH64 on 8-byte keys", "[kernels][hash]") {
+  for (std::uint64_t seed : {0ULL, 1ULL, 0x9e3779b97f4a7c15ULL}) {
+    for (std::uint64_t key : {0ULL, 1ULL, 42ULL, 33762576ULL, ~0ULL, 0x0123456789abcdefULL}) {
+      CHECK(xxhash64(key, seed) == XXH64(&key, sizeof(key), seed));
+    }
+  }
+}
+
+TEST_CASE("bucket stays in range; modulo is the plain remainder", "[kernels][hash]") {
+  for (std::uint64_t key = 0; key < 5000; key += 7) {
+    CHECK(bucket(key, 97, 5, HashKind::xxhash) < 97);
+    CHECK(bucket(key, 97, 5, HashKind::modulo) == key % 97);
+  }
+}
+
+TEST_CASE("xxhash buckets spread keys evenly", "[kernels][hash]") {
+  // 100,000 keys into 100 buckets: each count is Binomial(1e5, 0.01), sd ~ 31.5; 6 sd bound.
+  std::vector<int> counts(100, 0);
+  for (std::uint64_t key = 0; key < 100000; ++key) ++counts[bucket(key, 100, 3, HashKind::xxhash)];
+  for (int c : counts) CHECK(std::abs(c - 1000) < 190);
+}
+
+TEST_CASE("uniform01 lies in [0, 1) with mean 1/2 and depends on stream and counter", "[kernels][random]") {
+  double sum = 0.0;
+  const int n = 200000;
+  for (int i = 0; i < n; ++i) {
+    const float u = uniform01(17, static_cast<std::uint64_t>(i));
+    REQUIRE(u >= 0.0f);
+    REQUIRE(u < 1.0f);
+    sum += u;
+  }
+  CHECK(sum / n == Approx(0.5).margin(4 * 0.2887 / std::sqrt(n)));
+  CHECK(uniform01(1, 5) != uniform01(2, 5));
+  CHECK(uniform01(1, 5) == uniform01(1, 5));
+}

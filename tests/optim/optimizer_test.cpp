@@ -1,0 +1,146 @@
+// Optimizer updates against values computed by hand, lazy sparse semantics, state accounting,
+// refusal of non-finite gradients, and updates through an integer codec.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "embcomp/optim/adagrad.hpp"
+#include "embcomp/optim/adam.hpp"
+#include "embcomp/optim/sgd.hpp"
+
+using namespace embcomp;
+
+namespace {
+
+/// A [3 x 2] parameter holding w[r][c] = r + c/10 and a sparse gradient for rows `rows`.
+struct Fixture {
+  Parameter param{"w", 3, 2, ParamKind::rows};
+  Gradients grads;
+
+  Fixture() {
+    for (Index r = 0; r < 3; ++r) {
+      param.row(r)[0] = static_cast<float>(r);
+      param.row(r)[1] = static_cast<float>(r) + 0.1f;
+    }
+  }
+  void set_sparse(std::vector<Index> rows, std::vector<float> values) {
+    grads.clear();
+    SparseGrad& g = grads.sparse_for(param, static_cast<Index>(rows.size()));
+    g.rows = std::move(rows);
+    g.values = std::move(values);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("SGD: w -= lr * g on the given rows only", "[optim]") {
+  Fixture f;
+  f.set_sparse({2}, {1.0f, -2.0f});
+  Sgd sgd(0.5f);
+  sgd.step(f.grads);
+  CHECK(f.param.row(2)[0] == Approx(2.0f - 0.5f));
+  CHECK(f.param.row(2)[1] == Approx(2.1f + 1.0f));
+  CHECK(f.param.row(1)[0] == 1.0f);
+  CHECK(sgd.state_bytes(f.param) == 0);
+}
+
+TEST_CASE("Adagrad: accumulator of squared gradients", "[optim]") {
+  Fixture f;
+  Adagrad adagrad(0.1f);
+  f.set_sparse({0}, {2.0f, 0.0f});
+  adagrad.step(f.grads);
+  // a = 4; w = 0 - 0.1 * 2 / (2 + 1e-7)
+  CHECK(f.param.row(0)[0] == Approx(-0.1f).epsilon(1e-5));
+  CHECK(f.param.row(0)[1] == Approx(0.1f));
+  adagrad.step(f.grads);
+  // a = 8; w -= 0.1 * 2 / sqrt(8)
+  CHECK(f.param.row(0)[0] == Approx(-0.1f - 0.2f / std::sqrt(8.0f)).epsilon(1e-5));
+  CHECK(adagrad.state_bytes(f.param) == 3 * 2 * sizeof(float));
+}
+
+TEST_CASE("Adam: hand-computed first two steps with bias correction", "[optim]") {
+  Fixture f;
+  Adam adam(0.01f);
+  f.set_sparse({1}, {0.5f, -1.0f});
+  adam.step(f.grads);
+  // t=1: m = 0.1 g, v = 0.001 g^2, mhat = g, vhat = g^2 -> w -= lr * sign(g) (eps negligible)
+  CHECK(f.param.row(1)[0] == Approx(1.0f - 0.01f).epsilon(1e-6));
+  CHECK(f.param.row(1)[1] == Approx(1.1f + 0.01f).epsilon(1e-6));
+  adam.step(f.grads);
+  // t=2 with the same g: m = 0.19 g, v = 0.001999 g^2; mhat = 0.19/0.19 g = g; vhat = g^2.
+  CHECK(f.param.row(1)[0] == Approx(1.0f - 0.02f).epsilon(1e-5));
+  CHECK(adam.state_bytes(f.param) == 2 * 3 * 2 * sizeof(float));
+}
+
+TEST_CASE("Adam is lazy: untouched rows keep weights and moments, t is global", "[optim]") {
+  Fixture f;
+  Adam adam(0.01f);
+  f.set_sparse({0}, {1.0f, 1.0f});
+  adam.step(f.grads);
+  f.set_sparse({2}, {1.0f, 1.0f});
+  adam.step(f.grads);  // t = 2 for row 2's first update
+  const std::vector<float>& state = *adam.state(f.param);
+  // Row 1 never touched: moments zero, weights unchanged.
+  CHECK(state[1 * 4 + 0] == 0.0f);
+  CHECK(state[1 * 4 + 2] == 0.0f);
+  CHECK(f.param.row(1)[0] == 1.0f);
+  // Row 2: m = 0.1, v = 0.001; mhat = 0.1 / (1 - 0.81), vhat = 0.001 / (1 - 0.998001)
+  const double mhat = 0.1 / (1 - 0.81), vhat = 0.001 / (1 - 0.998001);
+  CHECK(f.param.row(2)[0] == Approx(2.0 - 0.01 * mhat / (std::sqrt(vhat) + 1e-8)).epsilon(1e-5));
+  CHECK(adam.steps() == 2);
+}
+
+TEST_CASE("dense gradients update every element", "[optim]") {
+  Parameter p("proj", 2, 2, ParamKind::dense);
+  Gradients grads;
+  DenseGrad& g = grads.dense_for(p);
+  g.values = {1, 2, 3, 4};
+  Sgd(0.1f).step(grads);
+  CHECK(p.data()[3] == Approx(-0.4f));
+  CHECK(p.data()[0] == Approx(-0.1f));
+}
+
+TEST_CASE("a NaN or Inf gradient is refused and changes nothing", "[optim]") {
+  Fixture f;
+  Adam adam(0.01f);
+  f.set_sparse({0, 1}, {1.0f, 1.0f, 1.0f, 1.0f});
+  adam.step(f.grads);
+  const std::vector<float> state_before = *adam.state(f.param);
+  const float w_before = f.param.row(0)[0];
+  f.set_sparse({0, 1}, {1.0f, 1.0f, std::nanf(""), 1.0f});
+  CHECK_THROWS_AS(adam.step(f.grads), NonFiniteGradient);
+  CHECK_THROWS_WITH(adam.step(f.grads), Catch::Contains("'w'") && Catch::Contains("nothing was changed"));
+  CHECK(f.param.row(0)[0] == w_before);
+  CHECK(*adam.state(f.param) == state_before);
+  CHECK(adam.steps() == 1);
+  f.set_sparse({0}, {INFINITY, 0.0f});
+  CHECK_THROWS_AS(Sgd(0.1f).step(f.grads), NonFiniteGradient);
+}
+
+TEST_CASE("updates go through an integer codec with unbiased rounding", "[optim]") {
+  // Many int8 rows at 0 each get the same small SGD step of 0.004 (less than the scale 0.01):
+  // stochastic rounding moves about 40% of the elements by one code, so the mean moves by 0.004.
+  const Index rows = 4000;
+  Parameter q("q", rows, 4, ParamKind::rows, CodecSpec{Codec::int8, ScaleMode::global, 0.01f, 0.0f});
+  Gradients grads;
+  SparseGrad& g = grads.sparse_for(q, rows);
+  for (Index r = 0; r < rows; ++r) g.rows[r] = r;
+  std::fill(g.values.begin(), g.values.end(), -0.004f);
+  Sgd(1.0f).step(grads);
+  double sum = 0.0;
+  std::vector<float> row(4);
+  for (Index r = 0; r < rows; ++r) {
+    q.read_row(r, row.data());
+    for (float v : row) {
+      REQUIRE((v == 0.0f || v == Approx(0.01f)));
+      sum += v;
+    }
+  }
+  const double n = static_cast<double>(rows * 4);
+  CHECK(sum / n == Approx(0.004).margin(5 * 0.005 / std::sqrt(n)));
+}
+
+TEST_CASE("a non-positive learning rate is rejected", "[optim]") {
+  CHECK_THROWS_AS(Sgd(0.0f), InvalidArgument);
+  CHECK_THROWS_AS(Adam(-1.0f), InvalidArgument);
+}
