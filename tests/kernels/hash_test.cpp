@@ -18,7 +18,7 @@ TEST_CASE("xxhash64 equals libxxhash's XXH64 on 8-byte keys", "[kernels][hash]")
   }
 }
 
-TEST_CASE("bucket stays in range; modulo is the plain remainder", "[kernels][hash]") {
+TEST_CASE("bucket stays in range and modulo is the plain remainder", "[kernels][hash]") {
   for (std::uint64_t key = 0; key < 5000; key += 7) {
     CHECK(bucket(key, 97, 5, HashKind::xxhash) < 97);
     CHECK(bucket(key, 97, 5, HashKind::modulo) == key % 97);
@@ -32,7 +32,7 @@ TEST_CASE("xxhash buckets spread keys evenly", "[kernels][hash]") {
   for (int c : counts) CHECK(std::abs(c - 1000) < 190);
 }
 
-TEST_CASE("uniform01 lies in [0, 1) with mean 1/2 and depends on stream and counter", "[kernels][random]") {
+TEST_CASE("uniform01 lies in the unit interval, has mean one half and depends on stream and counter", "[kernels][random]") {
   double sum = 0.0;
   const int n = 200000;
   for (int i = 0; i < n; ++i) {
