@@ -3,6 +3,8 @@
 
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
+#include "embcomp/methods/mde.hpp"
+#include "embcomp/methods/qr.hpp"
 #include "embcomp/methods/quantized.hpp"
 
 namespace embcomp {
@@ -11,6 +13,8 @@ const std::vector<MethodInfo>& methods() {
   static const std::vector<MethodInfo> all = {
       describe<FullTable>(),
       describe<HashTable>(),
+      describe<QrTable>(),
+      describe<MdeTable>(),
       describe<Int8Table>(),
       describe<Int16Table>(),
   };

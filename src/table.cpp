@@ -38,8 +38,11 @@ static void validate_matrix(const char* what, const ConstMatrix& m, Index rows, 
 }
 
 void require_budget(const std::string& method, double min_bytes, const TableArgs& args) {
+  if (min_bytes > args.budget.bytes(args.schema)) throw_infeasible(method, min_bytes, args);
+}
+
+void throw_infeasible(const std::string& method, double min_bytes, const TableArgs& args) {
   const double limit = args.budget.bytes(args.schema);
-  if (min_bytes <= limit) return;
   const double max_ratio = args.schema.full_bytes() / min_bytes;
   throw InfeasibleBudget(method + ": ratio " + std::to_string(args.budget.ratio) + "x allows " +
                              std::to_string(static_cast<long long>(limit)) +

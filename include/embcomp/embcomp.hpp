@@ -6,6 +6,8 @@
 
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
+#include "embcomp/methods/mde.hpp"
+#include "embcomp/methods/qr.hpp"
 #include "embcomp/methods/quantized.hpp"
 
 #include "embcomp/optim/adagrad.hpp"
@@ -13,4 +15,5 @@
 #include "embcomp/optim/sgd.hpp"
 
 #include "embcomp/data/planted.hpp"
+#include "embcomp/data/schemas.hpp"
 #include "embcomp/train/metrics.hpp"

@@ -128,6 +128,10 @@ class EmbeddingTable {
 /// this schema, fits args.budget; the message names the highest ratio the method reaches.
 void require_budget(const std::string& method, double min_bytes, const TableArgs& args);
 
+/// Throws the InfeasibleBudget of require_budget for a method known not to fit.
+[[noreturn]] void throw_infeasible(const std::string& method, double min_bytes,
+                                   const TableArgs& args);
+
 /// The reference's default init bound: Uniform(-b, b) with b = 1 / sqrt(max_f n_f).
 inline float default_init_bound(const Schema& schema) {
   return 1.0f / std::sqrt(static_cast<float>(schema.max_cardinality()));

@@ -1,0 +1,30 @@
+// Mixed-dimension embedding math (spec methods-inter.md §8): a field's k-wide row e is lifted
+// to the output width D by its projection P [k x D] (row-major): out = e P.
+#pragma once
+
+#include "embcomp/core/types.hpp"
+#include "embcomp/kernels/host_device.hpp"
+
+namespace embcomp::kernels {
+
+/// out[D] = e[k] P[k x D].
+EMBCOMP_HD void mde_project(const float* e, Index k, const float* P, Index D, float* out) {
+  for (Index j = 0; j < D; ++j) out[j] = 0.0f;
+  for (Index i = 0; i < k; ++i) {
+    const float ei = e[i];
+    const float* row = P + i * D;
+    for (Index j = 0; j < D; ++j) out[j] += ei * row[j];
+  }
+}
+
+/// acc[k] += P[k x D] g[D]: the gradient of e for an output gradient g.
+EMBCOMP_HD void mde_project_back(const float* P, Index k, Index D, const float* g, float* acc) {
+  for (Index i = 0; i < k; ++i) {
+    const float* row = P + i * D;
+    float sum = 0.0f;
+    for (Index j = 0; j < D; ++j) sum += row[j] * g[j];
+    acc[i] += sum;
+  }
+}
+
+}  // namespace embcomp::kernels
