@@ -34,24 +34,6 @@ std::vector<std::string> split(const std::string& text) {
   return parts;
 }
 
-/// AUC of the planted logits themselves on the probe's held-out batches: the best any table
-/// can do on this task.
-double oracle_auc(const PlantedTask& task, Index batch) {
-  std::vector<Index> ids;
-  std::vector<float> labels, scores, truth;
-  const Index fields = task.schema().num_fields();
-  for (std::uint64_t k = 0; k < 8; ++k) {
-    task.sample(batch, (std::uint64_t{1} << 40) + k, ids, labels);
-    for (Index b = 0; b < batch; ++b) {
-      float logit = 0.0f;
-      for (Index f = 0; f < fields; ++f) logit += task.effect(f, ids[b * fields + f]);
-      scores.push_back(logit);
-    }
-    truth.insert(truth.end(), labels.begin(), labels.end());
-  }
-  return exact_auc(scores, truth);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -91,7 +73,7 @@ int main(int argc, char** argv) {
               static_cast<long long>(schema.total_rows()), static_cast<long long>(schema.dim),
               schema.full_bytes(), steps, static_cast<long long>(batch), static_cast<double>(lr));
   std::printf("oracle AUC (the planted logits) on the held-out batches: %.4f\n\n",
-              oracle_auc(task, batch));
+              task.oracle_auc(batch));
   std::printf("%-10s %9s %9s %13s %8s %8s %7s\n", "method", "requested", "real", "serving B",
               "AUC", "logloss", "time s");
 

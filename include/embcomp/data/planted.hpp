@@ -43,6 +43,28 @@ class PlantedTask {
     }
   }
 
+  /// Batches k = 0 .. kHeldOutBatches-1 of the held-out set have index kHeldOutFirst + k; the
+  /// training batches 0, 1, 2, ... never reach them.
+  static constexpr std::uint64_t kHeldOutFirst = std::uint64_t{1} << 40;
+  static constexpr std::uint64_t kHeldOutBatches = 8;
+
+  /// AUC of the planted logits themselves on the held-out set: the best any model can do.
+  double oracle_auc(Index batch) const {
+    std::vector<Index> ids;
+    std::vector<float> labels, scores, truth;
+    const Index fields = schema_.num_fields();
+    for (std::uint64_t k = 0; k < kHeldOutBatches; ++k) {
+      sample(batch, kHeldOutFirst + k, ids, labels);
+      for (Index b = 0; b < batch; ++b) {
+        float logit = 0.0f;
+        for (Index f = 0; f < fields; ++f) logit += effect(f, ids[b * fields + f]);
+        scores.push_back(logit);
+      }
+      truth.insert(truth.end(), labels.begin(), labels.end());
+    }
+    return exact_auc(scores, truth);
+  }
+
   /// The planted effect of id `id` in field f: N(0, 1) by Box-Muller on counter-based uniforms.
   float effect(Index f, Index id) const {
     const std::uint64_t stream = kernels::combine(seed_ ^ 0xeffec7ULL, static_cast<std::uint64_t>(f));
@@ -63,7 +85,7 @@ struct ProbeResult {
 
 /// Trains `table` for `steps` batches as the embedding layer of the linear probe
 /// logit = sum of all entries of a sample's [F x d] embeddings, then evaluates on 8 held-out
-/// batches. Returns held-out AUC and logloss.
+/// batches (the held-out set of PlantedTask). Returns held-out AUC and logloss.
 inline ProbeResult train_linear_probe(EmbeddingTable& table, Optimizer& optimizer,
                                       const PlantedTask& task, int steps, Index batch) {
   const Index per_sample = table.schema().num_fields() * table.dim();
@@ -88,8 +110,8 @@ inline ProbeResult train_linear_probe(EmbeddingTable& table, Optimizer& optimize
     optimizer.step(grads);
   }
   std::vector<float> probabilities, truth;
-  for (std::uint64_t k = 0; k < 8; ++k) {
-    task.sample(batch, (std::uint64_t{1} << 40) + k, ids, labels);
+  for (std::uint64_t k = 0; k < PlantedTask::kHeldOutBatches; ++k) {
+    task.sample(batch, PlantedTask::kHeldOutFirst + k, ids, labels);
     table.lookup({ids.data(), batch, table.schema().num_fields()}, out);
     for (Index b = 0; b < batch; ++b) probabilities.push_back(1.0f / (1.0f + std::exp(-logit_of(b))));
     truth.insert(truth.end(), labels.begin(), labels.end());
