@@ -1,4 +1,5 @@
-// Umbrella header: the contract, the registry, every method and every optimizer.
+// Umbrella header: the contract, the registry, every method, every optimizer, the nn layers,
+// the CTR models and the data layer.
 #pragma once
 
 #include "embcomp/registry.hpp"
@@ -13,6 +14,16 @@
 #include "embcomp/optim/adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
 #include "embcomp/optim/sgd.hpp"
+
+#include "embcomp/nn/activation.hpp"
+#include "embcomp/nn/batch_norm.hpp"
+#include "embcomp/nn/cross_layer.hpp"
+#include "embcomp/nn/dot_interaction.hpp"
+#include "embcomp/nn/linear.hpp"
+#include "embcomp/nn/loss.hpp"
+#include "embcomp/nn/mlp.hpp"
+
+#include "embcomp/models/factory.hpp"
 
 #include "embcomp/data/planted.hpp"
 #include "embcomp/data/schemas.hpp"

@@ -65,12 +65,10 @@ class PlantedTask {
     return exact_auc(scores, truth);
   }
 
-  /// The planted effect of id `id` in field f: N(0, 1) by Box-Muller on counter-based uniforms.
+  /// The planted effect of id `id` in field f: N(0, 1).
   float effect(Index f, Index id) const {
     const std::uint64_t stream = kernels::combine(seed_ ^ 0xeffec7ULL, static_cast<std::uint64_t>(f));
-    const float u1 = std::max(kernels::uniform01(stream, 2 * static_cast<std::uint64_t>(id)), 1e-7f);
-    const float u2 = kernels::uniform01(stream, 2 * static_cast<std::uint64_t>(id) + 1);
-    return std::sqrt(-2.0f * std::log(u1)) * std::cos(6.2831853f * u2);
+    return kernels::standard_normal(stream, static_cast<std::uint64_t>(id));
   }
 
  private:

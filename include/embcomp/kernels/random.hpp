@@ -2,6 +2,7 @@
 // identical for any thread count or evaluation order, on CPU and GPU.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "embcomp/kernels/hash.hpp"
@@ -17,6 +18,13 @@ EMBCOMP_HD float uniform01(std::uint64_t stream, std::uint64_t counter) {
 /// Uniform in [lo, hi).
 EMBCOMP_HD float uniform(std::uint64_t stream, std::uint64_t counter, float lo, float hi) {
   return lo + (hi - lo) * uniform01(stream, counter);
+}
+
+/// Standard normal from counters 2c and 2c + 1 of `stream` (Box-Muller).
+EMBCOMP_HD float standard_normal(std::uint64_t stream, std::uint64_t counter) {
+  const float u1 = std::fmax(uniform01(stream, 2 * counter), 1e-7f);
+  const float u2 = uniform01(stream, 2 * counter + 1);
+  return std::sqrt(-2.0f * std::log(u1)) * std::cos(6.2831853f * u2);
 }
 
 }  // namespace embcomp::kernels
