@@ -25,6 +25,12 @@
 
 #include "embcomp/models/factory.hpp"
 
+#include "embcomp/data/cache.hpp"
 #include "embcomp/data/planted.hpp"
+#include "embcomp/data/prep.hpp"
+#include "embcomp/data/readers.hpp"
 #include "embcomp/data/schemas.hpp"
+#include "embcomp/data/source.hpp"
+#include "embcomp/data/split.hpp"
+#include "embcomp/data/synthetic.hpp"
 #include "embcomp/train/metrics.hpp"
