@@ -144,3 +144,20 @@ TEST_CASE("a non-positive learning rate is rejected", "[optim]") {
   CHECK_THROWS_AS(Sgd(0.0f), InvalidArgument);
   CHECK_THROWS_AS(Adam(-1.0f), InvalidArgument);
 }
+
+TEST_CASE("one step over two gradient sets advances t once and refuses both on a NaN", "[optim]") {
+  Fixture table, model;
+  Adam adam(0.01f);
+  table.set_sparse({0}, {1.0f, 1.0f});
+  model.set_sparse({1}, {1.0f, 1.0f});
+  adam.step({&table.grads, &model.grads});
+  CHECK(adam.steps() == 1);
+  // t = 1 for both: each moved by lr * sign(g).
+  CHECK(table.param.row(0)[0] == Approx(-0.01f).margin(1e-6));
+  CHECK(model.param.row(1)[0] == Approx(1.0f - 0.01f).epsilon(1e-6));
+  model.set_sparse({1}, {std::nanf(""), 1.0f});
+  const float before = table.param.row(0)[0];
+  CHECK_THROWS_AS(adam.step({&table.grads, &model.grads}), NonFiniteGradient);
+  CHECK(table.param.row(0)[0] == before);
+  CHECK(adam.steps() == 1);
+}

@@ -8,6 +8,7 @@
 #include "embcomp/core/gradients.hpp"
 #include "embcomp/kernels/gather.hpp"
 #include "embcomp/kernels/row_groups.hpp"
+#include "embcomp/table.hpp"
 
 namespace embcomp {
 
@@ -67,8 +68,11 @@ class GatherTable : public EmbeddingTable {
   }
 
   void backward_impl(const IdBatch& ids, ConstMatrix dE, Gradients& grads) override {
-    rows_.resize(static_cast<std::size_t>(ids.size()));
-    for (Index p = 0; p < ids.size(); ++p) rows_[p] = self().row_of(ids, p);
+    const Index count = ids.size();
+    rows_.resize(static_cast<std::size_t>(count));
+    Index* rows = rows_.data();
+#pragma omp parallel for schedule(static) if (count > 4096)
+    for (Index p = 0; p < count; ++p) rows[p] = self().row_of(ids, p);
     scatter_output_grad(*table_, rows_, dE, groups_, grads);
   }
 

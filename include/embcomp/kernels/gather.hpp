@@ -7,20 +7,53 @@
 
 #include "embcomp/core/types.hpp"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace embcomp::kernels {
 
-inline constexpr Index kPrefetchDistance = 8;
+inline constexpr Index kPrefetchDistance = 8;  // a power of two (ring buffer below)
+
+/// Prefetches the cache lines of one row of `width` floats.
+inline void prefetch_row(const float* row, Index width) {
+  for (Index c = 0; c < width; c += 16) __builtin_prefetch(row + c);
+}
 
 /// For p in [0, count): out + p*width <- table + row_of(p)*width.
+/// row_of is called once per position (it may hash): each thread takes one contiguous range of
+/// positions and keeps the rows of the next kPrefetchDistance positions in a small ring, so the
+/// row it prefetches is the row it copies later.
 template <class RowOf>
 void gather_rows(const float* table, Index width, Index count, RowOf row_of, float* out) {
-#pragma omp parallel for schedule(static) if (count > 1024)
-  for (Index p = 0; p < count; ++p) {
-    if (p + kPrefetchDistance < count) {
-      const float* ahead = table + row_of(p + kPrefetchDistance) * width;
-      for (Index c = 0; c < width; c += 16) __builtin_prefetch(ahead + c);
+  const std::size_t row_bytes = sizeof(float) * static_cast<std::size_t>(width);
+#pragma omp parallel if (count > 1024)
+  {
+#ifdef _OPENMP
+    const Index threads = omp_get_num_threads();
+    const Index thread = omp_get_thread_num();
+#else
+    const Index threads = 1;
+    const Index thread = 0;
+#endif
+    const Index begin = count * thread / threads;
+    const Index end = count * (thread + 1) / threads;
+    constexpr Index kMask = kPrefetchDistance - 1;
+    Index ring[kPrefetchDistance];
+    const Index primed = std::min(end, begin + kPrefetchDistance);
+    for (Index p = begin; p < primed; ++p) {
+      ring[p & kMask] = row_of(p);
+      prefetch_row(table + ring[p & kMask] * width, width);
     }
-    std::memcpy(out + p * width, table + row_of(p) * width, sizeof(float) * width);
+    for (Index p = begin; p < end; ++p) {
+      const Index row = ring[p & kMask];
+      if (p + kPrefetchDistance < end) {
+        const Index ahead = row_of(p + kPrefetchDistance);
+        ring[p & kMask] = ahead;  // (p + distance) & mask == p & mask
+        prefetch_row(table + ahead * width, width);
+      }
+      std::memcpy(out + p * width, table + row * width, row_bytes);
+    }
   }
 }
 

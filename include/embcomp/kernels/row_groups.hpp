@@ -6,11 +6,18 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdint>
+#include <limits>
 #include <span>
+#include <stdexcept>
 #include <vector>
 
 #include "embcomp/core/types.hpp"
 #include "embcomp/kernels/hash.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace embcomp::kernels {
 
@@ -41,36 +48,80 @@ class RowGroups {
 
   /// values[u * width ...] += add(position, acc) over the positions of unique row u, where
   /// add(p, float* acc) adds position p's contribution (width floats) into acc.
+  /// Each unique row is summed by one thread in ascending position order (the result does not
+  /// depend on the thread count); threads take contiguous runs of rows holding about equal
+  /// numbers of positions, since a few rows (small fields) can hold most of them.
   template <class Add>
   void reduce(Index width, float* values, Add&& add) const {
     const Index unique = unique_count();
-#pragma omp parallel for schedule(static) if (unique > 512)
-    for (Index u = 0; u < unique; ++u) {
-      float* acc = values + u * width;
-      for (Index p : positions(u)) add(p, acc);
+    const Index total = unique > 0 ? offsets_[unique] : 0;
+#pragma omp parallel if (unique > 512)
+    {
+#ifdef _OPENMP
+      const Index threads = omp_get_num_threads();
+      const Index thread = omp_get_thread_num();
+#else
+      const Index threads = 1;
+      const Index thread = 0;
+#endif
+      // Rows whose first position slot lies in this thread's share [lo, hi) of the positions.
+      const auto first_at_or_after = [&](Index position) {
+        return static_cast<Index>(
+            std::lower_bound(offsets_.begin(), offsets_.begin() + unique, position) -
+            offsets_.begin());
+      };
+      const Index begin = first_at_or_after(total * thread / threads);
+      const Index end = thread + 1 == threads ? unique : first_at_or_after(total * (thread + 1) / threads);
+      for (Index u = begin; u < end; ++u) {
+        float* acc = values + u * width;
+        for (Index p : positions(u)) add(p, acc);
+      }
     }
   }
 
  private:
-  /// Open addressing keyed by row: slot_of_position_[p] = index of its row in rows_.
+  /// Open addressing keyed by row: slot_of_position_[p] = index of its row in rows_. The table
+  /// holds only 32-bit slots (the key of slot s is rows_[s]), so it is a quarter of the size of
+  /// a (key, slot) table and stays in cache longer; buckets are prefetched a few positions ahead.
   void assign_unique_slots(std::span<const Index> rows_of_position) {
     const std::size_t n = rows_of_position.size();
+    if (n >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+      throw std::length_error("RowGroups: a batch of 2^31 or more lookup positions");
+    }
     const std::size_t capacity = std::bit_ceil(std::max<std::size_t>(2 * n, 16));
     const std::size_t mask = capacity - 1;
-    table_keys_.assign(capacity, -1);
-    table_slots_.resize(capacity);
+    table_.assign(capacity, -1);
     rows_.clear();
     slot_of_position_.resize(n);
+    const auto bucket = [&](std::size_t p) {
+      return static_cast<std::size_t>(mix64(static_cast<std::uint64_t>(rows_of_position[p]))) &
+             mask;
+    };
+    constexpr std::size_t kAhead = 8;  // a power of two (ring of buckets)
+    std::size_t ring[kAhead];
+    for (std::size_t p = 0; p < std::min(n, kAhead); ++p) {
+      ring[p] = bucket(p);
+      __builtin_prefetch(table_.data() + ring[p]);
+    }
     for (std::size_t p = 0; p < n; ++p) {
       const Index row = rows_of_position[p];
-      std::size_t h = mix64(static_cast<std::uint64_t>(row)) & mask;
-      while (table_keys_[h] != -1 && table_keys_[h] != row) h = (h + 1) & mask;
-      if (table_keys_[h] == -1) {
-        table_keys_[h] = row;
-        table_slots_[h] = static_cast<Index>(rows_.size());
+      std::size_t h = ring[p & (kAhead - 1)];
+      if (p + kAhead < n) {
+        const std::size_t ahead = bucket(p + kAhead);
+        ring[p & (kAhead - 1)] = ahead;
+        __builtin_prefetch(table_.data() + ahead);
+      }
+      std::int32_t slot = table_[h];
+      while (slot >= 0 && rows_[static_cast<std::size_t>(slot)] != row) {
+        h = (h + 1) & mask;
+        slot = table_[h];
+      }
+      if (slot < 0) {
+        slot = static_cast<std::int32_t>(rows_.size());
+        table_[h] = slot;
         rows_.push_back(row);
       }
-      slot_of_position_[p] = table_slots_[h];
+      slot_of_position_[p] = slot;
     }
   }
 
@@ -79,8 +130,7 @@ class RowGroups {
   std::vector<Index> offsets_;
   std::vector<Index> positions_;
   std::vector<Index> cursor_;
-  std::vector<Index> table_keys_;
-  std::vector<Index> table_slots_;
+  std::vector<std::int32_t> table_;  // open-addressing buckets: a slot of rows_, or -1
 };
 
 }  // namespace embcomp::kernels

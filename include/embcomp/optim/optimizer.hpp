@@ -5,12 +5,14 @@
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "embcomp/core/error.hpp"
 #include "embcomp/core/gradients.hpp"
+#include "embcomp/kernels/gather.hpp"
 #include "embcomp/kernels/hash.hpp"
 
 namespace embcomp {
@@ -27,15 +29,23 @@ class Optimizer {
 
   /// Applies one step to every parameter in `grads`. All gradient values are checked first:
   /// a NaN or Inf throws NonFiniteGradient and no parameter or state is changed.
-  void step(const Gradients& grads) {
-    for (const auto& g : grads.sparse) check_finite(*g.param, g.values);
-    for (const auto& g : grads.dense) check_finite(*g.param, g.values);
-    ++steps_;
-    for (const auto& g : grads.sparse) {
-      if (!g.rows.empty()) apply_sparse(*g.param, g, state_for(*g.param));
+  void step(const Gradients& grads) { step({&grads}); }
+
+  /// One step over several gradient sets, e.g. the embedding table's and the model's: the step
+  /// count (Adam's t) advances once, and a non-finite value anywhere refuses the whole step.
+  void step(std::initializer_list<const Gradients*> parts) {
+    for (const Gradients* grads : parts) {
+      for (const auto& g : grads->sparse) check_finite(*g.param, g.values);
+      for (const auto& g : grads->dense) check_finite(*g.param, g.values);
     }
-    for (const auto& g : grads.dense) {
-      if (!g.values.empty()) apply_dense(*g.param, g, state_for(*g.param));
+    ++steps_;
+    for (const Gradients* grads : parts) {
+      for (const auto& g : grads->sparse) {
+        if (!g.rows.empty()) apply_sparse(*g.param, g, state_for(*g.param));
+      }
+      for (const auto& g : grads->dense) {
+        if (!g.values.empty()) apply_dense(*g.param, g, state_for(*g.param));
+      }
     }
   }
 
@@ -79,6 +89,14 @@ class Optimizer {
   }
 
   static void check_finite(const Parameter& param, const std::vector<float>& values) {
+    // Fast path: x * 0 is NaN exactly when x is NaN or Inf, so one vectorised sum tells
+    // whether any value is not finite; only then is the first one looked for.
+    float probe = 0.0f;
+    const float* v = values.data();
+    const std::size_t n = values.size();
+#pragma omp simd reduction(+ : probe)
+    for (std::size_t i = 0; i < n; ++i) probe += v[i] * 0.0f;
+    if (probe == 0.0f) return;
     for (std::size_t i = 0; i < values.size(); ++i) {
       if (!std::isfinite(values[i])) {
         throw NonFiniteGradient("optimizer: gradient of '" + param.name() + "' holds " +
@@ -122,8 +140,16 @@ class RowwiseOptimizer : public Optimizer {
     const Index width = param.width();
     const Index state_width = Rule::kSlots * width;
     if (param.is_fp32()) {
+      // Sparse rows of a large table are random accesses: prefetch the row and its state a
+      // few rows ahead so that the misses overlap.
+      constexpr Index kAhead = 4;
 #pragma omp parallel for schedule(static) if (count > 256)
       for (Index i = 0; i < count; ++i) {
+        if (i + kAhead < count) {
+          const Index ahead = row_of(i + kAhead);
+          kernels::prefetch_row(param.row(ahead), width);
+          kernels::prefetch_row(state + ahead * state_width, state_width);
+        }
         const Index r = row_of(i);
         rule_.update(param.row(r), grad_of(i), state + r * state_width, width, coefficients);
       }
