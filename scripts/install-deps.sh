@@ -4,7 +4,8 @@
 # (OpenMP comes with g++ as libgomp; no libomp package is needed.)
 set -euo pipefail
 
-packages=(cmake g++ make libeigen3-dev libxxhash-dev catch2 libbenchmark-dev)
+packages=(cmake g++ make libeigen3-dev libxxhash-dev catch2 libbenchmark-dev libcli11-dev
+          nlohmann-json3-dev)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -34,3 +34,4 @@
 #include "embcomp/data/split.hpp"
 #include "embcomp/data/synthetic.hpp"
 #include "embcomp/train/metrics.hpp"
+#include "embcomp/train/trainer.hpp"
