@@ -6,10 +6,8 @@
 #include <cstring>
 
 #include "embcomp/core/types.hpp"
+#include "embcomp/kernels/parallel.hpp"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace embcomp::kernels {
 
@@ -29,15 +27,9 @@ void gather_rows(const float* table, Index width, Index count, RowOf row_of, flo
   const std::size_t row_bytes = sizeof(float) * static_cast<std::size_t>(width);
 #pragma omp parallel if (count > 1024)
   {
-#ifdef _OPENMP
-    const Index threads = omp_get_num_threads();
-    const Index thread = omp_get_thread_num();
-#else
-    const Index threads = 1;
-    const Index thread = 0;
-#endif
-    const Index begin = count * thread / threads;
-    const Index end = count * (thread + 1) / threads;
+    const ThreadShare share = ThreadShare::current();
+    const Index begin = share.begin_of(count);
+    const Index end = share.end_of(count);
     constexpr Index kMask = kPrefetchDistance - 1;
     Index ring[kPrefetchDistance];
     const Index primed = std::min(end, begin + kPrefetchDistance);

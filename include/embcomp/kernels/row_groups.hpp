@@ -14,10 +14,8 @@
 
 #include "embcomp/core/types.hpp"
 #include "embcomp/kernels/hash.hpp"
+#include "embcomp/kernels/parallel.hpp"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace embcomp::kernels {
 
@@ -57,21 +55,15 @@ class RowGroups {
     const Index total = unique > 0 ? offsets_[unique] : 0;
 #pragma omp parallel if (unique > 512)
     {
-#ifdef _OPENMP
-      const Index threads = omp_get_num_threads();
-      const Index thread = omp_get_thread_num();
-#else
-      const Index threads = 1;
-      const Index thread = 0;
-#endif
+      const ThreadShare share = ThreadShare::current();
       // Rows whose first position slot lies in this thread's share [lo, hi) of the positions.
       const auto first_at_or_after = [&](Index position) {
         return static_cast<Index>(
             std::lower_bound(offsets_.begin(), offsets_.begin() + unique, position) -
             offsets_.begin());
       };
-      const Index begin = first_at_or_after(total * thread / threads);
-      const Index end = thread + 1 == threads ? unique : first_at_or_after(total * (thread + 1) / threads);
+      const Index begin = first_at_or_after(share.begin_of(total));
+      const Index end = share.last() ? unique : first_at_or_after(share.end_of(total));
       for (Index u = begin; u < end; ++u) {
         float* acc = values + u * width;
         for (Index p : positions(u)) add(p, acc);
