@@ -1,0 +1,156 @@
+// Per registered method (embcomp::methods(), so methods added to the registry are picked up
+// without touching this file), at each (size, dim):
+//   <key>/lookup/<size>/d<dim>  EmbeddingTable::lookup of one [4096 x 26] batch
+//   <key>/train/<size>/d<dim>   lookup + backward(ids, dE) + embcomp::Adam step
+// Each method runs at a ratio it supports (full 1, int16 1.9, int8 3.9, every other 1000: the
+// compressed tables then fit in cache, and the report compares them with the raw gather of
+// the full-size table). A method that cannot fit falls back to the highest ratio it reaches
+// (InfeasibleBudget::limit_ratio); one that still cannot fit is skipped with the reason, and one
+// that throws anything else is reported as failed (the run then exits with status 1).
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "embcomp/optim/adam.hpp"
+#include "embcomp/registry.hpp"
+#include "harness.hpp"
+
+namespace embcomp::bench {
+
+namespace {
+
+/// The ratio each method is benchmarked at.
+double default_ratio(const std::string& key) {
+  if (key == "full") return 1.0;
+  if (key == "int16") return 1.9;
+  if (key == "int8") return 3.9;
+  return 1000.0;
+}
+
+struct MethodState : Held {
+  std::unique_ptr<EmbeddingTable> table;
+  std::unique_ptr<Adam> adam;  ///< made by the first train benchmark
+  Gradients grads;
+  std::string error;  ///< why there is no table
+  std::string label;
+};
+
+std::unique_ptr<EmbeddingTable> build(const std::string& key, const Schema& schema,
+                                      double ratio) {
+  return make_table(key, TableArgs{schema, Budget{ratio}, 42});
+}
+
+std::unique_ptr<Held> make_method_state(const std::string& key, Size size, const Workload& w) {
+  auto m = std::make_unique<MethodState>();
+  double ratio = default_ratio(key);
+  try {
+    try {
+      m->table = build(key, w.schema, ratio);
+    } catch (const InfeasibleBudget& e) {
+      // Three significant digits below the method's limit.
+      const double limit = e.limit_ratio();
+      const double step = std::pow(10.0, std::floor(std::log10(limit)) - 2.0);
+      const double fallback = std::floor(limit / step) * step;
+      if (!(fallback >= 1.0)) throw;
+      std::fprintf(stderr, "note: %s cannot reach ratio %g at %s/d%lld; using %g\n",
+                   key.c_str(), ratio, size_name(size), static_cast<long long>(w.schema.dim),
+                   fallback);
+      ratio = fallback;
+      m->table = build(key, w.schema, ratio);
+    }
+  } catch (const InfeasibleBudget& e) {
+    m->table.reset();
+    m->error = std::string(kSkipped) + e.what();
+    return m;
+  } catch (const std::exception& e) {
+    m->table.reset();
+    m->error = std::string(kFailed) + "building " + key + ": " + e.what();
+    return m;
+  }
+  const MemoryReport mem = m->table->memory();
+  char label[96];
+  std::snprintf(label, sizeof label, "ratio %gx (serving %.3g MiB)", mem.ratio(),
+                static_cast<double>(mem.serving_bytes) / (1024.0 * 1024.0));
+  m->label = label;
+  return m;
+}
+
+MethodState& method_state(const std::string& key, Size size, Index dim, const Workload& w) {
+  return static_cast<MethodState&>(
+      acquire(bench_name(key, "", size, dim), [&] { return make_method_state(key, size, w); }));
+}
+
+void lookup(benchmark::State& state, const std::string& key, Size size, Index dim) {
+  Workload& w = workload(size, dim);
+  MethodState& m = method_state(key, size, dim, w);
+  if (!m.table) {
+    state.SkipWithError(m.error.c_str());
+    return;
+  }
+  const Matrix out{w.out.data(), w.lookups(), dim};
+  std::size_t b = 0;
+  try {
+    for (auto _ : state) {
+      m.table->lookup(w.batch(b), out);
+      benchmark::DoNotOptimize(out.data);
+      benchmark::ClobberMemory();
+      b = b + 1 == w.batches() ? 0 : b + 1;
+    }
+  } catch (const std::exception& e) {
+    state.SkipWithError((kFailed + key + " lookup: " + e.what()).c_str());
+    return;
+  }
+  set_rates(state, w);
+  state.SetLabel(m.label);
+}
+
+void train(benchmark::State& state, const std::string& key, Size size, Index dim) {
+  Workload& w = workload(size, dim);
+  MethodState& m = method_state(key, size, dim, w);
+  if (!m.table) {
+    state.SkipWithError(m.error.c_str());
+    return;
+  }
+  const Matrix out{w.out.data(), w.lookups(), dim};
+  const ConstMatrix dE{w.dE.data(), w.lookups(), dim};
+  auto step = [&](std::size_t b) {
+    m.table->lookup(w.batch(b), out);
+    m.table->backward(w.batch(b), dE, m.grads);
+    m.adam->step(m.grads);
+  };
+  std::size_t b = 0;
+  try {
+    if (!m.adam) {
+      // Untimed: the first step allocates the optimizer state (2 x the table for Adam).
+      m.adam = std::make_unique<Adam>(1e-3f);
+      step(w.batches() - 1);
+    }
+    for (auto _ : state) {
+      step(b);
+      benchmark::ClobberMemory();
+      b = b + 1 == w.batches() ? 0 : b + 1;
+    }
+  } catch (const std::exception& e) {
+    state.SkipWithError((kFailed + key + " train step: " + e.what()).c_str());
+    return;
+  }
+  set_rates(state, w);
+  state.SetLabel(m.label);
+}
+
+}  // namespace
+
+void register_methods(Size size, Index dim) {
+  for (const auto& info : methods()) {
+    const std::string& key = info.key;
+    const std::string lookup_name = bench_name(key, "lookup", size, dim);
+    benchmark::RegisterBenchmark(lookup_name.c_str(), lookup, key, size, dim)->UseRealTime();
+    add_entry({lookup_name, size, dim, key, "lookup"});
+    const std::string train_name = bench_name(key, "train", size, dim);
+    benchmark::RegisterBenchmark(train_name.c_str(), train, key, size, dim)->UseRealTime();
+    add_entry({train_name, size, dim, key, "train"});
+  }
+}
+
+}  // namespace embcomp::bench
