@@ -2,11 +2,15 @@
 // lookup. A plain OpenMP loop copies rows of a plain std::vector<float> table with the same
 // total rows and dim as the method tables, at the same global rows (offset_f + id) the
 // benchmarks' id batches read. No software prefetch, no index arithmetic: just the copies.
+// The vector is allocated like the library's tables (embcomp::assign_on_huge_pages: huge pages
+// for large buffers unless EMBCOMP_HUGE_PAGES=0), so that the ratios compare code, not page
+// sizes.
 // It runs before and after the methods of each (size, dim) (.../after), and the summary compares
 // with the mean of the two, so that a machine whose speed drifts during the run (other jobs on a
 // shared machine) biases the ratios less.
 #include <cstring>
 
+#include "embcomp/core/huge_pages.hpp"
 #include "harness.hpp"
 
 namespace embcomp::bench {
@@ -21,7 +25,7 @@ std::unique_ptr<Held> make_raw_table(const Workload& w) {
   auto raw = std::make_unique<RawTable>();
   const auto elements =
       static_cast<std::size_t>(w.schema.total_rows()) * static_cast<std::size_t>(w.schema.dim);
-  raw->values.resize(elements);
+  assign_on_huge_pages(raw->values, elements, 0.0f);
   float* v = raw->values.data();
   const auto n = static_cast<std::int64_t>(elements);
 #pragma omp parallel for schedule(static)

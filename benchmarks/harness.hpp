@@ -7,6 +7,7 @@
 //   EMBCOMP_BENCH_LARGE=0       skip the large size (quick smoke run); default 1
 //   EMBCOMP_BENCH_LARGE_GIB=x   fp32 size of the large tables in GiB; default 4
 //   EMBCOMP_BENCH_THREADS=n     OpenMP threads for the library and the raw gather; default 2
+//   EMBCOMP_HUGE_PAGES=0        large buffers on small pages (library and raw gather alike)
 #pragma once
 
 #include <array>

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "embcomp/core/error.hpp"
+#include "embcomp/core/huge_pages.hpp"
 #include "embcomp/core/serialize.hpp"
 #include "embcomp/core/types.hpp"
 #include "embcomp/kernels/quantize.hpp"
@@ -152,9 +153,9 @@ class Parameter {
 
   void allocate() {
     switch (codec_.codec) {
-      case Codec::fp32: values_.assign(size(), 0.0f); break;
-      case Codec::int8: codes8_.assign(size(), 0); break;
-      case Codec::int16: codes16_.assign(size(), 0); break;
+      case Codec::fp32: assign_on_huge_pages(values_, size(), 0.0f); break;
+      case Codec::int8: assign_on_huge_pages(codes8_, size(), std::int8_t{0}); break;
+      case Codec::int16: assign_on_huge_pages(codes16_, size(), std::int16_t{0}); break;
     }
     if (codec_.codec != Codec::fp32 && codec_.scale_mode == ScaleMode::per_row) {
       row_scales_.assign(static_cast<std::size_t>(rows_), 1.0f);

@@ -8,7 +8,6 @@
 #include "embcomp/core/types.hpp"
 #include "embcomp/kernels/parallel.hpp"
 
-
 namespace embcomp::kernels {
 
 inline constexpr Index kPrefetchDistance = 8;  // a power of two (ring buffer below)
@@ -18,35 +17,52 @@ inline void prefetch_row(const float* row, Index width) {
   for (Index c = 0; c < width; c += 16) __builtin_prefetch(row + c);
 }
 
-/// For p in [0, count): out + p*width <- table + row_of(p)*width.
-/// row_of is called once per position (it may hash): each thread takes one contiguous range of
-/// positions and keeps the rows of the next kPrefetchDistance positions in a small ring, so the
-/// row it prefetches is the row it copies later.
-template <class RowOf>
-void gather_rows(const float* table, Index width, Index count, RowOf row_of, float* out) {
+/// For p in [0, count): out + p*width <- table + row(p)*width, where the rows come from
+/// `rows_from`: each thread takes one contiguous range [begin, end) of positions, makes
+/// `next = rows_from(begin)` and calls next() once per position, in order (the row of begin,
+/// then of begin + 1, ...), so a row source can walk positions incrementally (e.g. track the
+/// field of each position without a division). The rows of the next kPrefetchDistance positions
+/// wait in a small ring, so the row prefetched is the row copied later.
+template <class RowsFrom>
+void gather_rows_from(const float* table, Index width, Index count, RowsFrom rows_from,
+                      float* out) {
   const std::size_t row_bytes = sizeof(float) * static_cast<std::size_t>(width);
 #pragma omp parallel if (count > 1024)
   {
     const ThreadShare share = ThreadShare::current();
     const Index begin = share.begin_of(count);
     const Index end = share.end_of(count);
+    auto next = rows_from(begin);
     constexpr Index kMask = kPrefetchDistance - 1;
     Index ring[kPrefetchDistance];
     const Index primed = std::min(end, begin + kPrefetchDistance);
     for (Index p = begin; p < primed; ++p) {
-      ring[p & kMask] = row_of(p);
+      ring[p & kMask] = next();
       prefetch_row(table + ring[p & kMask] * width, width);
     }
     for (Index p = begin; p < end; ++p) {
       const Index row = ring[p & kMask];
       if (p + kPrefetchDistance < end) {
-        const Index ahead = row_of(p + kPrefetchDistance);
-        ring[p & kMask] = ahead;  // (p + distance) & mask == p & mask
+        const Index ahead = next();  // the row of p + kPrefetchDistance
+        ring[p & kMask] = ahead;     // (p + distance) & mask == p & mask
         prefetch_row(table + ahead * width, width);
       }
       std::memcpy(out + p * width, table + row * width, row_bytes);
     }
   }
+}
+
+/// A row source for gather_rows_from that calls row_of(p) for p = begin, begin + 1, ...
+template <class RowOf>
+auto rows_by_position(const RowOf& row_of) {
+  return [&row_of](Index begin) { return [&row_of, p = begin]() mutable { return row_of(p++); }; };
+}
+
+/// For p in [0, count): out + p*width <- table + row_of(p)*width; row_of is called once per
+/// position (it may hash).
+template <class RowOf>
+void gather_rows(const float* table, Index width, Index count, RowOf row_of, float* out) {
+  gather_rows_from(table, width, count, rows_by_position(row_of), out);
 }
 
 }  // namespace embcomp::kernels

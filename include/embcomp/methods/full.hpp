@@ -19,7 +19,9 @@ class FullTable : public GatherTable<FullTable> {
   FullTable(const TableArgs& args, const Options& /*options*/)
       : FullTable(args, CodecSpec{}, kKey) {}
 
-  Index row_of(const IdBatch& ids, Index p) const { return offsets_[ids.field_of(p)] + ids[p]; }
+  Index row_of(const IdBatch& ids, Index p) const { return row_of(ids, p, ids.field_of(p)); }
+  /// The same, given field = ids.field_of(p) (GatherTable walks positions with their fields).
+  Index row_of(const IdBatch& ids, Index p, Index field) const { return offsets_[field] + ids[p]; }
 
  protected:
   /// A full table stored with `codec`, registered as method `key`.

@@ -108,8 +108,10 @@ class HashTable : public GatherTable<HashTable> {
 
 
  public:
-  Index row_of(const IdBatch& ids, Index p) const {
-    const FieldPlan& f = fields_[ids.field_of(p)];
+  Index row_of(const IdBatch& ids, Index p) const { return row_of(ids, p, ids.field_of(p)); }
+  /// The same, given field = ids.field_of(p) (GatherTable walks positions with their fields).
+  Index row_of(const IdBatch& ids, Index p, Index field) const {
+    const FieldPlan& f = fields_[field];
     const auto key = static_cast<std::uint64_t>(ids[p] + f.key_offset);
     if (f.identity) return f.base + static_cast<Index>(key);
     return f.base + static_cast<Index>(kernels::bucket(key, static_cast<std::uint64_t>(f.rows),

@@ -12,6 +12,7 @@
 
 #include "embcomp/core/error.hpp"
 #include "embcomp/core/gradients.hpp"
+#include "embcomp/core/huge_pages.hpp"
 #include "embcomp/kernels/gather.hpp"
 #include "embcomp/kernels/hash.hpp"
 
@@ -84,7 +85,9 @@ class Optimizer {
  private:
   float* state_for(Parameter& param) {
     auto& s = state_[&param];
-    if (s.empty() && slots() > 0) s.assign(static_cast<std::size_t>(slots()) * param.size(), 0.0f);
+    if (s.empty() && slots() > 0) {
+      assign_on_huge_pages(s, static_cast<std::size_t>(slots()) * param.size(), 0.0f);
+    }
     return s.data();
   }
 
