@@ -1,6 +1,8 @@
 // The registry: one line per method, in the order of the docs table.
 #include "embcomp/registry.hpp"
 
+#include "embcomp/methods/cafe.hpp"
+#include "embcomp/methods/cafe_ml.hpp"
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
@@ -17,6 +19,8 @@ const std::vector<MethodInfo>& methods() {
       describe<MdeTable>(),
       describe<Int8Table>(),
       describe<Int16Table>(),
+      describe<CafeTable>(),
+      describe<CafeMlTable>(),
   };
   return all;
 }

@@ -6,6 +6,8 @@
 
 namespace embcomp {
 
+class Optimizer;
+
 /// One stage of a method's training. The trainer runs stages in order.
 struct Stage {
   std::string name = "train";
@@ -20,6 +22,9 @@ struct StepContext {
   std::uint64_t step = 0;    ///< global optimizer step, counted from 1
   std::size_t stage = 0;     ///< index into stages()
   double epoch = 0.0;        ///< fractional epoch within the stage
+  /// The optimizer that took the step, for methods that move rows and their optimizer state
+  /// (CAFE's promotion); null when the caller has none to offer.
+  Optimizer* optimizer = nullptr;
 };
 
 }  // namespace embcomp

@@ -1,0 +1,362 @@
+// HotSketch (spec cafe.md §1): a Space-Saving heavy-hitter sketch that also hands out "hot rows".
+// It is CAFE's feature-importance tracker, and usable on its own (insert / query / top-k).
+//
+// Layout: `buckets` buckets of `slots` slots (default 4), row-major [buckets x slots]; a slot is
+// 12 bytes: id (uint32 global feature id), score (float32; 0 = empty slot), hot_row (int32;
+// -1 = not hot). Hot rows 0 .. hot_rows-1 come from a FIFO free list. Bucket of id x:
+// kernels::sketch_bucket (default x mod buckets, the reference).
+//
+// insert(x, s), s > 0 (the running total `inserted` grows by s first):
+//   hit   x is in a slot with score > 0: score += s; if score >= T, x is not hot and a free row
+//         exists, x takes the front of the free list ("newly hot", the row is returned).
+//   empty no hit, an empty slot exists: (x, s) goes there; never promoted at insertion.
+//   full  no hit, no empty slot: if the minimum slot is not hot, Space-Saving replaces it:
+//         (x, score_min + s), not hot. If it is hot, the arrival is dropped.
+//   Slots stay sorted by score, descending (ties keep their order), so the last slot is the
+//   minimum. (The reference re-sorts only on a hit, so after an empty-slot insert or a
+//   replacement its "last slot" is not always the minimum; here it always is.)
+// insert_batch: first, if inserted > 10 x buckets x T, decay(): every hot slot whose score x d
+//   falls below T is demoted (its row goes to the back of the free list), every score is
+//   multiplied by d, and the running total restarts at 0. Then the items are inserted in order.
+// query(x): hot row (or -1) and score (0 when x is not in its bucket). Queries never modify.
+//
+// Scores s <= 0 or not finite are ignored (the reference would store a score-0, i.e. empty,
+// slot). Ids must fit 32 bits. Memory: 12 B per slot plus 4 B per hot row for the free list.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "embcomp/core/error.hpp"
+#include "embcomp/core/serialize.hpp"
+#include "embcomp/core/types.hpp"
+#include "embcomp/kernels/sketch.hpp"
+
+namespace embcomp {
+
+/// One sketch slot: 12 bytes.
+struct SketchSlot {
+  std::uint32_t id = 0;
+  float score = 0.0f;         ///< 0: the slot is empty
+  std::int32_t hot_row = -1;  ///< -1: not hot
+  bool empty() const { return score == 0.0f; }
+  bool hot() const { return hot_row >= 0; }
+};
+static_assert(sizeof(SketchSlot) == 12, "a sketch slot is 12 bytes (id, score, hot row)");
+
+struct HotSketchConfig {
+  Index buckets = 1;          ///< w
+  Index slots = 4;            ///< c, slots per bucket
+  Index hot_rows = 0;         ///< rows the free list hands out: 0 .. hot_rows-1 (0: no promotion)
+  float threshold = 500.0f;   ///< T: promotion once a feature's score reaches it
+  float decay = 0.99f;        ///< d in (0, 1]; 1 = no decay (the trigger still resets the total)
+  kernels::SketchHash hash = kernels::SketchHash::modulo;
+  std::uint64_t seed = 0;     ///< for hash = xxhash
+
+  /// Throws InvalidArgument naming the first bad field.
+  void validate() const {
+    const auto bad = [](const std::string& what) { throw InvalidArgument("HotSketch: " + what); };
+    if (buckets < 1) bad("buckets " + std::to_string(buckets) + " must be >= 1");
+    if (slots < 1 || slots > 64) bad("slots per bucket " + std::to_string(slots) + " must be in [1, 64]");
+    if (hot_rows < 0 || hot_rows > std::numeric_limits<std::int32_t>::max()) {
+      bad("hot rows " + std::to_string(hot_rows) + " must be in [0, 2^31)");
+    }
+    if (!(threshold > 0.0f) || !std::isfinite(threshold)) bad("threshold must be finite and > 0");
+    if (!(decay > 0.0f && decay <= 1.0f)) bad("decay " + std::to_string(decay) + " must be in (0, 1]");
+  }
+};
+
+/// What a query learns about one id.
+struct SketchQuery {
+  std::int32_t hot_row = -1;  ///< -1: cold
+  float score = 0.0f;         ///< 0: not tracked
+  bool hot() const { return hot_row >= 0; }
+};
+
+/// An item that became hot during insert_batch: its index in the batch and its new row.
+struct SketchPromotion {
+  Index index = 0;
+  std::int32_t hot_row = -1;
+};
+
+/// A tracked id and its score (top_k).
+struct SketchEntry {
+  std::uint32_t id = 0;
+  float score = 0.0f;
+  bool hot = false;
+};
+
+class HotSketch {
+ public:
+  explicit HotSketch(const HotSketchConfig& config) : config_(config) {
+    config_.validate();
+    slots_.assign(static_cast<std::size_t>(config_.buckets * config_.slots), SketchSlot{});
+    free_.resize(static_cast<std::size_t>(config_.hot_rows));
+    for (Index r = 0; r < config_.hot_rows; ++r) free_[r] = static_cast<std::int32_t>(r);
+    free_count_ = config_.hot_rows;
+    fast_modulo_ = config_.hash == kernels::SketchHash::modulo &&
+                   config_.buckets <= std::numeric_limits<std::uint32_t>::max();
+    if (fast_modulo_) {
+      modulo_multiplier_ = kernels::fastmod32_multiplier(static_cast<std::uint32_t>(config_.buckets));
+    }
+  }
+
+  const HotSketchConfig& config() const { return config_; }
+
+  /// Bucket index of `id` (kernels::sketch_bucket; modulo of a 32-bit id by multiply-shift).
+  Index bucket_of(std::uint64_t id) const {
+    if (fast_modulo_ && id <= std::numeric_limits<std::uint32_t>::max()) {
+      return static_cast<Index>(kernels::fastmod32(static_cast<std::uint32_t>(id), modulo_multiplier_,
+                                                   static_cast<std::uint32_t>(config_.buckets)));
+    }
+    return static_cast<Index>(kernels::sketch_bucket(id, static_cast<std::uint64_t>(config_.buckets),
+                                                     config_.seed, config_.hash));
+  }
+
+  /// Inserts one (id, score) without the decay check; returns the newly assigned hot row or -1.
+  std::int32_t insert(std::uint64_t id, float score) {
+    check_id(id);
+    return insert_checked(static_cast<std::uint32_t>(id), score);
+  }
+
+  /// Decay check (see the top), then insert(ids[i], scores[i]) for i in order. `promoted` is
+  /// cleared and receives every item that became hot, in order.
+  void insert_batch(std::span<const std::uint64_t> ids, std::span<const float> scores,
+                    std::vector<SketchPromotion>& promoted) {
+    if (ids.size() != scores.size()) {
+      throw InvalidArgument("HotSketch::insert_batch: " + std::to_string(ids.size()) + " ids but " +
+                            std::to_string(scores.size()) + " scores");
+    }
+    for (std::uint64_t id : ids) check_id(id);
+    promoted.clear();
+    if (decay_due()) decay();
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const std::int32_t row = insert_checked(static_cast<std::uint32_t>(ids[i]), scores[i]);
+      if (row >= 0) promoted.push_back({static_cast<Index>(i), row});
+    }
+  }
+
+  /// Hot row and score of `id` (cold and 0 when it is not tracked).
+  SketchQuery query(std::uint64_t id) const {
+    if (id > std::numeric_limits<std::uint32_t>::max()) return {};
+    const SketchSlot* b = bucket(bucket_of(id));
+    const auto key = static_cast<std::uint32_t>(id);
+    for (Index i = 0; i < config_.slots; ++i) {
+      if (!b[i].empty() && b[i].id == key) return {b[i].hot_row, b[i].score};
+    }
+    return {};
+  }
+
+  /// out[i] = query(ids[i]); in parallel for large batches (queries do not modify the sketch).
+  void query_batch(std::span<const std::uint64_t> ids, std::span<SketchQuery> out) const {
+    if (ids.size() != out.size()) {
+      throw InvalidArgument("HotSketch::query_batch: " + std::to_string(ids.size()) +
+                            " ids but room for " + std::to_string(out.size()) + " results");
+    }
+    const auto n = static_cast<Index>(ids.size());
+#pragma omp parallel for schedule(static) if (n > 8192)
+    for (Index i = 0; i < n; ++i) out[i] = query(ids[i]);
+  }
+
+  /// The k tracked ids with the largest scores, descending (ties by id).
+  std::vector<SketchEntry> top_k(Index k) const {
+    std::vector<SketchEntry> all;
+    for (const SketchSlot& s : slots_) {
+      if (!s.empty()) all.push_back({s.id, s.score, s.hot()});
+    }
+    const auto order = [](const SketchEntry& a, const SketchEntry& b) {
+      return a.score != b.score ? a.score > b.score : a.id < b.id;
+    };
+    const auto keep = static_cast<std::size_t>(std::clamp<Index>(k, 0, static_cast<Index>(all.size())));
+    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(), order);
+    all.resize(keep);
+    return all;
+  }
+
+  /// Whether the next insert_batch starts with a decay.
+  bool decay_due() const {
+    return kernels::sketch_decay_due(inserted_, static_cast<std::uint64_t>(config_.buckets),
+                                     config_.threshold);
+  }
+
+  /// Demotes hot slots whose decayed score falls below T (their rows go to the back of the free
+  /// list, in slot order), multiplies every score by d and restarts the running total. Returns
+  /// the number of demotions.
+  Index decay() {
+    Index demoted = 0;
+    for (SketchSlot& s : slots_) {
+      if (s.hot() && s.score * config_.decay < config_.threshold) {
+        push_free(s.hot_row);
+        s.hot_row = -1;
+        ++demoted;
+      }
+      s.score *= config_.decay;
+    }
+    inserted_ = 0.0;
+    ++decays_;
+    return demoted;
+  }
+
+  /// Score inserted since the last decay.
+  double inserted_since_decay() const { return inserted_; }
+  /// Decays so far.
+  std::uint64_t decays() const { return decays_; }
+  /// Hot rows on the free list.
+  Index free_rows() const { return free_count_; }
+  /// Hot rows in use.
+  Index hot_count() const { return config_.hot_rows - free_count_; }
+  /// The free list, front first.
+  std::vector<std::int32_t> free_list() const {
+    std::vector<std::int32_t> out;
+    for (Index i = 0; i < free_count_; ++i) out.push_back(free_[(free_head_ + i) % config_.hot_rows]);
+    return out;
+  }
+  /// Every slot, [buckets x slots] row-major.
+  std::span<const SketchSlot> slots() const { return slots_; }
+
+  /// 12 B per slot + 4 B per hot row (the free list's ring).
+  std::size_t bytes() const { return bytes_for(config_); }
+  static std::size_t bytes_for(const HotSketchConfig& c) {
+    return static_cast<std::size_t>(c.buckets * c.slots) * sizeof(SketchSlot) +
+           static_cast<std::size_t>(c.hot_rows) * sizeof(std::int32_t);
+  }
+
+  /// Slots, free list (in FIFO order), running total and decay count; the configuration must
+  /// match on load.
+  void save(Writer& out) const {
+    out.pod(config_.buckets);
+    out.pod(config_.slots);
+    out.pod(config_.hot_rows);
+    out.bytes(slots_.data(), slots_.size() * sizeof(SketchSlot));
+    const std::vector<std::int32_t> list = free_list();
+    out.pod(static_cast<std::uint64_t>(list.size()));
+    out.bytes(list.data(), list.size() * sizeof(std::int32_t));
+    out.pod(inserted_);
+    out.pod(decays_);
+  }
+  void load(Reader& in) {
+    expect_equal(in, config_.buckets, "sketch buckets");
+    expect_equal(in, config_.slots, "sketch slots per bucket");
+    expect_equal(in, config_.hot_rows, "sketch hot rows");
+    std::vector<SketchSlot> slots(slots_.size());
+    in.bytes(slots.data(), slots.size() * sizeof(SketchSlot));
+    const auto count = in.pod<std::uint64_t>();
+    if (count > static_cast<std::uint64_t>(config_.hot_rows)) {
+      throw CheckpointError("checkpoint damaged: sketch free list of " + std::to_string(count) +
+                            " rows for " + std::to_string(config_.hot_rows) + " hot rows");
+    }
+    std::vector<std::int32_t> list(static_cast<std::size_t>(count));
+    in.bytes(list.data(), list.size() * sizeof(std::int32_t));
+    const auto inserted = in.pod<double>();
+    const auto decays = in.pod<std::uint64_t>();
+    check_consistent(slots, list);
+    slots_ = std::move(slots);
+    free_head_ = 0;
+    free_count_ = static_cast<Index>(list.size());
+    std::copy(list.begin(), list.end(), free_.begin());
+    inserted_ = inserted;
+    decays_ = decays;
+  }
+
+ private:
+  SketchSlot* bucket(Index b) { return slots_.data() + b * config_.slots; }
+  const SketchSlot* bucket(Index b) const { return slots_.data() + b * config_.slots; }
+
+  static void check_id(std::uint64_t id) {
+    if (id > std::numeric_limits<std::uint32_t>::max()) {
+      throw InvalidArgument("HotSketch: id " + std::to_string(id) + " does not fit 32 bits");
+    }
+  }
+
+  /// insert() of an id known to fit 32 bits. Slots are sorted by score, so empty slots (score 0)
+  /// come last: one pass finds a hit or the first empty slot.
+  std::int32_t insert_checked(std::uint32_t key, float score) {
+    if (!(score > 0.0f) || !std::isfinite(score)) return -1;
+    inserted_ += score;
+    SketchSlot* b = bucket(bucket_of(key));
+    const Index c = config_.slots;
+    for (Index i = 0; i < c; ++i) {
+      if (b[i].empty()) {
+        b[i] = SketchSlot{key, score, -1};
+        sift_up(b, i);
+        return -1;
+      }
+      if (b[i].id == key) return hit(b, i, score);
+    }
+    SketchSlot& minimum = b[c - 1];
+    if (!minimum.hot()) {
+      minimum = SketchSlot{key, minimum.score + score, -1};
+      sift_up(b, c - 1);
+    }
+    return -1;
+  }
+
+  /// Slot i of bucket b holds the inserted id: add, promote, restore the order.
+  std::int32_t hit(SketchSlot* b, Index i, float score) {
+    SketchSlot& s = b[i];
+    s.score += score;
+    std::int32_t promoted = -1;
+    if (s.score >= config_.threshold && !s.hot() && free_count_ > 0) {
+      s.hot_row = pop_free();
+      promoted = s.hot_row;
+    }
+    sift_up(b, i);
+    return promoted;
+  }
+
+  /// Moves slot i towards the front while its score exceeds its left neighbour's.
+  static void sift_up(SketchSlot* b, Index i) {
+    while (i > 0 && b[i].score > b[i - 1].score) {
+      std::swap(b[i], b[i - 1]);
+      --i;
+    }
+  }
+
+  std::int32_t pop_free() {
+    const std::int32_t row = free_[free_head_];
+    free_head_ = (free_head_ + 1) % config_.hot_rows;
+    --free_count_;
+    return row;
+  }
+  void push_free(std::int32_t row) {
+    free_[(free_head_ + free_count_) % config_.hot_rows] = row;
+    ++free_count_;
+  }
+
+  /// A loaded state must use every hot row exactly once (in a slot or on the free list).
+  void check_consistent(const std::vector<SketchSlot>& slots,
+                        const std::vector<std::int32_t>& list) const {
+    std::vector<char> seen(static_cast<std::size_t>(config_.hot_rows), 0);
+    const auto mark = [&](std::int32_t row) {
+      if (row < 0 || row >= config_.hot_rows || seen[static_cast<std::size_t>(row)]) {
+        throw CheckpointError("checkpoint damaged: sketch hot row " + std::to_string(row) +
+                              " is out of range or used twice");
+      }
+      seen[static_cast<std::size_t>(row)] = 1;
+    };
+    for (const SketchSlot& s : slots) {
+      if (s.hot()) mark(s.hot_row);
+    }
+    for (std::int32_t row : list) mark(row);
+    if (std::find(seen.begin(), seen.end(), 0) != seen.end()) {
+      throw CheckpointError("checkpoint damaged: a sketch hot row is neither used nor free");
+    }
+  }
+
+  HotSketchConfig config_;
+  bool fast_modulo_ = false;
+  std::uint64_t modulo_multiplier_ = 0;
+  std::vector<SketchSlot> slots_;
+  std::vector<std::int32_t> free_;  // ring of capacity hot_rows
+  Index free_head_ = 0;
+  Index free_count_ = 0;
+  double inserted_ = 0.0;
+  std::uint64_t decays_ = 0;
+};
+
+}  // namespace embcomp

@@ -1,0 +1,366 @@
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <sstream>
+
+#include "support.hpp"
+
+using namespace embcomp;
+using namespace embcomp::test;
+
+namespace {
+
+/// Two compressed fields (full_below=auto keeps none of them at ratio 10: 2000 / 10 = 200).
+Schema two_fields() { return Schema{{3000, 1000}, 8}; }
+
+CafeTable& as_cafe(EmbeddingTable& t) { return dynamic_cast<CafeTable&>(t); }
+
+/// One training step as the trainer runs it: lookup, backward, optimizer step, after_step.
+void train_step(EmbeddingTable& table, const std::vector<Index>& ids, const std::vector<float>& dE,
+                Optimizer& optimizer, std::uint64_t step = 1) {
+  const IdBatch batch = batch_of(ids, table.schema());
+  std::vector<float> out(static_cast<std::size_t>(batch.size() * table.dim()));
+  table.lookup(batch, {out.data(), batch.size(), table.dim()});
+  Gradients grads;
+  table.backward(batch, {dE.data(), batch.size(), table.dim()}, grads);
+  optimizer.step(grads);
+  table.after_step(StepContext{step, 0, 0.0, &optimizer});
+}
+
+/// A batch in which (field 1, id 7) occurs `hits` times and every other position holds a
+/// distinct id.
+std::vector<Index> batch_with(Index hits, Index batch, Index salt) {
+  std::vector<Index> ids;
+  for (Index b = 0; b < batch; ++b) {
+    ids.push_back((b * 37 + salt * 101) % 3000);
+    ids.push_back(b < hits ? 7 : 100 + (b + salt * 13) % 800);
+  }
+  return ids;
+}
+
+std::vector<float> embedding_of(const EmbeddingTable& t, Index field, Index id) {
+  std::vector<Index> ids(static_cast<std::size_t>(t.schema().num_fields()), 0);
+  ids[static_cast<std::size_t>(field)] = id;
+  const auto out = lookup(t, ids);
+  return {out.begin() + field * t.dim(), out.begin() + (field + 1) * t.dim()};
+}
+
+}  // namespace
+
+TEST_CASE("cafe: per-ratio defaults of the reference", "[methods][cafe]") {
+  CHECK(cafe_schedule(1000).threshold == 500);
+  CHECK(cafe_schedule(1000).hash_share == 0.2);
+  CHECK(cafe_schedule(10000).hash_share == 0.1);
+  CHECK(cafe_schedule(100).threshold == 100);
+  CHECK(cafe_schedule(100).hash_share == 0.3);
+  CHECK(cafe_schedule(2).threshold == 10);
+  CHECK(cafe_schedule(2).hash_share == 0.7);
+  CHECK(cafe_schedule(1.2).hash_share == 0.7);   // beyond the table: its end
+  CHECK(cafe_schedule(1e6).threshold == 500);
+  const Schema large{{300000, 100000}, 8};
+  auto t = make_table("cafe", {large, Budget{1000}, 1});
+  CHECK(as_cafe(*t).config().threshold == 500);
+  CHECK(as_cafe(*t).config().hash_share == 0.2);
+  CHECK(t->spec() == "cafe:threshold=auto,hash_share=auto,decay=0.99,slots=4,importance=gradient,"
+                     "sketch=shared,sketch_hash=modulo,hash=modulo,hash_tables=per_field,full_below=auto");
+  auto u = make_table("cafe:threshold=42,hash_share=0.4", {large, Budget{1000}, 1});
+  CHECK(as_cafe(*u).config().threshold == 42);
+  CHECK(as_cafe(*u).config().hash_share == 0.4);
+  CHECK_THROWS_AS(make_table("cafe:hash_share=1", {two_fields(), Budget{10}, 1}), InvalidArgument);
+  CHECK_THROWS_AS(make_table("cafe:importance=magic", {two_fields(), Budget{10}, 1}), InvalidArgument);
+}
+
+TEST_CASE("cafe: sizing from the budget, hot rows paying for their sketch bucket", "[methods][cafe]") {
+  const Schema s{{200000, 50000, 3000, 1}, 16};  // N = 253,001
+  auto t = make_table("cafe:hash_share=0.2", {s, Budget{100}, 1});
+  const CafeTable& c = as_cafe(*t);
+  const CafePlan& plan = c.plan();
+  // full_below = 2000 / 100 = 20: only the 1-id field stays full.
+  CHECK(plan.fields[3].full);
+  CHECK_FALSE(plan.fields[0].full);
+  const double row = 64, hot_cost = 64 + 48 + 4;
+  const double budget = std::floor(s.full_bytes() / 100);
+  const double minimum = 1 * row + 3 * row + hot_cost;
+  const double spare = budget - minimum;
+  // Level-1 rows in proportion to n_f from the hash share; the rest buys hot rows.
+  CHECK(plan.fields[0].rows == 1 + static_cast<Index>(std::floor(0.2 * spare * 200000 / (row * 253000))));
+  CHECK(plan.fields[1].rows == 1 + static_cast<Index>(std::floor(0.2 * spare * 50000 / (row * 253000))));
+  double used = row;  // the full field
+  for (Index f = 0; f < 3; ++f) used += static_cast<double>(plan.fields[f].rows) * row;
+  CHECK(plan.hot_rows == static_cast<Index>(std::floor((budget - used) / hot_cost)));
+  // About the spec's floor(N CR (1 - rho) 4d / (4d + 48)), less the free list's 4 B per row.
+  CHECK(static_cast<double>(plan.hot_rows) == Approx(budget * 0.8 / (64.0 + 48.0)).epsilon(0.05));
+  REQUIRE(c.sketch_count() == 1);
+  CHECK(c.sketch(0).config().buckets == plan.hot_rows);
+  const MemoryReport m = t->memory();
+  CHECK(m.index_bytes == static_cast<std::size_t>(plan.hot_rows) * (4 * 12 + 4));
+  CHECK(m.serving_bytes == m.parameter_bytes + m.index_bytes);
+  CHECK(m.serving_bytes == plan.serving_bytes);
+  CHECK(static_cast<double>(m.serving_bytes) <= budget);
+  CHECK(static_cast<double>(m.serving_bytes) > budget - hot_cost);  // the budget is used
+
+  // One sketch per field: hot rows split in proportion to n_f.
+  auto p = make_table("cafe:sketch=per_field", {s, Budget{100}, 1});
+  const CafeTable& pf = as_cafe(*p);
+  REQUIRE(pf.sketch_count() == 3);
+  CHECK(pf.sketch(0).config().hot_rows > 3 * pf.sketch(1).config().hot_rows);
+  CHECK(static_cast<double>(p->memory().serving_bytes) <= budget);
+}
+
+TEST_CASE("cafe: cold ids read their field's hash row at gid mod m_f", "[methods][cafe]") {
+  const Schema s = two_fields();
+  auto t = make_table("cafe", {s, Budget{10}, 1});
+  const CafeTable& c = as_cafe(*t);
+  const Parameter& rows = *std::as_const(*t).parameters()[0];
+  const auto ids = random_ids(s, 64, 3);
+  const auto out = lookup(*t, ids);
+  for (Index p = 0; p < static_cast<Index>(ids.size()); ++p) {
+    const Index f = p % 2;
+    const CafePlan::Field& field = c.plan().fields[f];
+    const Index expected = field.base + (s.field_offset(f) + ids[p]) % field.rows;
+    CHECK(c.hash_row_of(f, ids[p]) == expected);
+    CHECK(std::equal(out.begin() + p * 8, out.begin() + p * 8 + 8, rows.row(expected)));
+  }
+}
+
+TEST_CASE("cafe: importance totals N per field per batch, and lookups and backward never insert",
+          "[methods][cafe]") {
+  const Schema s = two_fields();
+  auto t = make_table("cafe:threshold=1000", {s, Budget{10}, 1});
+  const CafeTable& c = as_cafe(*t);
+  const auto ids = random_ids(s, 128, 5);
+  auto dE = random_values(ids.size() * 8, 6);
+  lookup(*t, ids);
+  Gradients grads;
+  t->backward(batch_of(ids, s), {dE.data(), 256, 8}, grads);
+  CHECK(c.sketch(0).inserted_since_decay() == 0.0);  // backward only remembers the batch
+  Sgd sgd(0.1f);
+  sgd.step(grads);
+  t->after_step({1, 0, 0.0, &sgd});
+  CHECK(c.sketch(0).inserted_since_decay() == Approx(2 * 128));
+  t->after_step({2, 0, 0.0, &sgd});  // no new backward: nothing to insert
+  CHECK(c.sketch(0).inserted_since_decay() == Approx(2 * 128));
+
+  // Gradient importance: a position with dE = 0 adds nothing; frequency counts it.
+  std::vector<Index> one = {5, 9, 6, 9};
+  std::vector<float> d(4 * 8, 1.0f);
+  std::fill(d.begin() + 8, d.begin() + 16, 0.0f);   // (field 1, id 9) of sample 0
+  for (const char* spec : {"cafe:threshold=1000", "cafe:threshold=1000,importance=frequency"}) {
+    auto u = make_table(spec, {s, Budget{10}, 1});
+    train_step(*u, one, d, sgd);
+    const float score = as_cafe(*u).query(1, 9).score;
+    if (std::string(spec).find("frequency") != std::string::npos) {
+      CHECK(score == 2.0f);
+    } else {
+      CHECK(score == Approx(2.0f));  // the one nonzero gradient takes the field's whole N = 2
+      CHECK(as_cafe(*u).query(0, 5).score == Approx(1.0f));
+    }
+  }
+}
+
+TEST_CASE("cafe: promotion copies the embedding the feature used, in every field", "[methods][cafe]") {
+  const Schema s = two_fields();
+  auto t = make_table("cafe:threshold=6,importance=frequency", {s, Budget{10}, 1});
+  CafeTable& c = as_cafe(*t);
+  Adagrad opt(0.1f);
+  const auto dE = random_values(64 * 2 * 8, 2);
+  // Step 1: (field 1, id 7) gets score 4 (< 6); step 2 brings it to 8 on a hit: promoted.
+  train_step(*t, batch_with(4, 64, 0), dE, opt, 1);
+  CHECK(c.hot_row_of(1, 7) == -1);
+  const Index hash_row = c.hash_row_of(1, 7);
+  const auto ids = batch_with(4, 64, 1);
+  const IdBatch batch = batch_of(ids, s);
+  std::vector<float> out(ids.size() * 8);
+  t->lookup(batch, {out.data(), batch.size(), 8});
+  Gradients grads;
+  t->backward(batch, {dE.data(), batch.size(), 8}, grads);
+  opt.step(grads);
+  const auto before = embedding_of(*t, 1, 7);  // the hash row after this step's update
+  t->after_step({2, 0, 0.0, &opt});
+  const Index hot = c.hot_row_of(1, 7);
+  REQUIRE(hot >= 0);
+  CHECK(embedding_of(*t, 1, 7) == before);  // promotion does not change the embedding
+  const Parameter& rows = *std::as_const(*t).parameters()[0];
+  const Parameter& hot_table = *std::as_const(*t).parameters()[1];
+  CHECK(std::equal(before.begin(), before.end(), rows.row(hash_row)));
+  CHECK(std::equal(before.begin(), before.end(), hot_table.row(hot)));
+  // The optimizer state moved with the value: the hot row's accumulator is the hash row's.
+  const std::vector<float>& rows_state = *opt.state(rows);
+  const std::vector<float>& hot_state = *opt.state(hot_table);
+  CHECK(std::equal(hot_state.begin() + hot * 8, hot_state.begin() + hot * 8 + 8,
+                   rows_state.begin() + hash_row * 8));
+  // From now on its gradient goes to the hot row only.
+  const auto again = batch_with(1, 64, 2);
+  t->backward(batch_of(again, s), {dE.data(), 128, 8}, grads);
+  bool hot_updated = false;
+  for (const auto& g : grads.sparse) {
+    if (g.param == &hot_table) hot_updated = std::find(g.rows.begin(), g.rows.end(), hot) != g.rows.end();
+  }
+  CHECK(hot_updated);
+}
+
+TEST_CASE("cafe: demotion by decay returns the feature to its hash row", "[methods][cafe]") {
+  const Schema s = two_fields();
+  auto t = make_table("cafe:threshold=6,importance=frequency,decay=0.1", {s, Budget{10}, 1});
+  CafeTable& c = as_cafe(*t);
+  Sgd sgd(0.1f);
+  const auto dE = random_values(64 * 2 * 8, 2);
+  train_step(*t, batch_with(4, 64, 0), dE, sgd, 1);
+  train_step(*t, batch_with(4, 64, 1), dE, sgd, 2);
+  REQUIRE(c.hot_row_of(1, 7) >= 0);
+  const HotSketch& sketch = c.sketch(0);
+  // Feed batches without id 7 until a decay runs: score 8 x 0.1 < 6, so it is demoted.
+  std::uint64_t step = 3;
+  while (sketch.decays() == 0) train_step(*t, batch_with(0, 64, static_cast<Index>(step)), dE, sgd, step), ++step;
+  CHECK(c.hot_row_of(1, 7) == -1);
+  const Parameter& rows = *std::as_const(*t).parameters()[0];
+  const auto now = embedding_of(*t, 1, 7);
+  CHECK(std::equal(now.begin(), now.end(), rows.row(c.hash_row_of(1, 7))));
+  CHECK(sketch.free_rows() + sketch.hot_count() == sketch.config().hot_rows);
+}
+
+TEST_CASE("cafe: checkpoints and the serving form keep the sketch and the free list", "[methods][cafe]") {
+  const Schema s = two_fields();
+  auto t = make_table("cafe:threshold=3,importance=frequency,decay=0.5", {s, Budget{10}, 1});
+  Adam adam(0.01f);
+  const auto dE = random_values(64 * 2 * 8, 2);
+  for (std::uint64_t step = 1; step <= 40; ++step) {
+    train_step(*t, batch_with(static_cast<Index>(step % 6), 64, static_cast<Index>(step % 5)), dE, adam, step);
+  }
+  const HotSketch& sketch = as_cafe(*t).sketch(0);
+  REQUIRE(sketch.hot_count() > 0);
+  REQUIRE(sketch.decays() > 0);
+  std::stringstream file;
+  t->save(file);
+  auto loaded = load_table(file);
+  const HotSketch& copy = as_cafe(*loaded).sketch(0);
+  CHECK(copy.free_list() == sketch.free_list());
+  CHECK(copy.inserted_since_decay() == sketch.inserted_since_decay());
+  const auto ids = batch_with(3, 64, 9);
+  CHECK(lookup(*loaded, ids) == lookup(*t, ids));
+  auto frozen = t->freeze();
+  CHECK(lookup(*frozen, ids) == lookup(*t, ids));
+  CHECK(frozen->memory().serving_bytes == t->memory().serving_bytes);
+  // Training both on with SGD (no optimizer state to carry) keeps them identical.
+  Sgd a(0.1f), b(0.1f);
+  for (std::uint64_t step = 41; step <= 60; ++step) {
+    const auto batch = batch_with(static_cast<Index>(step % 7), 64, static_cast<Index>(step));
+    train_step(*t, batch, dE, a, step);
+    train_step(*loaded, batch, dE, b, step);
+  }
+  CHECK(lookup(*loaded, ids) == lookup(*t, ids));
+  CHECK(as_cafe(*loaded).sketch(0).free_list() == sketch.free_list());
+}
+
+TEST_CASE("cafe: small fields stay full, and infeasible budgets name the highest ratio", "[methods][cafe]") {
+  const Schema s = small_schema();  // {1000, 37, 5, 250, 1}
+  auto t = make_table("cafe", {s, Budget{3}, 1});
+  const CafeTable& c = as_cafe(*t);
+  CHECK_FALSE(c.plan().fields[0].full);
+  for (Index f = 1; f < 5; ++f) CHECK(c.plan().fields[f].full);  // n_f <= 2000 / 3
+  // A full field reads its own row: distinct ids, distinct embeddings.
+  std::vector<Index> ids;
+  for (Index i = 0; i < 37; ++i) ids.insert(ids.end(), {0, i, 0, 0, 0});
+  const auto out = lookup(*t, ids);
+  std::set<std::vector<float>> distinct;
+  for (Index i = 0; i < 37; ++i) distinct.insert({out.begin() + (i * 5 + 1) * 8, out.begin() + (i * 5 + 2) * 8});
+  CHECK(distinct.size() == 37);
+  try {
+    make_table("cafe", {s, Budget{1e9}, 1});
+    FAIL("1e9 cannot fit");
+  } catch (const InfeasibleBudget& e) {
+    auto best = make_table("cafe", {s, Budget{e.limit_ratio() * (1 - 1e-9)}, 1});
+    CHECK(best->memory().ratio() >= e.limit_ratio() * (1 - 1e-6));
+    CHECK_THROWS_AS(make_table("cafe", {s, Budget{e.limit_ratio() * 1.01}, 1}), InfeasibleBudget);
+  }
+}
+
+TEST_CASE("cafe: learns a skewed planted task better than hash at the same budget", "[methods][cafe]") {
+  // Zipf-like ids over two large fields; the label depends on per-id effects. Few ids carry
+  // most of the traffic, so giving them their own rows pays off.
+  const Schema s{{20000, 20000}, 8};
+  const double ratio = 100;
+  auto run = [&](const std::string& spec) {
+    auto table = make_table(spec, {s, Budget{ratio}, 1});
+    std::mt19937_64 rng(17);
+    std::vector<float> effect(40000);
+    std::normal_distribution<float> normal(0.0f, 1.5f);
+    for (auto& e : effect) e = normal(rng);
+    auto sample = [&](Index batch, std::vector<Index>& ids, std::vector<float>& labels) {
+      ids.resize(static_cast<std::size_t>(batch * 2));
+      labels.resize(static_cast<std::size_t>(batch));
+      std::uniform_real_distribution<double> u(0, 1);
+      for (Index b = 0; b < batch; ++b) {
+        float z = 0.0f;
+        for (Index f = 0; f < 2; ++f) {
+          const auto id = static_cast<Index>(std::floor(std::pow(20000.0, u(rng)))) - 1;  // ~1/x
+          ids[b * 2 + f] = id;
+          z += effect[f * 20000 + id];
+        }
+        labels[b] = u(rng) < 1.0 / (1.0 + std::exp(-z)) ? 1.0f : 0.0f;
+      }
+    };
+    Adam adam(0.05f);
+    std::vector<Index> ids;
+    std::vector<float> labels, emb, dE;
+    const Index batch = 256;
+    auto logits = [&](Index b) {
+      float z = 0.0f;
+      for (Index i = 0; i < 16; ++i) z += emb[b * 16 + i];
+      return z;
+    };
+    for (std::uint64_t step = 1; step <= 300; ++step) {
+      sample(batch, ids, labels);
+      emb.resize(static_cast<std::size_t>(batch * 16));
+      dE.resize(emb.size());
+      table->lookup(batch_of(ids, s), {emb.data(), batch * 2, 8});
+      for (Index b = 0; b < batch; ++b) {
+        const float g = (1.0f / (1.0f + std::exp(-logits(b))) - labels[b]) / static_cast<float>(batch);
+        std::fill_n(dE.data() + b * 16, 16, g);
+      }
+      Gradients grads;
+      table->backward(batch_of(ids, s), {dE.data(), batch * 2, 8}, grads);
+      adam.step(grads);
+      table->after_step({step, 0, 0.0, &adam});
+    }
+    std::vector<float> p, y;
+    for (int k = 0; k < 8; ++k) {
+      sample(batch, ids, labels);
+      table->lookup(batch_of(ids, s), {emb.data(), batch * 2, 8});
+      for (Index b = 0; b < batch; ++b) p.push_back(1.0f / (1.0f + std::exp(-logits(b))));
+      y.insert(y.end(), labels.begin(), labels.end());
+    }
+    return exact_auc(p, y);
+  };
+  const double cafe = run("cafe:threshold=20");
+  const double hash = run("hash");
+  INFO("cafe AUC " << cafe << ", hash AUC " << hash);
+  CHECK(cafe > hash);
+}
+
+TEST_CASE("cafe hash_tables=shared: one level-1 table for every compressed field", "[methods][cafe]") {
+  const Schema s{{3000, 1000, 40, 2}, 8};
+  auto t = make_table("cafe:hash_tables=shared,full_below=2", {s, Budget{20}, 1});
+  const CafeTable& c = as_cafe(*t);
+  const CafePlan& plan = c.plan();
+  REQUIRE(plan.fields[3].full);
+  const Index base = plan.fields[0].base, m = plan.fields[0].rows;
+  for (Index f = 0; f < 3; ++f) {
+    CHECK(plan.fields[f].base == base);
+    CHECK(plan.fields[f].rows == m);
+  }
+  CHECK(plan.table_rows == 2 + m);
+  const auto ids = random_ids(s, 32, 4);
+  for (Index p = 0; p < static_cast<Index>(ids.size()); ++p) {
+    const Index f = p % 4;
+    if (f == 3) continue;
+    CHECK(c.hash_row_of(f, ids[p]) == base + (s.field_offset(f) + ids[p]) % m);
+  }
+  CHECK(static_cast<double>(t->memory().serving_bytes) <= Budget{20}.bytes(s));
+  // The smallest form needs one hash row in all (not one per field): a higher reachable ratio.
+  double shared_limit = 0, per_field_limit = 0;
+  try { make_table("cafe:hash_tables=shared,full_below=0", {s, Budget{1e9}, 1}); } catch (const InfeasibleBudget& e) { shared_limit = e.limit_ratio(); }
+  try { make_table("cafe:full_below=0", {s, Budget{1e9}, 1}); } catch (const InfeasibleBudget& e) { per_field_limit = e.limit_ratio(); }
+  CHECK(shared_limit > per_field_limit);
+  CHECK(per_field_limit > 0);
+}

@@ -1,0 +1,435 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+#include <vector>
+
+#include "embcomp/sketch/hot_sketch.hpp"
+
+using namespace embcomp;
+
+namespace {
+
+/// The rules of spec cafe.md §1 written plainly: a bucket is an unordered list of at most c
+/// entries; the minimum is found by a scan; demotions walk buckets in order and, inside one,
+/// entries by descending score (the sketch's slot order).
+struct ModelSketch {
+  struct Entry {
+    std::uint32_t id;
+    float score;
+    std::int32_t hot;
+  };
+  HotSketchConfig config;
+  std::vector<std::vector<Entry>> buckets;
+  std::deque<std::int32_t> free;
+  double total = 0.0;
+
+  explicit ModelSketch(const HotSketchConfig& c) : config(c), buckets(static_cast<std::size_t>(c.buckets)) {
+    for (std::int32_t r = 0; r < c.hot_rows; ++r) free.push_back(r);
+  }
+
+  std::int32_t insert(std::uint32_t id, float s) {
+    total += s;
+    auto& bucket = buckets[id % static_cast<std::uint64_t>(config.buckets)];
+    for (Entry& e : bucket) {
+      if (e.id != id) continue;
+      e.score += s;
+      if (e.score >= config.threshold && e.hot < 0 && !free.empty()) {
+        e.hot = free.front();
+        free.pop_front();
+        return e.hot;
+      }
+      return -1;
+    }
+    if (static_cast<Index>(bucket.size()) < config.slots) {
+      bucket.push_back({id, s, -1});
+      return -1;
+    }
+    auto minimum = std::min_element(bucket.begin(), bucket.end(),
+                                    [](const Entry& a, const Entry& b) { return a.score < b.score; });
+    if (minimum->hot < 0) *minimum = {id, minimum->score + s, -1};
+    return -1;
+  }
+
+  void decay() {
+    for (auto& bucket : buckets) {
+      std::stable_sort(bucket.begin(), bucket.end(),
+                       [](const Entry& a, const Entry& b) { return a.score > b.score; });
+      for (Entry& e : bucket) {
+        if (e.hot >= 0 && e.score * config.decay < config.threshold) {
+          free.push_back(e.hot);
+          e.hot = -1;
+        }
+        e.score *= config.decay;
+      }
+    }
+    total = 0.0;
+  }
+
+  std::vector<SketchPromotion> insert_batch(const std::vector<std::uint64_t>& ids,
+                                            const std::vector<float>& scores) {
+    if (total > 10.0 * static_cast<double>(config.buckets) * config.threshold) decay();
+    std::vector<SketchPromotion> out;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const std::int32_t row = insert(static_cast<std::uint32_t>(ids[i]), scores[i]);
+      if (row >= 0) out.push_back({static_cast<Index>(i), row});
+    }
+    return out;
+  }
+};
+
+/// Bucket contents of the sketch as sorted (id, score, hot) triples.
+std::vector<std::tuple<std::uint32_t, float, std::int32_t>> contents(const HotSketch& s, Index b) {
+  std::vector<std::tuple<std::uint32_t, float, std::int32_t>> out;
+  const auto slots = s.slots().subspan(static_cast<std::size_t>(b * s.config().slots),
+                                       static_cast<std::size_t>(s.config().slots));
+  for (const SketchSlot& slot : slots) {
+    if (!slot.empty()) out.emplace_back(slot.id, slot.score, slot.hot_row);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+std::vector<std::tuple<std::uint32_t, float, std::int32_t>> contents(const ModelSketch& m, Index b) {
+  std::vector<std::tuple<std::uint32_t, float, std::int32_t>> out;
+  for (const auto& e : m.buckets[static_cast<std::size_t>(b)]) out.emplace_back(e.id, e.score, e.hot);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// Zipf(z) ranks 0 .. n-1 by inversion of the exact CDF.
+class ZipfStream {
+ public:
+  ZipfStream(Index n, double z, unsigned seed) : rng_(seed) {
+    cdf_.resize(static_cast<std::size_t>(n));
+    double sum = 0.0;
+    for (Index i = 0; i < n; ++i) cdf_[i] = sum += std::pow(static_cast<double>(i + 1), -z);
+    for (double& c : cdf_) c /= sum;
+  }
+  Index next() {
+    const double u = uniform_(rng_);
+    return static_cast<Index>(std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin());
+  }
+
+ private:
+  std::mt19937_64 rng_;
+  std::uniform_real_distribution<double> uniform_{0.0, 1.0};
+  std::vector<double> cdf_;
+};
+
+/// A fixed random bijection of ranks onto ids (so popular ids are not 0, 1, 2, ... which a
+/// modulo bucket would spread perfectly).
+std::uint64_t scramble(Index rank) {
+  return kernels::mix64(static_cast<std::uint64_t>(rank)) & 0x7fffffffULL;
+}
+
+}  // namespace
+
+TEST_CASE("HotSketch matches a brute-force model of the rules", "[sketch]") {
+  for (float decay : {0.5f, 1.0f}) {
+    INFO("decay " << decay);
+    const HotSketchConfig config{7, 4, 6, 20.0f, decay, kernels::SketchHash::modulo, 0};
+    HotSketch sketch(config);
+    ModelSketch model(config);
+    std::mt19937 rng(42);
+    std::uniform_real_distribution<float> score(0.05f, 3.0f);
+    Index promotions = 0, decays_seen = 0;
+    for (int batch = 0; batch < 300; ++batch) {
+      std::vector<std::uint64_t> ids(40);
+      std::vector<float> scores(40);
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        // A skewed universe of 120 ids whose popular part moves every 60 batches, so that hot
+        // ids cool down and decay demotes them.
+        const auto u = std::uniform_real_distribution<double>(0, 1)(rng);
+        ids[i] = (static_cast<std::uint64_t>(120.0 * u * u * u) + 40 * static_cast<std::uint64_t>(batch / 60)) % 120;
+        scores[i] = score(rng);
+      }
+      std::vector<SketchPromotion> got;
+      const std::uint64_t decays_before = sketch.decays();
+      sketch.insert_batch(ids, scores, got);
+      decays_seen += static_cast<Index>(sketch.decays() - decays_before);
+      const auto expected = model.insert_batch(ids, scores);
+      REQUIRE(got.size() == expected.size());
+      for (std::size_t i = 0; i < got.size(); ++i) {
+        CHECK(got[i].index == expected[i].index);
+        CHECK(got[i].hot_row == expected[i].hot_row);
+      }
+      promotions += static_cast<Index>(got.size());
+      for (Index b = 0; b < config.buckets; ++b) REQUIRE(contents(sketch, b) == contents(model, b));
+      REQUIRE(sketch.free_list() == std::vector<std::int32_t>(model.free.begin(), model.free.end()));
+      CHECK(sketch.inserted_since_decay() == Approx(model.total));
+      // Every query agrees with the model.
+      for (std::uint64_t id = 0; id < 120; ++id) {
+        const SketchQuery q = sketch.query(id);
+        std::int32_t hot = -1;
+        float s = 0.0f;
+        for (const auto& e : model.buckets[id % 7]) {
+          if (e.id == id) hot = e.hot, s = e.score;
+        }
+        REQUIRE(q.hot_row == hot);
+        REQUIRE(q.score == s);
+      }
+    }
+    CHECK(decays_seen > 3);
+    if (decay < 1.0f) {
+      CHECK(promotions > 2 * config.hot_rows);  // rows freed by decay were handed out again
+    } else {
+      CHECK(promotions == config.hot_rows);     // no decay: nothing is ever demoted
+    }
+  }
+}
+
+TEST_CASE("HotSketch: promotion only on a hit, at the threshold, while rows are free", "[sketch]") {
+  HotSketch s({4, 4, 1, 10.0f, 0.99f, kernels::SketchHash::modulo, 0});
+  CHECK(s.insert(5, 50.0f) == -1);  // a new item is never promoted at insertion
+  CHECK_FALSE(s.query(5).hot());
+  CHECK(s.query(5).score == 50.0f);
+  CHECK(s.insert(5, 1.0f) == 0);    // a hit at score >= T takes the free row
+  CHECK(s.query(5).hot_row == 0);
+  CHECK(s.insert(5, 1.0f) == -1);   // already hot: no second row
+  CHECK(s.insert(9, 20.0f) == -1);  // same bucket (9 mod 4 = 1)
+  CHECK(s.insert(9, 20.0f) == -1);  // above T but no free row
+  CHECK_FALSE(s.query(9).hot());
+  CHECK(s.free_rows() == 0);
+  CHECK(s.hot_count() == 1);
+}
+
+TEST_CASE("HotSketch: Space-Saving replaces the minimum slot unless it is hot", "[sketch]") {
+  HotSketch s({1, 2, 1, 5.0f, 1.0f, kernels::SketchHash::modulo, 0});
+  s.insert(1, 3.0f);
+  s.insert(2, 1.0f);
+  s.insert(3, 0.5f);  // full: replaces the minimum (2, 1.0) with (3, 1.5)
+  CHECK(s.query(2).score == 0.0f);
+  CHECK(s.query(3).score == 1.5f);
+  CHECK(s.insert(3, 4.0f) == 0);  // 5.5 >= T: hot, and now the largest
+  CHECK(s.query(1).score == 3.0f);
+  // The minimum is now 1 (not hot): it is replaced; then the hot minimum is never evicted.
+  s.insert(4, 0.25f);
+  CHECK(s.query(1).score == 0.0f);
+  CHECK(s.query(4).score == 3.25f);
+  HotSketch h({1, 1, 1, 1.0f, 1.0f, kernels::SketchHash::modulo, 0});
+  h.insert(7, 2.0f);
+  h.insert(7, 2.0f);  // hot
+  h.insert(8, 100.0f);
+  CHECK(h.query(8).score == 0.0f);
+  CHECK(h.query(7).hot_row == 0);
+  CHECK(h.inserted_since_decay() == 104.0);  // the dropped arrival still counts
+}
+
+TEST_CASE("HotSketch: decay trigger, demotion below T, free rows to the back", "[sketch]") {
+  HotSketch s({2, 4, 3, 10.0f, 0.5f, kernels::SketchHash::modulo, 0});
+  std::vector<SketchPromotion> promoted;
+  s.insert_batch(std::vector<std::uint64_t>{0, 0, 1, 1, 2, 2}, std::vector<float>{6, 6, 15, 15, 11, 11},
+                 promoted);
+  REQUIRE(promoted.size() == 3);
+  CHECK(s.query(0).hot_row == 0);
+  CHECK(s.query(1).hot_row == 1);
+  CHECK(s.query(2).hot_row == 2);
+  // Total 64 < 10 x 2 x 10 = 200: no decay yet.
+  CHECK_FALSE(s.decay_due());
+  s.insert_batch(std::vector<std::uint64_t>{4}, std::vector<float>{140}, promoted);
+  CHECK(s.decays() == 0);
+  REQUIRE(s.decay_due());  // 204 > 200
+  s.insert_batch(std::vector<std::uint64_t>{3}, std::vector<float>{1}, promoted);
+  CHECK(s.decays() == 1);
+  // Scores halved: 12 -> 6 (< T, demoted), 30 -> 15 (kept), 22 -> 11 (kept).
+  CHECK_FALSE(s.query(0).hot());
+  CHECK(s.query(0).score == 6.0f);
+  CHECK(s.query(1).hot_row == 1);
+  CHECK(s.query(2).hot_row == 2);
+  CHECK(s.free_list() == std::vector<std::int32_t>{0});
+  CHECK(s.inserted_since_decay() == 1.0);
+}
+
+TEST_CASE("HotSketch: queries do not modify, and a batch query equals single queries", "[sketch]") {
+  HotSketch s({16, 4, 8, 3.0f, 0.99f, kernels::SketchHash::xxhash, 7});
+  std::vector<std::uint64_t> ids;
+  for (std::uint64_t i = 0; i < 200; ++i) ids.push_back(i % 37);
+  std::vector<SketchPromotion> promoted;
+  s.insert_batch(ids, std::vector<float>(ids.size(), 1.0f), promoted);
+  const std::vector<SketchSlot> before(s.slots().begin(), s.slots().end());
+  std::vector<SketchQuery> out(ids.size());
+  s.query_batch(ids, out);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    CHECK(out[i].hot_row == s.query(ids[i]).hot_row);
+    CHECK(out[i].score == s.query(ids[i]).score);
+  }
+  const std::vector<SketchSlot> after(s.slots().begin(), s.slots().end());
+  CHECK(std::equal(before.begin(), before.end(), after.begin(), [](const SketchSlot& a, const SketchSlot& b) {
+    return a.id == b.id && a.score == b.score && a.hot_row == b.hot_row;
+  }));
+  CHECK_THROWS_AS(s.insert(std::uint64_t{1} << 33, 1.0f), InvalidArgument);
+  CHECK_THROWS_AS(HotSketch({0, 4, 1, 1.0f, 0.99f, kernels::SketchHash::modulo, 0}), InvalidArgument);
+  CHECK_THROWS_AS(HotSketch({4, 4, 1, 1.0f, 1.5f, kernels::SketchHash::modulo, 0}), InvalidArgument);
+}
+
+TEST_CASE("HotSketch: memory is 12 B per slot plus the free list", "[sketch]") {
+  HotSketch s({1000, 4, 1000, 500.0f, 0.99f, kernels::SketchHash::modulo, 0});
+  CHECK(s.bytes() == 1000 * 4 * 12 + 1000 * 4);
+  CHECK(sizeof(SketchSlot) == 12);
+}
+
+TEST_CASE("HotSketch: save/load keeps slots and the free list, and damage is detected", "[sketch]") {
+  const HotSketchConfig config{8, 4, 4, 5.0f, 0.5f, kernels::SketchHash::modulo, 0};
+  HotSketch s(config);
+  std::vector<SketchPromotion> promoted;
+  std::mt19937 rng(3);
+  for (int b = 0; b < 50; ++b) {
+    std::vector<std::uint64_t> ids(20);
+    for (auto& id : ids) id = rng() % 30;
+    s.insert_batch(ids, std::vector<float>(ids.size(), 1.0f), promoted);
+  }
+  REQUIRE(s.decays() > 0);
+  std::stringstream file;
+  Writer w(file);
+  s.save(w);
+  HotSketch loaded(config);
+  Reader r(file);
+  loaded.load(r);
+  CHECK(loaded.free_list() == s.free_list());
+  CHECK(loaded.inserted_since_decay() == s.inserted_since_decay());
+  for (std::uint64_t id = 0; id < 30; ++id) {
+    CHECK(loaded.query(id).hot_row == s.query(id).hot_row);
+    CHECK(loaded.query(id).score == s.query(id).score);
+  }
+  // The same inserts keep both in step (the free list order was kept).
+  std::vector<std::uint64_t> ids(100);
+  for (auto& id : ids) id = rng() % 30;
+  std::vector<SketchPromotion> a, b;
+  s.insert_batch(ids, std::vector<float>(ids.size(), 1.0f), a);
+  loaded.insert_batch(ids, std::vector<float>(ids.size(), 1.0f), b);
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i].hot_row == b[i].hot_row);
+
+  // A hot row listed twice (in a slot and on the free list) is refused.
+  std::stringstream again;
+  Writer w2(again);
+  s.save(w2);
+  std::string bytes = again.str();
+  const std::size_t slots_at = 3 * sizeof(Index);
+  const std::size_t list_at = slots_at + 8 * 4 * sizeof(SketchSlot) + sizeof(std::uint64_t);
+  const auto count = *reinterpret_cast<const std::uint64_t*>(bytes.data() + list_at - sizeof(std::uint64_t));
+  if (count > 0 && s.hot_count() > 0) {
+    std::int32_t used_row = -1;
+    for (const SketchSlot& slot : s.slots()) {
+      if (slot.hot()) used_row = slot.hot_row;
+    }
+    std::memcpy(bytes.data() + list_at, &used_row, sizeof used_row);
+    std::stringstream damaged(bytes);
+    Reader r2(damaged);
+    HotSketch broken(config);
+    CHECK_THROWS_AS(broken.load(r2), CheckpointError);
+  }
+}
+
+TEST_CASE("HotSketch: top-k of the sketch is the exact top-k on a small skewed stream", "[sketch]") {
+  HotSketch s({64, 4, 64, 1e9f, 1.0f, kernels::SketchHash::xxhash, 1});
+  ZipfStream zipf(2000, 1.5, 5);
+  std::map<std::uint64_t, int> truth;
+  std::vector<std::uint64_t> ids(1000);
+  std::vector<SketchPromotion> promoted;
+  for (int b = 0; b < 50; ++b) {
+    for (auto& id : ids) ++truth[id = scramble(zipf.next())];
+    s.insert_batch(ids, std::vector<float>(ids.size(), 1.0f), promoted);
+  }
+  std::vector<std::pair<int, std::uint64_t>> exact;
+  for (const auto& [id, c] : truth) exact.emplace_back(c, id);
+  std::sort(exact.rbegin(), exact.rend());
+  const auto top = s.top_k(10);
+  REQUIRE(top.size() == 10);
+  for (std::size_t i = 0; i + 1 < top.size(); ++i) CHECK(top[i].score >= top[i + 1].score);
+  std::set<std::uint64_t> found;
+  for (const auto& e : top) found.insert(e.id);
+  for (int i = 0; i < 10; ++i) CHECK(found.count(exact[static_cast<std::size_t>(i)].second) == 1);
+}
+
+namespace {
+
+struct Recall {
+  double hot = 0.0;    ///< share of the exact top-k that query() reports hot
+  double top_k = 0.0;  ///< share of the exact top-k among the sketch's own top_k(k)
+};
+
+/// The exact cumulative top-k of a Zipf(z) stream over n ids, streamed in batches of 4096 into
+/// sketches of `bucket_factor` x k buckets (4 slots) and k hot rows, frequency scores, decay
+/// 0.99, T = half the k-th true count (T sets which features deserve a row: about the top-k).
+std::vector<Recall> zipf_recall(double z, Index n, Index length, Index k,
+                                const std::vector<double>& bucket_factors, unsigned seed) {
+  ZipfStream zipf(n, z, seed);
+  std::vector<std::uint64_t> stream(static_cast<std::size_t>(length));
+  std::unordered_map<std::uint64_t, Index> counts;
+  for (auto& id : stream) ++counts[id = scramble(zipf.next())];
+  std::vector<std::pair<Index, std::uint64_t>> exact;
+  for (const auto& [id, c] : counts) exact.emplace_back(c, id);
+  std::partial_sort(exact.begin(), exact.begin() + k, exact.end(), std::greater<>());
+  const auto threshold = static_cast<float>(exact[static_cast<std::size_t>(k - 1)].first) / 2.0f;
+  std::vector<Recall> out;
+  for (double factor : bucket_factors) {
+    const auto buckets = static_cast<Index>(factor * static_cast<double>(k));
+    HotSketch s({buckets, 4, k, threshold, 0.99f, kernels::SketchHash::modulo, 0});
+    const std::vector<float> ones(4096, 1.0f);
+    std::vector<SketchPromotion> promoted;
+    for (std::size_t i = 0; i < stream.size(); i += 4096) {
+      const std::size_t len = std::min<std::size_t>(4096, stream.size() - i);
+      s.insert_batch(std::span(stream).subspan(i, len), std::span(ones).first(len), promoted);
+    }
+    std::set<std::uint64_t> top;
+    for (const SketchEntry& e : s.top_k(k)) top.insert(e.id);
+    Recall r;
+    for (Index i = 0; i < k; ++i) {
+      const std::uint64_t id = exact[static_cast<std::size_t>(i)].second;
+      r.hot += s.query(id).hot() ? 1.0 : 0.0;
+      r.top_k += static_cast<double>(top.count(id));
+    }
+    r.hot /= static_cast<double>(k);
+    r.top_k /= static_cast<double>(k);
+    out.push_back(r);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("HotSketch recall of the true top-k on Zipf streams at the reference's sizing", "[sketch]") {
+  // 2,000,000 inserts over 200,000 ids, k = 1000. Sizings: w = k (CAFE's table: 48 B of sketch
+  // per hot row) and w = 2.4 k (the reference's HotSketch experiment, "1000" setting).
+  // Measured (seed 11): z = 1.05: hot 0.72 / 0.89, top-k 0.68 / 0.93;
+  //                     z = 1.5:  hot 0.91 / 0.94, top-k 0.93 / 0.99   (w = k / w = 2.4 k).
+  const auto heavy = zipf_recall(1.5, 200000, 2000000, 1000, {1.0, 2.4}, 11);
+  INFO("z = 1.5: hot " << heavy[0].hot << " / " << heavy[1].hot << ", top-k " << heavy[0].top_k
+                       << " / " << heavy[1].top_k);
+  CHECK(heavy[0].hot >= 0.88);
+  CHECK(heavy[1].hot >= 0.9);
+  CHECK(heavy[1].top_k >= 0.95);
+  const auto flat = zipf_recall(1.05, 200000, 2000000, 1000, {2.4}, 11);
+  INFO("z = 1.05: hot " << flat[0].hot << ", top-k " << flat[0].top_k);
+  CHECK(flat[0].top_k >= 0.9);
+  CHECK(flat[0].hot >= 0.85);  // the long tail's Space-Saving over-estimates take some rows
+}
+
+TEST_CASE("kernels: sketch bucket choice and the multiply-shift modulo", "[sketch][kernels]") {
+  std::mt19937_64 rng(9);
+  std::vector<std::uint32_t> divisors = {1, 2, 3, 7, 1000, 13505, 65536, 4294967295u, 4294967291u};
+  for (int i = 0; i < 50; ++i) divisors.push_back(static_cast<std::uint32_t>(rng() >> 32) | 1u);
+  for (std::uint32_t m : divisors) {
+    const std::uint64_t multiplier = kernels::fastmod32_multiplier(m);
+    for (std::uint32_t x : {0u, 1u, m - 1, m, 4294967295u}) REQUIRE(kernels::fastmod32(x, multiplier, m) == x % m);
+    for (int j = 0; j < 2000; ++j) {
+      const auto x = static_cast<std::uint32_t>(rng());
+      REQUIRE(kernels::fastmod32(x, multiplier, m) == x % m);
+    }
+  }
+  for (std::uint64_t id : {0ull, 5ull, 123456789ull, 4294967295ull}) {
+    CHECK(kernels::sketch_bucket(id, 1000, 0, kernels::SketchHash::modulo) == id % 1000);
+    CHECK(kernels::sketch_bucket(id, 1000, 0, kernels::SketchHash::multiplicative) == id * 1000000007ull % 1000);
+    CHECK(kernels::sketch_bucket(id, 1000, 3, kernels::SketchHash::xxhash) == kernels::xxhash64(id, 3) % 1000);
+    // The sketch's own (multiply-shift) bucket agrees with the kernel.
+    HotSketch s({1000, 4, 1, 1.0f, 1.0f, kernels::SketchHash::modulo, 0});
+    CHECK(static_cast<std::uint64_t>(s.bucket_of(id)) == id % 1000);
+  }
+}
