@@ -6,14 +6,13 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 
-#include "embcomp/core/serialize.hpp"
 #include "embcomp/kernels/activations.hpp"
 #include "embcomp/nn/loss.hpp"
 #include "embcomp/optim/adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
 #include "embcomp/optim/sgd.hpp"
+#include "embcomp/train/checkpoint.hpp"
 #include "embcomp/train/metrics.hpp"
 
 namespace embcomp {
@@ -42,6 +41,9 @@ void TrainerConfig::validate() const {
   }
   if (max_validation_rows && *max_validation_rows < 1) fail("max_validation_rows must be >= 1");
   if (max_test_rows && *max_test_rows < 1) fail("max_test_rows must be >= 1");
+  if (stop_after_evaluations && *stop_after_evaluations < 1) {
+    fail("stop_after_evaluations must be >= 1 when set");
+  }
   make_optimizer(optimizer, learning_rate);  // throws for a bad name or learning rate
 }
 
@@ -99,38 +101,6 @@ class Evaluator {
   std::vector<float> embeddings_, logits_, probabilities_, labels_;
 };
 
-/// The best state of a stage, held in memory.
-struct Snapshot {
-  std::string table_state;
-  std::vector<std::vector<float>> model_values;
-
-  void take(const EmbeddingTable& table, Model& model) {
-    std::ostringstream out(std::ios::out | std::ios::binary);
-    Writer w(out);
-    table.save_state(w);
-    w.finish();
-    table_state = std::move(out).str();
-    const auto params = model.parameters();
-    model_values.resize(params.size());
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      model_values[i].assign(params[i]->data(), params[i]->data() + params[i]->size());
-    }
-  }
-  void restore(EmbeddingTable& table, Model& model) const {
-    std::istringstream in(table_state, std::ios::in | std::ios::binary);
-    Reader r(in);
-    table.load_state(r);
-    r.finish();
-    restore_model(model);
-  }
-  void restore_model(Model& model) const {
-    const auto params = model.parameters();
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      std::copy(model_values[i].begin(), model_values[i].end(), params[i]->data());
-    }
-  }
-};
-
 std::string json_number(double value) {
   if (!std::isfinite(value)) return "null";
   char buffer[32];
@@ -164,6 +134,35 @@ std::string json_line(const Evaluation& e, const std::string& stage_name) {
   return line;
 }
 
+/// The parts of a TrainResult that the loop state and the table and model give.
+void finish_result(TrainResult& result, const TrainingLoopState& loop,
+                   const EmbeddingTable& table, const Model& model, const Optimizer& optimizer,
+                   Index batch_size) {
+  result.steps = loop.step;
+  result.evaluations = loop.evaluations;
+  result.stopped_early = loop.stopped_early;
+  result.train_seconds = loop.train_seconds;
+  result.train_samples_per_second =
+      loop.train_seconds > 0.0
+          ? static_cast<double>(loop.step) * static_cast<double>(batch_size) / loop.train_seconds
+          : 0.0;
+  result.memory = table.memory(&optimizer);
+  result.model_parameter_bytes = model.parameter_bytes();
+}
+
+/// The result of a run ended by stop_after_evaluations: no test evaluation; the best
+/// validation metrics are the current stage's so far.
+TrainResult interrupted(TrainResult& result, const TrainingLoopState& loop,
+                        const EmbeddingTable& table, const Model& model,
+                        const Optimizer& optimizer, Index batch_size) {
+  result.completed = false;
+  result.best_validation_auc = loop.best_auc;
+  result.best_validation_logloss = loop.best_logloss;
+  result.best_step = loop.best_step;
+  finish_result(result, loop, table, model, optimizer, batch_size);
+  return result;
+}
+
 }  // namespace
 
 SplitMetrics evaluate(const BatchSource& source, SplitPart part, const EmbeddingTable& table,
@@ -175,12 +174,235 @@ SplitMetrics evaluate(const BatchSource& source, SplitPart part, const Embedding
 
 Trainer::Trainer(TrainerConfig config) : config_(std::move(config)) { config_.validate(); }
 
-TrainResult Trainer::train(const BatchSource& source, EmbeddingTable& table, Model& model) {
+namespace {
+
+/// One call of Trainer::train: the schedule of trainer.hpp, one member function per phase.
+/// Holds the buffers reused by every step (no allocation once they are warm).
+class TrainingRun {
+ public:
+  TrainingRun(const TrainerConfig& config, const BatchSource& source, EmbeddingTable& table,
+              Model& model, Optimizer& optimizer, TrainingState& state, std::ofstream& log)
+      : config_(config), source_(source), table_(table), model_(model), optimizer_(optimizer),
+        state_(state), loop_(state.loop), log_(log), stages_(table.stages()),
+        steps_per_epoch_(source.rows(SplitPart::train) / config.batch_size),
+        eval_every_(std::max<Index>(1, (steps_per_epoch_ + config.evaluations_per_epoch - 1) /
+                                           config.evaluations_per_epoch)) {}
+
+  /// Runs the stages from the loop state's on (`continuing`: its stage has already begun, as
+  /// after a resume). False when stop_after_evaluations ended the run; otherwise the table and
+  /// model hold the last stage's best state and `result` its validation metrics.
+  bool run_stages(bool continuing, TrainResult& result) {
+    for (std::size_t s = loop_.stage; s < stages_.size(); ++s, continuing = false) {
+      if (!continuing) begin_stage(s);
+      if (!run_stage(s)) return false;
+      state_.best.restore(table_, model_);
+      result.best_validation_auc = loop_.best_auc;
+      result.best_validation_logloss = loop_.best_logloss;
+      result.best_step = loop_.best_step;
+    }
+    return true;
+  }
+
+  SplitMetrics test() {
+    return evaluator_.run(source_, SplitPart::test, table_, model_, config_.eval_batch_size,
+                          config_.max_test_rows);
+  }
+
+ private:
   using Clock = std::chrono::steady_clock;
-  const Index batch_size = config_.batch_size;
+
+  void begin_stage(std::size_t s) {
+    const Stage& stage = stages_[s];
+    loop_.begin_stage(s);
+    if (stage.reset_model) state_.initial_model.restore_model(model_);
+    if (stage.reset_optimizer) optimizer_.reset();
+    table_.begin_stage(s);
+  }
+
+  /// The steps of stage s (from the loop state's position), each followed by an evaluation
+  /// every eval_every steps and after the last. False when stop_after_evaluations was reached.
+  bool run_stage(std::size_t s) {
+    const Stage& stage = stages_[s];
+    const auto stage_steps = std::max<Index>(
+        1, static_cast<Index>(std::llround(config_.epochs * stage.epochs *
+                                           static_cast<double>(steps_per_epoch_))));
+    slice_seconds_ = 0.0;
+    slice_samples_ = 0;
+    while (!loop_.stage_finished && loop_.stage_step < stage_steps) {
+      const Index i = loop_.stage_step;
+      const double epoch = static_cast<double>(i + 1) / static_cast<double>(steps_per_epoch_);
+      const auto start = Clock::now();
+      const double loss = train_step(s, i, epoch);
+      if (stage.uses_validation) feed_validation_batch();
+      record_step(loss, std::chrono::duration<double>(Clock::now() - start).count());
+      if (config_.on_step) {
+        config_.on_step(StepProgress{loop_.step, s, stages_.size(), loop_.stage_step,
+                                     stage_steps, running_loss(), slice_rate()});
+      }
+      const bool last = i + 1 == stage_steps;
+      if ((i + 1) % eval_every_ != 0 && !last) continue;
+      evaluate(s, epoch, last);
+      if (config_.stop_after_evaluations &&
+          loop_.evaluations >= *config_.stop_after_evaluations) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /// Batch i of the stage (the train part read in order, wrapping around): forward, backward,
+  /// one optimizer step, the table's after_step. Returns the loss (with the auxiliary loss).
+  double train_step(std::size_t s, Index i, double epoch) {
+    const Index batch_size = config_.batch_size;
+    source_.read(SplitPart::train, (i % steps_per_epoch_) * batch_size, batch_size, batch_);
+    double loss = forward_backward(batch_, &table_grads_, model_grads_);
+    loss += table_.auxiliary_loss();
+    ++loop_.step;
+    try {
+      optimizer_.step({&table_grads_, &model_grads_});
+    } catch (const NonFiniteGradient& e) {
+      throw NonFiniteGradient(std::string("trainer: step ")
+                                  .append(std::to_string(loop_.step))
+                                  .append(" (stage ")
+                                  .append(std::to_string(s))
+                                  .append(", loss ")
+                                  .append(std::to_string(loss))
+                                  .append("): ")
+                                  .append(e.what()));
+    }
+    ++loop_.stage_step;
+    table_.after_step(StepContext{loop_.step, s, epoch, &optimizer_});
+    return loss;
+  }
+
+  /// For stages that use validation: the method sees the dE of one validation batch after
+  /// each training step, cycling through the (capped) validation part.
+  void feed_validation_batch() {
+    Index rows = source_.rows(SplitPart::validation);
+    if (config_.max_validation_rows) rows = std::min(rows, *config_.max_validation_rows);
+    if (loop_.validation_row >= rows) loop_.validation_row = 0;
+    source_.read(SplitPart::validation, loop_.validation_row, config_.batch_size,
+                 validation_batch_);
+    loop_.validation_row += validation_batch_.size;
+    forward_backward(validation_batch_, nullptr, scratch_model_grads_);
+    const Index positions = validation_batch_.size * validation_batch_.num_fields;
+    table_.on_validation_batch(validation_batch_.id_batch(),
+                               {dE_.data(), positions, table_.dim()});
+  }
+
+  /// One forward/backward pass of `b`: model gradients into `mg`, dE, and with `tg` the
+  /// table's gradients; returns the batch's loss.
+  double forward_backward(const Batch& b, Gradients* tg, Gradients& mg) {
+    const Index d = table_.dim();
+    const Index n = b.size;
+    const Index positions = n * b.num_fields;
+    embeddings_.resize(static_cast<std::size_t>(positions * d));
+    dE_.resize(embeddings_.size());
+    logits_.resize(static_cast<std::size_t>(n));
+    dlogits_.resize(static_cast<std::size_t>(n));
+    table_.lookup(b.id_batch(), {embeddings_.data(), positions, d});
+    model_.forward(b, {embeddings_.data(), positions, d}, logits_);
+    const double loss = nn::bce_with_logits(logits_, b.labels, dlogits_);
+    mg.clear();
+    model_.backward(dlogits_, mg, {dE_.data(), positions, d});
+    if (tg != nullptr) table_.backward(b.id_batch(), {dE_.data(), positions, d}, *tg);
+    return loss;
+  }
+
+  void record_step(double loss, double seconds) {
+    slice_seconds_ += seconds;
+    slice_samples_ += batch_.size;
+    loop_.train_seconds += seconds;
+    loop_.loss_sum += loss;
+    ++loop_.loss_count;
+  }
+
+  double running_loss() const {
+    return loop_.loss_count > 0 ? loop_.loss_sum / static_cast<double>(loop_.loss_count) : 0.0;
+  }
+  double slice_rate() const {
+    return slice_seconds_ > 0.0 ? static_cast<double>(slice_samples_) / slice_seconds_ : 0.0;
+  }
+
+  /// Scores validation, keeps a new best state, logs, applies patience and writes the
+  /// checkpoint; `last` marks the stage's last step.
+  void evaluate(std::size_t s, double epoch, bool last) {
+    const SplitMetrics val = evaluator_.run(source_, SplitPart::validation, table_, model_,
+                                            config_.eval_batch_size, config_.max_validation_rows);
+    Evaluation e;
+    e.step = loop_.step;
+    e.stage = s;
+    e.epoch = epoch;
+    e.train_loss = running_loss();
+    e.auc = val.auc;
+    e.logloss = val.logloss;
+    e.samples_per_second = slice_rate();
+    e.improved = val.auc > loop_.best_auc;
+    ++loop_.evaluations;
+    if (e.improved) {
+      loop_.best_auc = val.auc;
+      loop_.best_logloss = val.logloss;
+      loop_.best_step = loop_.step;
+      loop_.since_best = 0;
+      state_.best.take(table_, model_);
+    } else {
+      ++loop_.since_best;
+    }
+    if (log_.is_open()) {
+      log_ << json_line(e, stages_[s].name) << std::flush;
+      if (!log_) throw InvalidArgument("trainer: writing the metrics log failed");
+    }
+    if (config_.on_evaluation) config_.on_evaluation(e);
+    loop_.loss_sum = 0.0;
+    loop_.loss_count = 0;
+    slice_seconds_ = 0.0;
+    slice_samples_ = 0;
+    const bool out_of_patience = config_.patience > 0 && loop_.since_best >= config_.patience;
+    if (out_of_patience && !last) loop_.stopped_early = true;
+    loop_.stage_finished = last || out_of_patience;
+    if (!config_.checkpoint_path.empty()) {
+      save_training_checkpoint(config_.checkpoint_path, config_, source_, table_, model_,
+                               optimizer_, state_);
+    }
+  }
+
+  const TrainerConfig& config_;
+  const BatchSource& source_;
+  EmbeddingTable& table_;
+  Model& model_;
+  Optimizer& optimizer_;
+  TrainingState& state_;
+  TrainingLoopState& loop_;
+  std::ofstream& log_;
+  const std::vector<Stage> stages_;
+  const Index steps_per_epoch_;
+  const Index eval_every_;
+
+  Batch batch_, validation_batch_;
+  std::vector<float> embeddings_, dE_, logits_, dlogits_;
+  Gradients table_grads_, model_grads_, scratch_model_grads_;
+  Evaluator evaluator_;
+  double slice_seconds_ = 0.0;  ///< training time since the last evaluation
+  Index slice_samples_ = 0;     ///< training samples since the last evaluation
+};
+
+/// The metrics log, opened before anything changes (so a log that cannot be opened leaves a
+/// resumed table and model as they were); a resumed run appends.
+std::ofstream open_metrics_log(const TrainerConfig& config, bool resumed) {
+  std::ofstream log;
+  if (config.metrics_log.empty()) return log;
+  log.open(config.metrics_log, std::ios::out | (resumed ? std::ios::app : std::ios::trunc));
+  if (!log) {
+    throw InvalidArgument(std::string("trainer: cannot open the metrics log '")
+                              .append(config.metrics_log)
+                              .append("' for writing"));
+  }
+  return log;
+}
+
+void require_trainable(const BatchSource& source, Index batch_size) {
   const Index train_rows = source.rows(SplitPart::train);
-  const Index steps_per_epoch = train_rows / batch_size;
-  if (steps_per_epoch < 1) {
+  if (train_rows / batch_size < 1) {
     throw InvalidArgument("trainer: the train part has " + std::to_string(train_rows) +
                           " rows, fewer than one batch of " + std::to_string(batch_size));
   }
@@ -188,173 +410,39 @@ TrainResult Trainer::train(const BatchSource& source, EmbeddingTable& table, Mod
     throw InvalidArgument("trainer: the validation part is empty; early stopping and the "
                           "checkpoint choice need it");
   }
-  const Index eval_every = std::max<Index>(
-      1, (steps_per_epoch + config_.evaluations_per_epoch - 1) / config_.evaluations_per_epoch);
+}
 
-  std::ofstream log;
-  if (!config_.metrics_log.empty()) {
-    log.open(config_.metrics_log, std::ios::out | std::ios::trunc);
-    if (!log) {
-      throw InvalidArgument(std::string("trainer: cannot open the metrics log '")
-                                .append(config_.metrics_log)
-                                .append("' for writing"));
-    }
+}  // namespace
+
+TrainResult Trainer::train(const BatchSource& source, EmbeddingTable& table, Model& model) {
+  require_trainable(source, config_.batch_size);
+  const bool resumed = !config_.resume_from.empty();
+  std::ofstream log = open_metrics_log(config_, resumed);
+
+  // Everything the loop carries between steps; a checkpoint holds it. On resume it is loaded
+  // (with the table, model and optimizer) before anything else changes.
+  std::unique_ptr<Optimizer> fresh_optimizer =
+      make_optimizer(config_.optimizer, config_.learning_rate);
+  TrainingState state;
+  if (resumed) {
+    state = load_training_checkpoint(config_.resume_from, config_, source, table, model,
+                                     *fresh_optimizer);
+  } else if (std::ranges::any_of(table.stages(), [](const Stage& s) { return s.reset_model; })) {
+    state.initial_model.take_model(model);  // what a stage with reset_model starts from
   }
+  optimizer_ = std::move(fresh_optimizer);
 
-  optimizer_ = make_optimizer(config_.optimizer, config_.learning_rate);
-  Optimizer& optimizer = *optimizer_;
   model.set_training(true);
-
-  Snapshot initial_model;  // what a stage with reset_model re-initialises the model to
-  if (std::ranges::any_of(table.stages(), [](const Stage& s) { return s.reset_model; })) {
-    initial_model.take(table, model);
-  }
-
-  const Index d = table.dim();
-  Batch batch, validation_batch;
-  std::vector<float> embeddings, dE, logits, dlogits;
-  Gradients table_grads, model_grads, scratch_model_grads;
-  Evaluator evaluator;
-  Snapshot best;
-
   TrainResult result;
-  std::uint64_t step = 0;
-  double train_seconds = 0.0;
-  const std::vector<Stage> stages = table.stages();
-
-  // One forward/backward pass of `b`: model gradients into `mg`, dE, and with `tg` the
-  // table's gradients; returns the batch's loss.
-  auto forward_backward = [&](const Batch& b, Gradients* tg, Gradients& mg) {
-    const Index n = b.size;
-    const Index positions = n * b.num_fields;
-    embeddings.resize(static_cast<std::size_t>(positions * d));
-    dE.resize(embeddings.size());
-    logits.resize(static_cast<std::size_t>(n));
-    dlogits.resize(static_cast<std::size_t>(n));
-    table.lookup(b.id_batch(), {embeddings.data(), positions, d});
-    model.forward(b, {embeddings.data(), positions, d}, logits);
-    const double loss = nn::bce_with_logits(logits, b.labels, dlogits);
-    mg.clear();
-    model.backward(dlogits, mg, {dE.data(), positions, d});
-    if (tg != nullptr) table.backward(b.id_batch(), {dE.data(), positions, d}, *tg);
-    return loss;
-  };
-
-  for (std::size_t s = 0; s < stages.size(); ++s) {
-    const Stage& stage = stages[s];
-    if (stage.reset_model) initial_model.restore_model(model);
-    if (stage.reset_optimizer) optimizer.reset();
-    table.begin_stage(s);
-
-    const auto stage_steps = std::max<Index>(
-        1, static_cast<Index>(std::llround(config_.epochs * stage.epochs *
-                                           static_cast<double>(steps_per_epoch))));
-    double best_auc = -1.0;
-    double best_logloss = 0.0;
-    std::uint64_t best_step = 0;
-    Index since_best = 0;
-    double loss_sum = 0.0;
-    Index loss_count = 0;
-    double slice_seconds = 0.0;
-    Index slice_samples = 0;
-    Index validation_row = 0;
-
-    for (Index i = 0; i < stage_steps; ++i) {
-      const auto start = Clock::now();
-      source.read(SplitPart::train, (i % steps_per_epoch) * batch_size, batch_size, batch);
-      double loss = forward_backward(batch, &table_grads, model_grads);
-      loss += table.auxiliary_loss();
-      ++step;
-      try {
-        optimizer.step({&table_grads, &model_grads});
-      } catch (const NonFiniteGradient& e) {
-        throw NonFiniteGradient(std::string("trainer: step ")
-                                    .append(std::to_string(step))
-                                    .append(" (stage ")
-                                    .append(std::to_string(s))
-                                    .append(", loss ")
-                                    .append(std::to_string(loss))
-                                    .append("): ")
-                                    .append(e.what()));
-      }
-      const double epoch = static_cast<double>(i + 1) / static_cast<double>(steps_per_epoch);
-      table.after_step(StepContext{step, s, epoch});
-      if (stage.uses_validation) {
-        // The method sees a validation batch (its dE) after each training step, cycling
-        // through the (capped) validation part.
-        Index val_rows = source.rows(SplitPart::validation);
-        if (config_.max_validation_rows) val_rows = std::min(val_rows, *config_.max_validation_rows);
-        if (validation_row >= val_rows) validation_row = 0;
-        source.read(SplitPart::validation, validation_row, batch_size, validation_batch);
-        validation_row += validation_batch.size;
-        forward_backward(validation_batch, nullptr, scratch_model_grads);
-        table.on_validation_batch(validation_batch.id_batch(),
-                                  {dE.data(), validation_batch.size * validation_batch.num_fields, d});
-      }
-      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-      slice_seconds += seconds;
-      train_seconds += seconds;
-      slice_samples += batch.size;
-      loss_sum += loss;
-      ++loss_count;
-
-      const bool last = i + 1 == stage_steps;
-      if ((i + 1) % eval_every != 0 && !last) continue;
-
-      const SplitMetrics val = evaluator.run(source, SplitPart::validation, table, model,
-                                             config_.eval_batch_size, config_.max_validation_rows);
-      Evaluation e;
-      e.step = step;
-      e.stage = s;
-      e.epoch = epoch;
-      e.train_loss = loss_sum / static_cast<double>(loss_count);
-      e.auc = val.auc;
-      e.logloss = val.logloss;
-      e.samples_per_second =
-          slice_seconds > 0.0 ? static_cast<double>(slice_samples) / slice_seconds : 0.0;
-      e.improved = val.auc > best_auc;
-      ++result.evaluations;
-      if (e.improved) {
-        best_auc = val.auc;
-        best_logloss = val.logloss;
-        best_step = step;
-        since_best = 0;
-        best.take(table, model);
-      } else {
-        ++since_best;
-      }
-      if (log.is_open()) {
-        log << json_line(e, stage.name) << std::flush;
-        if (!log) throw InvalidArgument("trainer: writing the metrics log failed");
-      }
-      if (config_.on_evaluation) config_.on_evaluation(e);
-      loss_sum = 0.0;
-      loss_count = 0;
-      slice_seconds = 0.0;
-      slice_samples = 0;
-      if (config_.patience > 0 && since_best >= config_.patience && !last) {
-        result.stopped_early = true;
-        break;
-      }
-    }
-    best.restore(table, model);
-    result.best_validation_auc = best_auc;
-    result.best_validation_logloss = best_logloss;
-    result.best_step = best_step;
+  result.resumed_from_step = resumed ? state.loop.step : 0;
+  TrainingRun run(config_, source, table, model, *optimizer_, state, log);
+  if (!run.run_stages(/*continuing=*/resumed, result)) {
+    return interrupted(result, state.loop, table, model, *optimizer_, config_.batch_size);
   }
-
-  const SplitMetrics test = evaluator.run(source, SplitPart::test, table, model,
-                                          config_.eval_batch_size, config_.max_test_rows);
+  const SplitMetrics test = run.test();
   result.test_auc = test.auc;
   result.test_logloss = test.logloss;
-  result.steps = step;
-  result.train_seconds = train_seconds;
-  result.train_samples_per_second =
-      train_seconds > 0.0
-          ? static_cast<double>(step) * static_cast<double>(batch_size) / train_seconds
-          : 0.0;
-  result.memory = table.memory(&optimizer);
-  result.model_parameter_bytes = model.parameter_bytes();
+  finish_result(result, state.loop, table, model, *optimizer_, config_.batch_size);
   return result;
 }
 

@@ -94,6 +94,10 @@ class Model {
     return bytes;
   }
 
+  /// Non-trainable state (e.g. BatchNorm running statistics) in a fixed order, kept with the
+  /// parameters by the trainer's best state and checkpoints; none by default.
+  virtual std::vector<std::vector<float>*> buffers() { return {}; }
+
   /// Training (batch statistics) or evaluation mode; matters only for layers such as
   /// BatchNorm, which none of the three protocol heads uses.
   virtual void set_training(bool training) { training_ = training; }

@@ -13,6 +13,7 @@
 #include "embcomp/core/error.hpp"
 #include "embcomp/core/gradients.hpp"
 #include "embcomp/core/huge_pages.hpp"
+#include "embcomp/core/serialize.hpp"
 #include "embcomp/kernels/gather.hpp"
 #include "embcomp/kernels/hash.hpp"
 
@@ -67,10 +68,82 @@ class Optimizer {
     const auto it = state_.find(&param);
     return it == state_.end() ? nullptr : &it->second;
   }
+  /// Copies the state of row `from_row` of `from` onto row `to_row` of `to` (parameters of the
+  /// same width), for methods that move an embedding to another storage row (CAFE's promotion
+  /// of a feature from its hash row to a hot row). A stateless optimizer (SGD) does nothing;
+  /// when `from` has no state yet, `to`'s row gets fresh (zero) state.
+  void copy_state_row(const Parameter& from, Index from_row, Parameter& to, Index to_row) {
+    if (slots() == 0) return;
+    if (from.width() != to.width() || from_row < 0 || from_row >= from.rows() || to_row < 0 ||
+        to_row >= to.rows()) {
+      throw InvalidArgument("optimizer: cannot copy state of '" + from.name() + "' row " +
+                            std::to_string(from_row) + " onto '" + to.name() + "' row " +
+                            std::to_string(to_row));
+    }
+    const auto row_floats = static_cast<std::size_t>(slots()) * static_cast<std::size_t>(to.width());
+    float* destination = state_for(to) + static_cast<std::size_t>(to_row) * row_floats;
+    const std::vector<float>* source = state(from);
+    if (source == nullptr || source->empty()) {
+      std::fill_n(destination, row_floats, 0.0f);
+      return;
+    }
+    std::copy_n(source->data() + static_cast<std::size_t>(from_row) * row_floats, row_floats,
+                destination);
+  }
+
   /// Drops all state and the step count (a stage that resets the optimizer).
   void reset() {
     state_.clear();
     steps_ = 0;
+  }
+
+  /// Writes the step count and the state of `params` for a checkpoint. The order of `params`
+  /// is the key the loader uses (pass the table's parameters, then the model's): per parameter
+  /// its name, element count and state values (none before its first update).
+  void save_state(Writer& out, const std::vector<const Parameter*>& params) const {
+    out.string(name());
+    out.pod(static_cast<std::uint32_t>(slots()));
+    out.pod(steps_);
+    out.pod(static_cast<std::uint64_t>(params.size()));
+    for (const Parameter* param : params) {
+      out.string(param->name());
+      out.pod(static_cast<std::uint64_t>(param->size()));
+      const std::vector<float>* values = state(*param);
+      const bool held = values != nullptr && !values->empty();
+      out.pod(static_cast<std::uint8_t>(held ? 1 : 0));
+      if (held) out.bytes(values->data(), values->size() * sizeof(float));
+    }
+  }
+
+  /// Reads what save_state wrote, for the same list of parameters (possibly other objects of
+  /// the same shapes, e.g. a freshly built table and model). The optimizer name, slot count,
+  /// parameter count, names and sizes must match: otherwise CheckpointError naming what
+  /// differs. All or nothing: on any error this optimizer is left unchanged.
+  void load_state(Reader& in, const std::vector<Parameter*>& params) {
+    const std::string stored_name = in.string(64);
+    if (stored_name != name()) {
+      throw CheckpointError("optimizer state is of '" + stored_name + "', this optimizer is '" +
+                            name() + "'");
+    }
+    expect_equal(in, static_cast<std::uint32_t>(slots()), "optimizer slot count");
+    const auto steps = in.pod<std::uint64_t>();
+    expect_equal(in, static_cast<std::uint64_t>(params.size()), "optimizer parameter count");
+    std::unordered_map<const Parameter*, std::vector<float>> loaded;
+    for (Parameter* param : params) {
+      const std::string stored = in.string(4096);
+      if (stored != param->name()) {
+        throw CheckpointError("optimizer state holds parameter '" + stored + "' where '" +
+                              param->name() + "' was expected");
+      }
+      expect_equal(in, static_cast<std::uint64_t>(param->size()),
+                   "optimizer state size of '" + param->name() + "'");
+      if (in.pod<std::uint8_t>() == 0) continue;
+      auto& values = loaded[param];
+      assign_on_huge_pages(values, static_cast<std::size_t>(slots()) * param->size(), 0.0f);
+      in.bytes(values.data(), values.size() * sizeof(float));
+    }
+    state_ = std::move(loaded);
+    steps_ = steps;
   }
 
  protected:

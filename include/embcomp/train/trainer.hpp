@@ -16,6 +16,10 @@
 //   At the end of each stage its best state is restored (the next stage starts from it).
 // Test: evaluated once, after the last stage, on the restored best state. Choices use
 // validation only; test never influences them.
+// Checkpoints (train/checkpoint.hpp): with TrainerConfig::checkpoint_path, everything the loop
+// carries (table, model, optimizer state, step, stage, position, running loss, patience, the
+// best state) is written after every evaluation; TrainerConfig::resume_from continues from such
+// a file, bit-identically to an uninterrupted run with the same seed and thread count.
 #pragma once
 
 #include <cstdint>
@@ -48,6 +52,17 @@ struct Evaluation {
   bool improved = false;            ///< a new best of this stage
 };
 
+/// Where training stands after one step (for progress bars).
+struct StepProgress {
+  std::uint64_t step = 0;           ///< global optimizer steps so far
+  std::size_t stage = 0;            ///< index into table.stages()
+  std::size_t stages = 1;
+  Index stage_step = 0;             ///< steps done in this stage
+  Index stage_steps = 0;            ///< steps this stage runs unless it stops early
+  double train_loss = 0.0;          ///< running mean since the last evaluation
+  double samples_per_second = 0.0;  ///< since the last evaluation
+};
+
 /// The knobs of benchmark-protocol.md §2; the defaults are the reference's.
 struct TrainerConfig {
   Index batch_size = 128;
@@ -62,6 +77,22 @@ struct TrainerConfig {
   std::string metrics_log;           ///< one JSON line per evaluation; empty: none
   /// Called after each evaluation (progress output); may be empty.
   std::function<void(const Evaluation&)> on_evaluation;
+  /// Called after each training step (progress bars); may be empty.
+  std::function<void(const StepProgress&)> on_step;
+  /// Written after every evaluation when not empty: a training checkpoint (train/checkpoint.hpp)
+  /// holding everything needed to continue, replaced atomically (written to path + ".tmp",
+  /// then renamed).
+  std::string checkpoint_path;
+  /// When not empty, train() first loads this training checkpoint into the (freshly built,
+  /// same spec and seed) table and model and continues the run from it: with the same
+  /// configuration, source and thread count, the result and the final parameters are
+  /// bit-identical to those of an uninterrupted run. The metrics log is appended to.
+  std::string resume_from;
+  /// Stop after this many evaluations in total (counted over resumed runs too), right after
+  /// the checkpoint of that evaluation is written: train() then returns with
+  /// TrainResult::completed false and the table and model in their current (not best) state.
+  /// For tests and planned interruptions.
+  std::optional<std::size_t> stop_after_evaluations;
 
   /// Throws InvalidArgument naming the first invalid field.
   void validate() const;
@@ -82,6 +113,9 @@ struct TrainResult {
   std::uint64_t best_step = 0;           ///< global step of the restored best state
   std::size_t evaluations = 0;           ///< validation evaluations over all stages
   bool stopped_early = false;            ///< some stage ended by patience
+  bool completed = true;                 ///< false: stop_after_evaluations ended the run
+                                         ///< (no test evaluation; test_* are 0)
+  std::uint64_t resumed_from_step = 0;   ///< the checkpoint's step when resumed, else 0
   double train_seconds = 0.0;            ///< wall clock of training steps only
   double train_samples_per_second = 0.0;
   MemoryReport memory;                   ///< the table's, with the optimizer's state
@@ -101,7 +135,9 @@ class Trainer {
 
   /// Trains `table` and `model` on `source` and leaves them in the best validation state.
   /// A non-finite loss gradient throws NonFiniteGradient naming the step; the metrics log
-  /// cannot be opened: InvalidArgument.
+  /// cannot be opened: InvalidArgument. With resume_from, a checkpoint that cannot be read or
+  /// does not match throws CheckpointError before anything is changed; a checkpoint that
+  /// cannot be written throws CheckpointError.
   TrainResult train(const BatchSource& source, EmbeddingTable& table, Model& model);
 
   const TrainerConfig& config() const { return config_; }
