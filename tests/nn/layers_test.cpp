@@ -156,6 +156,38 @@ TEST_CASE("Dot interaction: backward against finite differences", "[nn]") {
   }
 }
 
+TEST_CASE("Dot interaction: backward against the naive sums, on one and on several threads",
+          "[nn]") {
+  // 600 rows take the parallel path (>= 512); the protocol's 27 vectors of dim 16 fill whole
+  // and partial GEMM tiles.
+  for (const Index rows : {Index{7}, Index{600}}) {
+    const Index vectors = 27, dim = 16;
+    nn::DotInteraction layer(vectors, dim, true);
+    const Input z(rows, vectors * dim, 43);
+    const Input dy(rows, layer.out(), 44);
+    layer.forward(z.view());
+    Gradients grads;
+    const ConstMatrix dz = layer.backward(dy.view(), grads);
+    for (Index b = 0; b < rows; ++b) {
+      const float* zb = z.values.data() + b * vectors * dim;
+      const float* gb = dy.values.data() + b * layer.out();
+      std::vector<double> expected(static_cast<std::size_t>(vectors * dim), 0.0);
+      for (Index c = 0; c < dim; ++c) expected[c] = gb[c];
+      for (Index i = 1, k = dim; i < vectors; ++i) {
+        for (Index j = 0; j < i; ++j, ++k) {
+          for (Index c = 0; c < dim; ++c) {
+            expected[i * dim + c] += double{gb[k]} * zb[j * dim + c];
+            expected[j * dim + c] += double{gb[k]} * zb[i * dim + c];
+          }
+        }
+      }
+      for (Index c = 0; c < vectors * dim; ++c) {
+        REQUIRE(dz.row(b)[c] == Approx(expected[c]).margin(1e-4));
+      }
+    }
+  }
+}
+
 TEST_CASE("Cross layer: forward is x0 * (xl . w) + xl + b", "[nn]") {
   const Index n = 5;
   nn::CrossLayer layer("cross", n, 8);

@@ -2,6 +2,8 @@
 // last activation is configurable).
 #pragma once
 
+#include <bit>
+#include <cstdint>
 #include <vector>
 
 #include "embcomp/kernels/activations.hpp"
@@ -34,7 +36,7 @@ class Activation {
     if (kind_ == ActivationKind::none) return dy;
     const Matrix dx = input_grad_.resize(dy.rows, dy.cols);
     if (kind_ == ActivationKind::relu) {
-      transform(input_, dy, dx, [](float v, float g) { return g * kernels::relu_derivative(v); });
+      transform(input_, dy, dx, [](float v, float g) { return g * relu_derivative_bits(v); });
     } else {
       transform(input_, dy, dx, [](float v, float g) { return g * kernels::mish_derivative(v); });
     }
@@ -44,12 +46,24 @@ class Activation {
   void collect_parameters(std::vector<Parameter*>& /*out*/) {}
 
  private:
+  /// kernels::relu_derivative(v) (1 or 0) built from the comparison's bits. With a select of
+  /// 1 and 0, GCC folds g * d into a branch around a multiply that may trap and then does not
+  /// vectorise the loop; this way the multiply stays unconditional (same values, NaN and
+  /// signed zeros included) and the loop vectorises.
+  static float relu_derivative_bits(float v) {
+    const auto all_ones_if_positive = static_cast<std::uint32_t>(-static_cast<std::int32_t>(v > 0.0f));
+    return std::bit_cast<float>(all_ones_if_positive & std::bit_cast<std::uint32_t>(1.0f));
+  }
   /// out[i] = fn(x[i], g[i]) over every element (the kind is chosen outside the loop so that
-  /// the loop vectorises).
+  /// the loop vectorises); out never aliases x or g (it is this layer's own buffer).
   template <class Fn>
   static void transform(ConstMatrix x, ConstMatrix g, Matrix out, Fn fn) {
     const std::size_t n = x.size();
-    for (std::size_t i = 0; i < n; ++i) out.data[i] = fn(x.data[i], g.data[i]);
+    const float* __restrict xs = x.data;
+    const float* __restrict gs = g.data;
+    float* __restrict os = out.data;
+#pragma omp simd
+    for (std::size_t i = 0; i < n; ++i) os[i] = fn(xs[i], gs[i]);
   }
 
   ActivationKind kind_;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "embcomp/kernels/gemm.hpp"
 #include "embcomp/nn/tensor.hpp"
 
 namespace embcomp::nn {
@@ -40,20 +41,25 @@ class DotInteraction {
     return y;
   }
 
-  /// d z_i = sum_{j != i} dy_(i,j) z_j, plus dy's first d columns on vector 0 with keep_first.
+  /// d z_i = sum_{j != i} dy_(i,j) z_j, plus dy's first d columns on vector 0 with keep_first:
+  /// per sample dZ_b [V x d] = P_b [V x V] Z_b, with P_b the symmetric matrix of the pair
+  /// gradients (zero diagonal), one small product per sample.
   ConstMatrix backward(ConstMatrix dy, Gradients& /*grads*/) {
     const Matrix dz = input_grad_.resize(dy.rows, vectors_ * dim_);
-#pragma omp parallel for schedule(static) if (dy.rows >= 512)
-    for (Index b = 0; b < dy.rows; ++b) {
-      const auto zb = sample(input_, b);
-      EigenMap dzb(dz.row(b), vectors_, dim_);
-      dzb.setZero();
-      if (keep_first_) dzb.row(0) = Eigen::Map<const Eigen::RowVectorXf>(dy.row(b), dim_);
-      const float* ddots = dy.row(b) + first_width();
-      for (Index i = 1, k = 0; i < vectors_; ++i) {
-        for (Index j = 0; j < i; ++j, ++k) {
-          dzb.row(i) += ddots[k] * zb.row(j);
-          dzb.row(j) += ddots[k] * zb.row(i);
+    const Index v = vectors_;
+#pragma omp parallel if (dy.rows >= 512)
+    {
+      std::vector<float>& pairs = pair_scratch();
+      pairs.assign(static_cast<std::size_t>(v * v), 0.0f);
+#pragma omp for schedule(static)
+      for (Index b = 0; b < dy.rows; ++b) {
+        const float* ddots = dy.row(b) + first_width();
+        for (Index i = 1, k = 0; i < v; ++i) {
+          for (Index j = 0; j < i; ++j, ++k) pairs[i * v + j] = pairs[j * v + i] = ddots[k];
+        }
+        kernels::gemm_serial(v, dim_, v, {pairs.data(), v}, {input_.row(b), dim_}, dz.row(b), dim_);
+        if (keep_first_) {
+          for (Index c = 0; c < dim_; ++c) dz.row(b)[c] += dy.row(b)[c];
         }
       }
     }
@@ -64,6 +70,11 @@ class DotInteraction {
 
  private:
   Index first_width() const { return keep_first_ ? dim_ : 0; }
+  /// This thread's [V x V] pair-gradient matrix (its diagonal stays 0).
+  static std::vector<float>& pair_scratch() {
+    thread_local std::vector<float> pairs;
+    return pairs;
+  }
   /// Sample b of z as its [V x d] matrix.
   ConstEigenMap sample(ConstMatrix z, Index b) const { return {z.row(b), vectors_, dim_}; }
 

@@ -1,10 +1,12 @@
-// Linear layer: y = x W + b.
+// Linear layer: y = x W + b (the products through kernels::gemm).
 #pragma once
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "embcomp/kernels/gemm.hpp"
 #include "embcomp/nn/init.hpp"
 #include "embcomp/nn/tensor.hpp"
 
@@ -31,19 +33,24 @@ class Linear {
   ConstMatrix forward(ConstMatrix x) {
     require_cols("linear", x, in());
     input_ = x;
-    auto y = as_eigen(output_.resize(x.rows, out()));
-    y.noalias() = as_eigen(x) * as_eigen(weight_);
-    if (bias_) y.rowwise() += as_eigen(*bias_).row(0);
-    return output_.view();
+    const Matrix y = output_.resize(x.rows, out());
+    if (bias_) as_eigen(y).rowwise() = as_eigen(*bias_).row(0);
+    kernels::gemm(x.rows, out(), in(), {x.data, x.cols}, weights(), y.data, y.cols,
+                  /*accumulate=*/bias_.has_value());
+    return y;
   }
 
   /// dW = x^T dy, db = column sums of dy, dx = dy W^T.
   ConstMatrix backward(ConstMatrix dy, Gradients& grads) {
-    const auto dy_map = as_eigen(dy);
-    gradient_of(weight_, grads).noalias() = as_eigen(input_).transpose() * dy_map;
-    if (bias_) gradient_of(*bias_, grads) = dy_map.colwise().sum();
-    as_eigen(input_grad_.resize(dy.rows, in())).noalias() = dy_map * as_eigen(weight_).transpose();
-    return input_grad_.view();
+    const kernels::GemmOperand dy_op{dy.data, dy.cols};
+    // dW [in x out] = x^T [in x B] * dy [B x out]
+    kernels::gemm(in(), out(), dy.rows, {input_.data, input_.cols, /*transposed=*/true}, dy_op,
+                  gradient_of(weight_, grads).data(), out());
+    if (bias_) column_sums(dy, gradient_of(*bias_, grads).data());
+    // dx [B x in] = dy [B x out] * W^T [out x in]
+    const Matrix dx = input_grad_.resize(dy.rows, in());
+    kernels::gemm(dy.rows, in(), out(), dy_op, transposed(weights()), dx.data, dx.cols);
+    return dx;
   }
 
   void collect_parameters(std::vector<Parameter*>& out) {
@@ -52,6 +59,19 @@ class Linear {
   }
 
  private:
+  /// out [m.cols] = the sum of m's rows, accumulated row by row (contiguous, vectorised).
+  static void column_sums(ConstMatrix m, float* out) {
+    std::fill_n(out, m.cols, 0.0f);
+    for (Index r = 0; r < m.rows; ++r) {
+      const float* row = m.row(r);
+#pragma omp simd
+      for (Index c = 0; c < m.cols; ++c) out[c] += row[c];
+    }
+  }
+  /// W [in x out] as a GEMM operand.
+  kernels::GemmOperand weights() const { return {weight_.data(), out()}; }
+  static kernels::GemmOperand transposed(kernels::GemmOperand x) { return {x.data, x.ld, true}; }
+
   Parameter weight_;
   std::optional<Parameter> bias_;
   ConstMatrix input_;

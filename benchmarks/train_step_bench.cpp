@@ -1,0 +1,171 @@
+// embcomp_train_bench: one CTR training step, as the trainer runs it (src/train/trainer.cpp),
+// on pregenerated synthetic Criteo-like batches:
+//   table.lookup -> model.forward -> bce_with_logits -> model.backward -> table.backward
+//   -> optimizer.step({table grads, model grads}) -> table.after_step
+// Names: <model>_step/<method>/<ratio>x/b<batch>/d<dim>/<optimizer>/threads:<n>[/read]; the
+// /read variant also generates each batch inside the timed step (SyntheticCtr::read, as the
+// trainer does).
+// items_per_second = samples/s; counter table_rows = rows of the method's table (the PyTorch
+// peer, benchmarks/peers/torch_dlrm.py, takes it as --rows).
+//
+// Data: SyntheticCtr with the CLI's defaults (Criteo Kaggle cardinalities x --scale 0.001,
+// 13 dense features, Zipf(1.1) ids); 16 batches cycled. Optimizer: SGD (the setting)
+// or Adam (the reference README's recipe), lr 1e-3, made by embcomp::make_optimizer. Times are wall-clock (UseRealTime): the step runs on <n> OpenMP threads.
+//
+//   embcomp_train_bench                                    all entries
+//   embcomp_train_bench --benchmark_filter='^dlrm_step/hash/5x/b128/d16/sgd/threads:2/'
+//   embcomp_train_bench --benchmark_repetitions=5 --benchmark_format=json
+#include <omp.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "embcomp/data/schemas.hpp"
+#include "embcomp/data/synthetic.hpp"
+#include "embcomp/models/factory.hpp"
+#include "embcomp/nn/loss.hpp"
+#include "embcomp/registry.hpp"
+#include "embcomp/train/trainer.hpp"
+
+namespace embcomp::bench {
+namespace {
+
+constexpr std::size_t kBatches = 16;
+bool any_failed = false;  // a step threw: the run exits with status 1 (the CTest smoke run)
+
+struct StepSpec {
+  std::string model;
+  std::string method;
+  double ratio;
+  Index batch;
+  Index dim;
+  std::string optimizer;  ///< "sgd" or "adam" (lr 1e-3)
+  int threads;
+  bool read;  ///< generate each batch inside the timed step
+};
+
+std::string step_name(const StepSpec& s) {
+  char ratio[32];
+  std::snprintf(ratio, sizeof ratio, "%g", s.ratio);
+  return s.model + "_step/" + s.method + "/" + ratio + "x/b" + std::to_string(s.batch) + "/d" +
+         std::to_string(s.dim) + "/" + s.optimizer + "/threads:" + std::to_string(s.threads) +
+         (s.read ? "/read" : "");
+}
+
+/// Everything one step touches, built once per benchmark run (untimed).
+class TrainStep {
+ public:
+  explicit TrainStep(const StepSpec& s)
+      : spec_(s), source_(synthetic_config()), optimizer_(make_optimizer(s.optimizer, 1e-3f)) {
+    const Schema schema = source_.schema(s.dim);
+    table_ = make_table(s.method, TableArgs{schema, Budget{s.ratio}, 123});
+    ModelArgs args;
+    args.num_fields = schema.num_fields();
+    args.dim = s.dim;
+    args.num_dense = source_.num_dense();
+    args.seed = 123;
+    model_ = make_model(s.model, args);
+    batches_.resize(kBatches);
+    for (std::size_t i = 0; i < kBatches; ++i) read(i, batches_[i]);
+  }
+
+  /// One training step on pregenerated batch i % kBatches (generated now with spec.read).
+  void run(std::size_t i) {
+    const std::size_t slot = i % kBatches;
+    if (spec_.read) read(i, batches_[slot]);
+    const Batch& b = batches_[slot];
+    const Index positions = b.size * b.num_fields;
+    const Index d = spec_.dim;
+    embeddings_.resize(static_cast<std::size_t>(positions * d));
+    dE_.resize(embeddings_.size());
+    logits_.resize(static_cast<std::size_t>(b.size));
+    dlogits_.resize(logits_.size());
+    table_->lookup(b.id_batch(), {embeddings_.data(), positions, d});
+    model_->forward(b, {embeddings_.data(), positions, d}, logits_);
+    benchmark::DoNotOptimize(nn::bce_with_logits(logits_, b.labels, dlogits_));
+    model_grads_.clear();
+    model_->backward(dlogits_, model_grads_, {dE_.data(), positions, d});
+    table_->backward(b.id_batch(), {dE_.data(), positions, d}, table_grads_);
+    optimizer_->step({&table_grads_, &model_grads_});
+    table_->after_step(StepContext{++steps_, 0, 0.0});
+  }
+
+  /// Rows of the table's parameters (the hash table's M for `hash`).
+  Index table_rows() const {
+    Index rows = 0;
+    for (const Parameter* p : std::as_const(*table_).parameters()) rows += p->rows();
+    return rows;
+  }
+
+ private:
+  static SyntheticConfig synthetic_config() {
+    SyntheticConfig c;
+    c.cardinalities = scaled_cardinalities(criteo_kaggle_schema(), 0.001);
+    return c;
+  }
+  void read(std::size_t i, Batch& out) const {
+    source_.read(SplitPart::train, static_cast<Index>(i) * spec_.batch, spec_.batch, out);
+  }
+
+  StepSpec spec_;
+  SyntheticCtr source_;
+  std::unique_ptr<EmbeddingTable> table_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::vector<Batch> batches_;
+  std::vector<float> embeddings_, dE_, logits_, dlogits_;
+  Gradients table_grads_, model_grads_;
+  std::uint64_t steps_ = 0;
+};
+
+void train_step(benchmark::State& state, const StepSpec& spec) {
+  omp_set_num_threads(spec.threads);
+  std::unique_ptr<TrainStep> step;
+  try {
+    step = std::make_unique<TrainStep>(spec);
+    for (std::size_t i = 0; i < 2 * kBatches; ++i) step->run(i);  // warm-up, untimed
+    std::size_t i = 0;
+    for (auto _ : state) {
+      step->run(i++);
+      benchmark::ClobberMemory();
+    }
+  } catch (const std::exception& e) {
+    state.SkipWithError((std::string("failed: ") + e.what()).c_str());
+    any_failed = true;
+    return;
+  }
+  state.SetItemsProcessed(state.iterations() * spec.batch);
+  state.counters["table_rows"] = static_cast<double>(step->table_rows());
+}
+
+/// DLRM with SGD and Adam, the step with and without generating the batch; WDL and DCN with
+/// SGD; each on 1 and 2 threads.
+void register_all() {
+  std::vector<StepSpec> specs;
+  for (int threads : {1, 2}) {
+    for (const char* optimizer : {"sgd", "adam"}) {
+      for (bool read : {false, true}) specs.push_back({"dlrm", "hash", 5.0, 128, 16, optimizer, threads, read});
+    }
+    for (const char* model : {"wdl", "dcn"}) specs.push_back({model, "hash", 5.0, 128, 16, "sgd", threads, false});
+  }
+  for (const StepSpec& spec : specs) {
+    benchmark::RegisterBenchmark(step_name(spec).c_str(), train_step, spec)->UseRealTime();
+  }
+}
+
+}  // namespace
+}  // namespace embcomp::bench
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  embcomp::bench::register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return embcomp::bench::any_failed ? 1 : 0;
+}
