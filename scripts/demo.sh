@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job until the training harness lands: builds embcomp (Release) and trains every
+# A quick tour (the main job is scripts/sweep.sh): builds embcomp (Release) and trains every
 # registered method on the planted synthetic click task at ratios 1, 2, 10, 100 and 1000, then
 # prints one table: method, requested ratio, real ratio, serving bytes, held-out AUC, logloss.
 #

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(cmake g++ make libeigen3-dev libxxhash-dev catch2 libbenchmark-dev libcli11-dev
-          nlohmann-json3-dev)
+          nlohmann-json3-dev gnuplot-nox)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -5,11 +5,15 @@
 #include "embcomp/registry.hpp"
 #include "embcomp/table.hpp"
 
+#include "embcomp/methods/cafe.hpp"
+#include "embcomp/methods/cafe_ml.hpp"
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
 #include "embcomp/methods/qr.hpp"
 #include "embcomp/methods/quantized.hpp"
+
+#include "embcomp/sketch/hot_sketch.hpp"
 
 #include "embcomp/optim/adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
@@ -33,5 +37,6 @@
 #include "embcomp/data/source.hpp"
 #include "embcomp/data/split.hpp"
 #include "embcomp/data/synthetic.hpp"
+#include "embcomp/train/checkpoint.hpp"
 #include "embcomp/train/metrics.hpp"
 #include "embcomp/train/trainer.hpp"

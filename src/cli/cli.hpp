@@ -1,0 +1,44 @@
+// The pieces of the `embcomp` command line shared by its subcommands. One file per subcommand
+// (train.cpp, sweep.cpp, prep.cpp, info.cpp, methods.cpp) adds itself to the CLI11 app and
+// returns what runs when it was given; main.cpp maps errors to exit codes.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "embcomp/core/memory.hpp"
+
+namespace embcomp::cli {
+
+using json = nlohmann::ordered_json;
+
+/// A subcommand: its CLI11 node and the action to run once the command line parsed.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+Command add_train_command(CLI::App& app);
+Command add_sweep_command(CLI::App& app);
+Command add_prep_command(CLI::App& app);
+Command add_info_command(CLI::App& app);
+Command add_methods_command(CLI::App& app);
+
+/// The report as JSON: every byte count, the ratio and the training ratio.
+json memory_json(const MemoryReport& memory);
+
+/// Writes `value` to `path` (pretty-printed), through a temporary file and a rename so a
+/// reader never sees half a file. Throws InvalidArgument when it cannot be written.
+void write_json(const std::filesystem::path& path, const json& value);
+
+/// Writes `text` to `path` the same way.
+void write_text(const std::filesystem::path& path, const std::string& text);
+
+/// Whether standard output is a terminal (progress bars) rather than a file or a pipe.
+bool stdout_is_terminal();
+
+}  // namespace embcomp::cli

@@ -1,0 +1,39 @@
+// Output helpers shared by the subcommands.
+#include <unistd.h>
+
+#include <fstream>
+
+#include "cli.hpp"
+#include "embcomp/core/error.hpp"
+
+namespace embcomp::cli {
+
+json memory_json(const MemoryReport& m) {
+  return {{"full_bytes", m.full_bytes},
+          {"parameter_bytes", m.parameter_bytes},
+          {"index_bytes", m.index_bytes},
+          {"optimizer_bytes", m.optimizer_bytes},
+          {"serving_bytes", m.serving_bytes},
+          {"training_bytes", m.training_bytes()},
+          {"ratio", m.ratio()},
+          {"training_ratio", m.training_ratio()}};
+}
+
+void write_text(const std::filesystem::path& path, const std::string& text) {
+  std::filesystem::path temporary = path;
+  temporary += ".tmp";
+  {
+    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
+    file << text;
+    if (!file.flush()) throw InvalidArgument("cannot write " + temporary.string());
+  }
+  std::filesystem::rename(temporary, path);
+}
+
+void write_json(const std::filesystem::path& path, const json& value) {
+  write_text(path, value.dump(2) + "\n");
+}
+
+bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
+
+}  // namespace embcomp::cli

@@ -1,0 +1,59 @@
+// embcomp train: one model with one compressed table, on synthetic data or files.
+#include <cstdio>
+#include <memory>
+
+#include "cli.hpp"
+#include "data_options.hpp"
+#include "run.hpp"
+
+namespace embcomp::cli {
+
+namespace {
+
+struct TrainOptions {
+  DataOptions data;
+  RunOptions run;
+  std::string method = "hash";
+  double ratio = 10.0;
+  std::string out;
+};
+
+int run_train(const TrainOptions& o) {
+  set_threads(o.run.threads);
+  const Data data = open_data(o.data);
+  const Schema schema = data.source->schema(o.run.dim);
+  std::printf("data: %s, %lld fields, %lld ids, %lld/%lld/%lld train/val/test rows\n",
+              data.name.c_str(), static_cast<long long>(schema.num_fields()),
+              static_cast<long long>(schema.total_rows()),
+              static_cast<long long>(data.source->rows(SplitPart::train)),
+              static_cast<long long>(data.source->rows(SplitPart::validation)),
+              static_cast<long long>(data.source->rows(SplitPart::test)));
+  json summary = run_training(data, o.method, o.ratio, o.run, o.out, Verbosity::progress);
+  print_summary(summary);
+  if (!o.out.empty()) std::printf("wrote %s/summary.json\n", o.out.c_str());
+  return 0;
+}
+
+}  // namespace
+
+Command add_train_command(CLI::App& app) {
+  auto o = std::make_shared<TrainOptions>();
+  CLI::App* train = app.add_subcommand("train", "train a CTR model with a compressed table");
+  add_data_options(train, o->data);
+  train->add_option("--model", o->run.model, "CTR model")
+      ->capture_default_str()->check(CLI::IsMember({"dlrm", "wdl", "dcn"}));
+  train->add_option("--method", o->method, "method factory string, e.g. qr:op=mul")
+      ->capture_default_str();
+  train->add_option("--ratio", o->ratio, "compression ratio (full fp32 bytes / serving bytes)")
+      ->capture_default_str()->check(CLI::Range(1.0, 1e12));
+  add_run_options(train, o->run);
+  train->add_option("--checkpoint", o->run.checkpoint,
+                    "write a training checkpoint to this file after every evaluation");
+  train->add_option("--resume", o->run.resume,
+                    "continue from a training checkpoint (same data, method, model and options)")
+      ->check(CLI::ExistingFile);
+  train->add_option("--out", o->out, "directory for summary.json and metrics.jsonl");
+  return {train, [o] { return run_train(*o); }};
+}
+
+}  // namespace embcomp::cli

@@ -1,0 +1,58 @@
+# Runs `embcomp sweep` on a tiny synthetic grid (a feasible and an infeasible cell per method)
+# and checks the CSV, JSON, Markdown and plot it leaves.
+file(REMOVE_RECURSE "${OUT}")
+execute_process(
+  COMMAND "${EMBCOMP}" sweep --scale 0.0002 --train-rows 3000 --val-rows 1000 --test-rows 1000
+          --methods full hash int16 --ratios 2,1000 --dim 8 --batch 128 --lr 0.005 --epochs 1
+          --evals-per-epoch 2 --threads 2 --out "${OUT}"
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message("${out}${err}")
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "embcomp sweep exited with ${rc}")
+endif()
+foreach(name results.csv results.json results.md test_auc_dlrm.dat test_auc_dlrm.gp)
+  if(NOT EXISTS "${OUT}/${name}")
+    message(FATAL_ERROR "embcomp sweep did not write ${OUT}/${name}")
+  endif()
+endforeach()
+if(GNUPLOT AND NOT EXISTS "${OUT}/test_auc_dlrm.png")
+  message(FATAL_ERROR "gnuplot is installed but the sweep wrote no test_auc_dlrm.png")
+endif()
+
+# full once at 1x, hash and int16 at 2x and 1000x: 5 records. hash reaches both; int16 falls
+# short of 2x by its 8-byte scale pair, so it runs at its own highest ratio (just under 2x),
+# and cannot reach 1000x.
+file(READ "${OUT}/results.json" results)
+string(JSON count LENGTH "${results}" records)
+if(NOT count EQUAL 5)
+  message(FATAL_ERROR "results.json has ${count} records, expected 5")
+endif()
+set(expected_status ok ok ok ok infeasible)
+math(EXPR last "${count} - 1")
+foreach(i RANGE ${last})
+  string(JSON status GET "${results}" records ${i} status)
+  list(GET expected_status ${i} want)
+  if(NOT status STREQUAL want)
+    string(JSON method GET "${results}" records ${i} method)
+    message(FATAL_ERROR "record ${i} (${method}) has status ${status}, expected ${want}")
+  endif()
+endforeach()
+string(JSON hash_ratio GET "${results}" records 2 ratio)
+if(hash_ratio LESS 1000)
+  message(FATAL_ERROR "hash at 1000x reports a real ratio of ${hash_ratio}: over the budget")
+endif()
+
+file(STRINGS "${OUT}/results.csv" csv)
+list(LENGTH csv lines)
+if(NOT lines EQUAL 6)
+  message(FATAL_ERROR "results.csv has ${lines} lines, expected a header and 5 records")
+endif()
+file(READ "${OUT}/results.md" md)
+string(JSON int16_ratio GET "${results}" records 3 ratio)
+string(JSON int16_note GET "${results}" records 3 note)
+if(int16_ratio LESS 1.98 OR int16_ratio GREATER_EQUAL 2 OR NOT int16_note MATCHES "highest ratio")
+  message(FATAL_ERROR "int16 at 2x: ratio ${int16_ratio}, note '${int16_note}'")
+endif()
+if(NOT md MATCHES "\\| int16 \\|[^\n]*infeasible \\(<= 1\\.99")
+  message(FATAL_ERROR "results.md does not show int16 at 1000x as infeasible with its limit:\n${md}")
+endif()
