@@ -1,26 +1,11 @@
 #include <catch2/catch.hpp>
 
-#include "support.hpp"
+#include "cafe_support.hpp"
 
 using namespace embcomp;
 using namespace embcomp::test;
 
 namespace {
-
-Schema two_fields() { return Schema{{3000, 1000}, 8}; }
-
-CafeTable& as_cafe(EmbeddingTable& t) { return dynamic_cast<CafeTable&>(t); }
-
-void train_step(EmbeddingTable& table, const std::vector<Index>& ids, const std::vector<float>& dE,
-                Optimizer& optimizer, std::uint64_t step) {
-  const IdBatch batch = batch_of(ids, table.schema());
-  std::vector<float> out(static_cast<std::size_t>(batch.size() * table.dim()));
-  table.lookup(batch, {out.data(), batch.size(), table.dim()});
-  Gradients grads;
-  table.backward(batch, {dE.data(), batch.size(), table.dim()}, grads);
-  optimizer.step(grads);
-  table.after_step(StepContext{step, 0, 0.0, &optimizer});
-}
 
 /// (field 1, id 7) `hits` times, (field 1, id 8) once, distinct ids elsewhere.
 std::vector<Index> batch_with(Index hits, Index batch, Index salt) {

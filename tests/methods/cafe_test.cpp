@@ -3,29 +3,12 @@
 #include <set>
 #include <sstream>
 
-#include "support.hpp"
+#include "cafe_support.hpp"
 
 using namespace embcomp;
 using namespace embcomp::test;
 
 namespace {
-
-/// Two compressed fields (full_below=auto keeps none of them at ratio 10: 2000 / 10 = 200).
-Schema two_fields() { return Schema{{3000, 1000}, 8}; }
-
-CafeTable& as_cafe(EmbeddingTable& t) { return dynamic_cast<CafeTable&>(t); }
-
-/// One training step as the trainer runs it: lookup, backward, optimizer step, after_step.
-void train_step(EmbeddingTable& table, const std::vector<Index>& ids, const std::vector<float>& dE,
-                Optimizer& optimizer, std::uint64_t step = 1) {
-  const IdBatch batch = batch_of(ids, table.schema());
-  std::vector<float> out(static_cast<std::size_t>(batch.size() * table.dim()));
-  table.lookup(batch, {out.data(), batch.size(), table.dim()});
-  Gradients grads;
-  table.backward(batch, {dE.data(), batch.size(), table.dim()}, grads);
-  optimizer.step(grads);
-  table.after_step(StepContext{step, 0, 0.0, &optimizer});
-}
 
 /// A batch in which (field 1, id 7) occurs `hits` times and every other position holds a
 /// distinct id.
