@@ -8,7 +8,9 @@
 //   runs/<cell>/                summary.json and metrics.jsonl of each trained cell
 // `full` runs once per model, at 1x (the baseline); every other method at every ratio. The
 // files are rewritten after each cell, so an interrupted sweep leaves what it finished, and
-// --keep-done skips the cells whose summary.json is already there.
+// --keep-done skips the cells whose summary.json is already there. A method may list
+// alternative option values ("cafe:hash_share=auto/0.5/0.7"): each variant is trained and the
+// cell keeps the one with the best validation AUC (runs/<cell>/v<i>/ hold them all).
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -303,12 +305,41 @@ void write_results(const SweepOptions& o, const std::filesystem::path& out, cons
   write_text(out / "results.md", markdown_of(o, data, records));
 }
 
-/// Trains one cell, or reads it back with --keep-done; infeasible and failed cells become
-/// records too.
-json run_cell(const SweepOptions& o, const Data& data, const Cell& cell,
-              const std::filesystem::path& out) {
-  const std::filesystem::path directory = out / "runs" / cell_name(cell);
-  const std::string relative = "runs/" + cell_name(cell);
+/// The specs a method entry stands for: "cafe:hash_share=auto/0.5/0.7,hash_tables=shared" ->
+/// one spec per combination of the '/'-separated values, in order.
+std::vector<std::string> expand_alternatives(const std::string& method) {
+  const std::size_t colon = method.find(':');
+  if (colon == std::string::npos) return {method};
+  std::vector<std::string> specs = {method.substr(0, colon + 1)};
+  std::size_t start = colon + 1;
+  for (bool first = true; start <= method.size(); first = false) {
+    std::size_t end = method.find(',', start);
+    if (end == std::string::npos) end = method.size();
+    const std::string option = method.substr(start, end - start);
+    const std::size_t eq = option.find('=');
+    std::vector<std::string> values;
+    for (std::size_t v = eq + 1; eq != std::string::npos && v <= option.size();) {
+      const std::size_t slash = std::min(option.find('/', v), option.size());
+      values.push_back(option.substr(v, slash - v));
+      v = slash + 1;
+    }
+    if (values.empty()) values.push_back("");
+    std::vector<std::string> expanded;
+    for (const std::string& spec : specs) {
+      for (const std::string& value : values) {
+        expanded.push_back(spec + (first ? "" : ",") + option.substr(0, eq + 1) + value);
+      }
+    }
+    specs = std::move(expanded);
+    start = end + 1;
+  }
+  return specs;
+}
+
+/// Trains `spec` for `cell` into `directory` (or reads it back with --keep-done); infeasible and
+/// diverged runs become records too.
+json run_spec(const SweepOptions& o, const Data& data, const Cell& cell, const std::string& spec,
+              const std::filesystem::path& directory, const std::string& relative) {
   if (o.keep_done && std::filesystem::exists(directory / "summary.json")) {
     std::ifstream file(directory / "summary.json");
     return trained_record(cell, json::parse(file), relative);
@@ -317,7 +348,7 @@ json run_cell(const SweepOptions& o, const Data& data, const Cell& cell,
   run.model = cell.model;
   auto train_at = [&](double ratio) {
     return trained_record(
-        cell, run_training(data, cell.method, ratio, run, directory, Verbosity::quiet), relative);
+        cell, run_training(data, spec, ratio, run, directory, Verbosity::quiet), relative);
   };
   try {
     double limit = 0.0;
@@ -337,6 +368,33 @@ json run_cell(const SweepOptions& o, const Data& data, const Cell& cell,
   } catch (const NonFiniteGradient& e) {
     return record_of(cell, "diverged", e.what());
   }
+}
+
+/// One cell. A method entry with alternatives ("hash_share=0.5/0.7") trains every variant and
+/// keeps the one with the best validation AUC: the choice never sees test.
+json run_cell(const SweepOptions& o, const Data& data, const Cell& cell,
+              const std::filesystem::path& out) {
+  const std::filesystem::path directory = out / "runs" / cell_name(cell);
+  const std::string relative = "runs/" + cell_name(cell);
+  const std::vector<std::string> specs = expand_alternatives(cell.method);
+  if (specs.size() == 1) return run_spec(o, data, cell, specs[0], directory, relative);
+
+  std::optional<json> best, unfit;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const std::string variant = "v" + std::to_string(i);
+    json record = run_spec(o, data, cell, specs[i], directory / variant, relative + "/" + variant);
+    if (record["status"] != "ok") {
+      if (!unfit) unfit = std::move(record);
+      continue;
+    }
+    if (!best || record["validation_auc"].get<double>() > (*best)["validation_auc"].get<double>()) {
+      best = std::move(record);
+    }
+  }
+  if (!best) return *unfit;
+  (*best)["note"] = "chosen on validation among " + std::to_string(specs.size()) + " variants: " +
+                    (*best)["spec"].get<std::string>();
+  return *best;
 }
 
 void print_record(std::size_t index, std::size_t total, const json& r) {
@@ -402,7 +460,9 @@ Command add_sweep_command(CLI::App& app) {
   CLI::App* sweep = app.add_subcommand(
       "sweep", "train every method at every ratio (and model): table, CSV, JSON and a plot");
   add_data_options(sweep, o->data);
-  sweep->add_option("--methods", o->methods, "methods or factory specs (default: every method)")
+  sweep->add_option("--methods", o->methods,
+                    "methods or factory specs (default: every method); a/b/c values of an "
+                    "option are alternatives, chosen per cell on validation AUC")
 ;
   sweep->add_option("--ratios", o->ratios, "compression ratios")
       ->capture_default_str()->check(CLI::Range(1.0, 1e12))->delimiter(',');
