@@ -1,13 +1,10 @@
-// HotSketch and CAFE step benchmarks (registered at start-up, before the main's own):
+// HotSketch benchmarks (registered at start-up, before the main's own):
 //   sketch/insert/zipf<z>      HotSketch::insert_batch of 4096 frequency scores, Zipf(z) ids
 //   sketch/query/zipf<z>       HotSketch::query_batch of 4096 ids on a filled sketch
 //     The sketch has the reference's Criteo 1000x sizing: w = k = 13,505 buckets of 4 slots
 //     (633 KiB), T = 500, decay 0.99; 1,000,000 distinct ids. items/s = ids/s (Mops/s x 1e6).
-//   <key>/train_after_step/small/d<dim>   lookup + backward + Adam step + after_step (the sketch
-//     insert, promotion and migration of cafe; nothing for hash), for cafe, cafe-ml and hash at
-//     the same ratio (100x) on the small workload: rows/s of cafe / rows/s of hash is the
-//     training-throughput ratio at equal budget. (<key>/train in methods_bench.cpp does not
-//     call after_step.)
+//   CAFE's training step against hash at the same budget: cafe/train and hash/train in
+//   methods_bench.cpp (their step includes after_step).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -16,9 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "embcomp/methods/cafe.hpp"
-#include "embcomp/optim/adam.hpp"
-#include "embcomp/registry.hpp"
 #include "embcomp/sketch/hot_sketch.hpp"
 #include "harness.hpp"
 
@@ -30,7 +24,6 @@ constexpr Index kSketchBatch = 4096;
 constexpr Index kSketchRows = 13505;  // floor(totn x 0.7 x 0.001 x 16 / 28) on Criteo (spec §5)
 constexpr Index kDistinct = 1000000;
 constexpr std::size_t kZipfBatches = 64;
-constexpr double kStepRatio = 100.0;
 
 /// kZipfBatches batches of Zipf(z) ids over kDistinct ids (scrambled ranks), made once per z.
 const std::vector<std::vector<std::uint64_t>>& zipf_batches(double z) {
@@ -92,42 +85,6 @@ void sketch_query(benchmark::State& state, double z) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * kSketchBatch);
 }
 
-struct StepState : Held {
-  std::unique_ptr<EmbeddingTable> table;
-  Adam adam{1e-3f};
-  Gradients grads;
-};
-
-void train_after_step(benchmark::State& state, const std::string& key, Size size, Index dim) {
-  Workload& w = workload(size, dim);
-  auto& held = static_cast<StepState&>(acquire(bench_name(key, "train_after_step", size, dim), [&] {
-    auto s = std::make_unique<StepState>();
-    s->table = make_table(key, TableArgs{w.schema, Budget{kStepRatio}, 42});
-    return s;
-  }));
-  const Matrix out{w.out.data(), w.lookups(), dim};
-  const ConstMatrix dE{w.dE.data(), w.lookups(), dim};
-  std::uint64_t step = 0;
-  auto one_step = [&](std::size_t b) {
-    held.table->lookup(w.batch(b), out);
-    held.table->backward(w.batch(b), dE, held.grads);
-    held.adam.step(held.grads);
-    held.table->after_step(StepContext{++step, 0, 0.0, &held.adam});
-  };
-  one_step(w.batches() - 1);  // untimed: allocates the optimizer state
-  std::size_t b = 0;
-  for (auto _ : state) {
-    one_step(b);
-    benchmark::ClobberMemory();
-    b = b + 1 == w.batches() ? 0 : b + 1;
-  }
-  set_rates(state, w);
-  const MemoryReport m = held.table->memory();
-  char label[64];
-  std::snprintf(label, sizeof label, "ratio %gx", m.ratio());
-  state.SetLabel(label);
-}
-
 [[maybe_unused]] const bool registered = [] {
   for (double z : {1.05, 1.5}) {
     char name[64];
@@ -135,14 +92,6 @@ void train_after_step(benchmark::State& state, const std::string& key, Size size
     benchmark::RegisterBenchmark(name, sketch_insert, z);
     std::snprintf(name, sizeof name, "sketch/query/zipf%g", z);
     benchmark::RegisterBenchmark(name, sketch_query, z);
-  }
-  for (Index dim : {16, 64}) {
-    for (const char* key : {"hash", "cafe", "cafe-ml"}) {
-      const std::string name = bench_name(key, "train_after_step", Size::small, dim);
-      benchmark::RegisterBenchmark(name.c_str(), train_after_step, std::string(key), Size::small, dim)
-          ->UseRealTime();
-      add_entry({name, Size::small, dim, key, "train"});
-    }
   }
   return true;
 }();

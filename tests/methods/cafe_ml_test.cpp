@@ -7,16 +7,6 @@ using namespace embcomp::test;
 
 namespace {
 
-/// (field 1, id 7) `hits` times, (field 1, id 8) once, distinct ids elsewhere.
-std::vector<Index> batch_with(Index hits, Index batch, Index salt) {
-  std::vector<Index> ids;
-  for (Index b = 0; b < batch; ++b) {
-    ids.push_back((b * 37 + salt * 101) % 3000);
-    ids.push_back(b < hits ? 7 : b == hits ? 8 : 100 + (b + salt * 13) % 800);
-  }
-  return ids;
-}
-
 const Parameter& param(const EmbeddingTable& t, const std::string& name) {
   for (const Parameter* p : t.parameters()) {
     if (p->name() == name) return *p;
@@ -57,7 +47,7 @@ TEST_CASE("cafe-ml: medium features sum their level-1 and level-2 rows", "[metho
   CafeTable& c = as_cafe(*t);
   Sgd sgd(0.5f);
   const auto dE = random_values(64 * 2 * 8, 4);
-  train_step(*t, batch_with(3, 64, 0), dE, sgd, 1);
+  train_step(*t, batch_with(3, 64, 0, 8), dE, sgd, 1);
   REQUIRE(c.levels_of(1, 7) == 2);
   REQUIRE(c.levels_of(1, 8) == 1);
   REQUIRE(c.hot_row_of(1, 7) == -1);
@@ -66,7 +56,7 @@ TEST_CASE("cafe-ml: medium features sum their level-1 and level-2 rows", "[metho
   const Parameter& level2 = param(*t, "level2");
   const Index l2 = gid7 % level2.rows();  // hash=modulo
   // Backward: every occurrence of id 7 adds its dE to both rows it read.
-  const auto ids = batch_with(3, 64, 1);
+  const auto ids = batch_with(3, 64, 1, 8);
   Gradients grads;
   t->backward(batch_of(ids, s), {dE.data(), 128, 8}, grads);
   std::vector<float> expected(8, 0.0f);
@@ -97,8 +87,8 @@ TEST_CASE("cafe-ml: medium features sum their level-1 and level-2 rows", "[metho
   }
   CHECK(moved);
   // Promotion copies the summed embedding into the hot row: the embedding does not jump.
-  train_step(*t, batch_with(3, 64, 2), dE, sgd, 3);  // score 9
-  const auto ids4 = batch_with(3, 64, 3);
+  train_step(*t, batch_with(3, 64, 2, 8), dE, sgd, 3);  // score 9
+  const auto ids4 = batch_with(3, 64, 3, 8);
   std::vector<float> out4(ids4.size() * 8);
   t->lookup(batch_of(ids4, s), {out4.data(), 128, 8});
   t->backward(batch_of(ids4, s), {dE.data(), 128, 8}, grads);

@@ -27,4 +27,15 @@ inline void train_step(EmbeddingTable& table, const std::vector<Index>& ids,
   table.after_step(StepContext{step, 0, 0.0, &optimizer});
 }
 
+/// Ids of a [batch x 2] batch: field 0 distinct-ish ids; in field 1, id 7 at the first `hits`
+/// positions, then `once` (when >= 0) at the next one, distinct ids from 100 on elsewhere.
+inline std::vector<Index> batch_with(Index hits, Index batch, Index salt, Index once = -1) {
+  std::vector<Index> ids;
+  for (Index b = 0; b < batch; ++b) {
+    ids.push_back((b * 37 + salt * 101) % 3000);
+    ids.push_back(b < hits ? 7 : b == hits && once >= 0 ? once : 100 + (b + salt * 13) % 800);
+  }
+  return ids;
+}
+
 }  // namespace embcomp::test

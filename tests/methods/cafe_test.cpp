@@ -10,17 +10,6 @@ using namespace embcomp::test;
 
 namespace {
 
-/// A batch in which (field 1, id 7) occurs `hits` times and every other position holds a
-/// distinct id.
-std::vector<Index> batch_with(Index hits, Index batch, Index salt) {
-  std::vector<Index> ids;
-  for (Index b = 0; b < batch; ++b) {
-    ids.push_back((b * 37 + salt * 101) % 3000);
-    ids.push_back(b < hits ? 7 : 100 + (b + salt * 13) % 800);
-  }
-  return ids;
-}
-
 std::vector<float> embedding_of(const EmbeddingTable& t, Index field, Index id) {
   std::vector<Index> ids(static_cast<std::size_t>(t.schema().num_fields()), 0);
   ids[static_cast<std::size_t>(field)] = id;
