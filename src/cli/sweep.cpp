@@ -114,33 +114,35 @@ std::string ratio_text(double ratio) {
   return text;
 }
 
+/// A CSV field: strings holding a comma, quote or newline are quoted (quotes doubled).
+std::string csv_field(const json& value) {
+  if (!value.is_string()) return value.dump();
+  const std::string text = value.get<std::string>();
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + '"';
+}
+
 std::string csv_of(const json& records) {
-  const char* columns[] = {"model", "method", "requested_ratio", "status", "ratio",
-                           "serving_bytes", "training_bytes", "validation_auc",
-                           "validation_logloss", "test_auc", "test_logloss",
-                           "samples_per_second", "train_seconds", "steps", "note"};
-  std::string text;
-  for (const char* column : columns) text += std::string(text.empty() ? "" : ",") + column;
-  text += '\n';
-  for (const json& record : records) {
+  const std::vector<std::string> columns = {
+      "model",        "method",         "requested_ratio",    "status",   "ratio",
+      "serving_bytes", "training_bytes", "validation_auc",     "validation_logloss",
+      "test_auc",     "test_logloss",   "samples_per_second", "train_seconds", "steps", "note"};
+  auto line_of = [&](auto field_of) {
     std::string line;
-    for (const char* column : columns) {
-      if (!line.empty() || column != columns[0]) line += ',';
-      if (!record.contains(column)) continue;
-      const json& value = record[column];
-      if (value.is_string()) {
-        std::string quoted = value.get<std::string>();
-        if (quoted.find_first_of(",\"\n") != std::string::npos) {
-          std::string escaped;
-          for (char c : quoted) escaped += c == '"' ? std::string("\"\"") : std::string(1, c);
-          quoted = '"' + escaped + '"';
-        }
-        line += quoted;
-      } else {
-        line += value.dump();
-      }
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+      if (i > 0) line += ',';
+      line += field_of(columns[i]);
     }
-    text += line + '\n';
+    line += '\n';
+    return line;
+  };
+  std::string text = line_of([](const std::string& column) { return column; });
+  for (const json& record : records) {
+    text += line_of([&](const std::string& column) {
+      return record.contains(column) ? csv_field(record[column]) : std::string();
+    });
   }
   return text;
 }
