@@ -88,3 +88,20 @@ execute_process(COMMAND "${EMBCOMP}" info "${OUT}/broken.ckpt"
 if(rc EQUAL 0 OR NOT err MATCHES "embcomp: ")
   message(FATAL_ERROR "info on a damaged file: exit ${rc}, message:\n${out}${err}")
 endif()
+
+# Bad data options are clear errors with exit code 2, naming what is wrong.
+function(expect_bad_argument pattern)
+  execute_process(COMMAND "${EMBCOMP}" ${ARGN}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 2 OR NOT err MATCHES "${pattern}")
+    message(FATAL_ERROR "embcomp ${ARGN}: exit ${rc}, expected 2 and '${pattern}':\n${out}${err}")
+  endif()
+endfunction()
+expect_bad_argument("leaves no test rows"
+  train --cache "${OUT}/cache" --split rows:1000,199 --method hash --ratio 2)
+expect_bad_argument("unknown --split"
+  train --cache "${OUT}/cache" --split halves --method hash --ratio 2)
+expect_bad_argument("format cols: 'x' is not a number"
+  prep --train "${OUT}/train.tsv" --format schema:cols=x,label=0,cat=1-2 --cache "${OUT}/other")
+expect_bad_argument("other inputs"
+  train --train "${OUT}/train.tsv" --min-count 2 --cache "${OUT}/cache" --method hash --ratio 2)
