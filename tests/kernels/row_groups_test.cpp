@@ -45,6 +45,35 @@ TEST_CASE("RowGroups::reduce sums contributions per unique row", "[kernels][row_
   CHECK(values == std::vector<float>{7, 3, 5, 2, 3, 1});
 }
 
+TEST_CASE("RowGroups::sum_rows equals a plain per-position sum, bit for bit", "[kernels][row_groups]") {
+  // Widths that use every column block (16, 8, 4, 1) alone and together; few rows, so each
+  // holds many positions (the case sum_rows keeps in registers), and non-zero starting values.
+  std::mt19937_64 rng(11);
+  std::normal_distribution<float> value(0.0f, 1.0f);
+  std::uniform_int_distribution<Index> pick(0, 40);
+  for (const Index width : {1, 3, 4, 7, 8, 13, 16, 29, 32, 64, 100}) {
+    std::vector<Index> rows(3000);
+    for (auto& r : rows) r = pick(rng);
+    std::vector<float> src(rows.size() * static_cast<std::size_t>(width));
+    for (auto& v : src) v = value(rng);
+    RowGroups groups;
+    groups.build(rows);
+    std::vector<float> start(static_cast<std::size_t>(groups.unique_count() * width));
+    for (auto& v : start) v = value(rng);
+
+    std::vector<float> expected = start;
+    for (Index u = 0; u < groups.unique_count(); ++u) {
+      for (Index p : groups.positions(u)) {
+        for (Index c = 0; c < width; ++c) expected[u * width + c] += src[p * width + c];
+      }
+    }
+    std::vector<float> got = start;
+    groups.sum_rows(width, src.data(), got.data());
+    INFO("width " << width);
+    CHECK(got == expected);
+  }
+}
+
 TEST_CASE("RowGroups handles an empty batch", "[kernels][row_groups]") {
   RowGroups groups;
   groups.build({});

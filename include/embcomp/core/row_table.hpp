@@ -37,26 +37,31 @@ void gather_param_rows(const Parameter& table, Index count, RowOf row_of, float*
   gather_param_rows_from(table, count, kernels::rows_by_position(row_of), out);
 }
 
+/// Groups `rows` (rows[p] = the row position p read) and returns the table's sparse gradient
+/// with one zeroed entry per unique row, in the groups' order.
+inline SparseGrad& grouped_sparse_grad(Parameter& table, std::span<const Index> rows,
+                                       kernels::RowGroups& groups, Gradients& grads) {
+  groups.build(rows);
+  SparseGrad& g = grads.sparse_for(table, groups.unique_count());
+  std::copy(groups.rows().begin(), groups.rows().end(), g.rows.begin());
+  return g;
+}
+
 /// Backward of gather_param_rows with rows[p] = row_of(p): one sparse gradient row per unique
 /// row, the sum of contribution(p, acc) over the positions that read it. `groups` is scratch
 /// kept by the caller so that its buffers are reused across batches.
 template <class Contribution>
 void scatter_param_grad(Parameter& table, std::span<const Index> rows,
                         kernels::RowGroups& groups, Gradients& grads, Contribution contribution) {
-  groups.build(rows);
-  SparseGrad& g = grads.sparse_for(table, groups.unique_count());
-  std::copy(groups.rows().begin(), groups.rows().end(), g.rows.begin());
+  SparseGrad& g = grouped_sparse_grad(table, rows, groups, grads);
   groups.reduce(table.width(), g.values.data(), contribution);
 }
 
-/// The common case: the contribution of position p is dE row p.
+/// The common case: the contribution of position p is dE row p (RowGroups::sum_rows).
 inline void scatter_output_grad(Parameter& table, std::span<const Index> rows, ConstMatrix dE,
                                 kernels::RowGroups& groups, Gradients& grads) {
-  const Index width = dE.cols;
-  scatter_param_grad(table, rows, groups, grads, [&](Index p, float* acc) {
-    const float* g = dE.row(p);
-    for (Index c = 0; c < width; ++c) acc[c] += g[c];
-  });
+  SparseGrad& g = grouped_sparse_grad(table, rows, groups, grads);
+  groups.sum_rows(dE.cols, dE.data, g.values.data());
 }
 
 }  // namespace embcomp

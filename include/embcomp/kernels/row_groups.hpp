@@ -19,6 +19,30 @@
 
 namespace embcomp::kernels {
 
+/// acc[c] += src[p * width + c] for p in `positions` (in order), c < width: column blocks of
+/// Block floats summed in a local array the compiler keeps in registers, so the chain of
+/// additions per column does not go through memory (an add per column per position, in the
+/// same order as a plain loop, hence the same result).
+template <Index Block>
+void add_rows_block(std::span<const Index> positions, const float* src, Index width, float* acc) {
+  float sum[Block];
+  for (Index c = 0; c < Block; ++c) sum[c] = acc[c];
+  for (Index p : positions) {
+    const float* row = src + p * width;
+    for (Index c = 0; c < Block; ++c) sum[c] += row[c];
+  }
+  for (Index c = 0; c < Block; ++c) acc[c] = sum[c];
+}
+
+/// acc[0 .. width) += the sum of rows src[p * width ...] over `positions`, in order.
+inline void add_rows_at(std::span<const Index> positions, const float* src, Index width, float* acc) {
+  Index c = 0;
+  for (; c + 16 <= width; c += 16) add_rows_block<16>(positions, src + c, width, acc + c);
+  if (c + 8 <= width) add_rows_block<8>(positions, src + c, width, acc + c), c += 8;
+  if (c + 4 <= width) add_rows_block<4>(positions, src + c, width, acc + c), c += 4;
+  for (; c < width; ++c) add_rows_block<1>(positions, src + c, width, acc + c);
+}
+
 class RowGroups {
  public:
   /// rows_of_position[p] = storage row read by lookup position p (all >= 0).
@@ -47,10 +71,28 @@ class RowGroups {
   /// values[u * width ...] += add(position, acc) over the positions of unique row u, where
   /// add(p, float* acc) adds position p's contribution (width floats) into acc.
   /// Each unique row is summed by one thread in ascending position order (the result does not
-  /// depend on the thread count); threads take contiguous runs of rows holding about equal
-  /// numbers of positions, since a few rows (small fields) can hold most of them.
+  /// depend on the thread count).
   template <class Add>
   void reduce(Index width, float* values, Add&& add) const {
+    for_each_unique_row([&](Index u) {
+      float* acc = values + u * width;
+      for (Index p : positions(u)) add(p, acc);
+    });
+  }
+
+  /// values[u * width ...] += the sum of rows src[p * width ...] over the positions p of unique
+  /// row u: reduce() for the common contribution "row p of a [positions x width] matrix" (the
+  /// gradient of a gather), with the sums held in registers (add_rows_at). Same order of
+  /// additions, so the same result as reduce() with that contribution.
+  void sum_rows(Index width, const float* src, float* values) const {
+    for_each_unique_row([&](Index u) { add_rows_at(positions(u), src, width, values + u * width); });
+  }
+
+ private:
+  /// fn(u) for every unique row u; threads take contiguous runs of rows holding about equal
+  /// numbers of positions, since a few rows (small fields) can hold most of them.
+  template <class Fn>
+  void for_each_unique_row(Fn&& fn) const {
     const Index unique = unique_count();
     const Index total = unique > 0 ? offsets_[unique] : 0;
 #pragma omp parallel if (unique > 512)
@@ -64,14 +106,10 @@ class RowGroups {
       };
       const Index begin = first_at_or_after(share.begin_of(total));
       const Index end = share.last() ? unique : first_at_or_after(share.end_of(total));
-      for (Index u = begin; u < end; ++u) {
-        float* acc = values + u * width;
-        for (Index p : positions(u)) add(p, acc);
-      }
+      for (Index u = begin; u < end; ++u) fn(u);
     }
   }
 
- private:
   /// Open addressing keyed by row: slot_of_position_[p] = index of its row in rows_. The table
   /// holds only 32-bit slots (the key of slot s is rows_[s]), so it is a quarter of the size of
   /// a (key, slot) table and stays in cache longer; buckets are prefetched a few positions ahead.

@@ -289,10 +289,7 @@ class CafeTable : public EmbeddingTable {
     }
     primary_groups_.build(primary_);
     unique_values_.assign(static_cast<std::size_t>(primary_groups_.unique_count() * d), 0.0f);
-    primary_groups_.reduce(d, unique_values_.data(), [&](Index p, float* acc) {
-      const float* g = dE.row(p);
-      for (Index c = 0; c < d; ++c) acc[c] += g[c];
-    });
+    primary_groups_.sum_rows(d, dE.data, unique_values_.data());
     batch_ = ids.batch;
     fields_ = F;
     split_primary(grads);
