@@ -1,7 +1,7 @@
 // Per registered method (embcomp::methods(), so methods added to the registry are picked up
 // without touching this file), at each (size, dim):
 //   <key>/lookup/<size>/d<dim>  EmbeddingTable::lookup of one [4096 x 26] batch
-//   <key>/train/<size>/d<dim>   lookup + backward(ids, dE) + embcomp::Adam step + after_step
+//   <key>/train/<size>/d<dim>   forward + backward(ids, dE) + embcomp::Adam step + after_step
 // Each method runs at a ratio it supports (full 1, int16 1.9, int8 3.9, every other 1000 on the
 // large size and 100 on the small one: the compressed tables then fit in cache, and the report
 // compares them with the raw gather of the full-size table; cafe/train against hash/train at
@@ -121,7 +121,7 @@ void train(benchmark::State& state, const std::string& key, Size size, Index dim
   // A training step as the trainer runs it, after_step included (CAFE's sketch insert,
   // promotion and migration happen there).
   auto step = [&](std::size_t b) {
-    m.table->lookup(w.batch(b), out);
+    m.table->forward(w.batch(b), out);
     m.table->backward(w.batch(b), dE, m.grads);
     m.adam->step(m.grads);
     m.table->after_step(StepContext{m.adam->steps(), 0, 0.0, m.adam.get()});

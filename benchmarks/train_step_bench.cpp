@@ -1,6 +1,6 @@
 // embcomp_train_bench: one CTR training step, as the trainer runs it (src/train/trainer.cpp),
 // on pregenerated synthetic Criteo-like batches:
-//   table.lookup -> model.forward -> bce_with_logits -> model.backward -> table.backward
+//   table.forward -> model.forward -> bce_with_logits -> model.backward -> table.backward
 //   -> optimizer.step({table grads, model grads}) -> table.after_step
 // Names: <model>_step/<method>/<ratio>x/b<batch>/d<dim>/<optimizer>/threads:<n>[/read]; the
 // /read variant also generates each batch inside the timed step (SyntheticCtr::read, as the
@@ -85,7 +85,7 @@ class TrainStep {
     dE_.resize(embeddings_.size());
     logits_.resize(static_cast<std::size_t>(b.size));
     dlogits_.resize(logits_.size());
-    table_->lookup(b.id_batch(), {embeddings_.data(), positions, d});
+    table_->forward(b.id_batch(), {embeddings_.data(), positions, d});
     model_->forward(b, {embeddings_.data(), positions, d}, logits_);
     benchmark::DoNotOptimize(nn::bce_with_logits(logits_, b.labels, dlogits_));
     model_grads_.clear();

@@ -59,6 +59,12 @@ void EmbeddingTable::lookup(const IdBatch& ids, Matrix out) const {
   lookup_impl(ids, out);
 }
 
+void EmbeddingTable::forward(const IdBatch& ids, Matrix out) {
+  validate_ids(ids, schema());
+  validate_matrix("forward output", out, ids.size(), dim());
+  forward_impl(ids, out);
+}
+
 void EmbeddingTable::backward(const IdBatch& ids, ConstMatrix dE, Gradients& grads) {
   if (frozen_) {
     throw Error("backward on a frozen table ('" + spec_ + "'): serving forms are lookup-only");

@@ -7,7 +7,7 @@
 //   dE     ConstMatrix [B*F x d]: dLoss/dout, the same layout as out.
 //
 // One training step, in pseudocode:
-//   table.lookup(ids, E);                    // E = embeddings
+//   table.forward(ids, E);                   // E = embeddings (lookup for a training step)
 //   dE = model.forward_backward(E, labels);
 //   table.backward(ids, dE, grads);          // grads of the table's own Parameters
 //   optimizer.step(grads);                   // one optimizer serves every method
@@ -68,6 +68,11 @@ class EmbeddingTable {
   /// out[B*F x d] = embeddings of ids[B x F]. Thread-safe: lookups never modify the table.
   void lookup(const IdBatch& ids, Matrix out) const;
 
+  /// lookup() for a training step, before backward() on the same ids: a method may keep what
+  /// backward needs from it (cafe: the rows its sketch routed each position to). Same output as
+  /// lookup(); not thread-safe.
+  void forward(const IdBatch& ids, Matrix out);
+
   /// Gradients of this table's parameters for dE[B*F x d]; `grads` is cleared first.
   void backward(const IdBatch& ids, ConstMatrix dE, Gradients& grads);
 
@@ -107,6 +112,8 @@ class EmbeddingTable {
 
  protected:
   virtual void lookup_impl(const IdBatch& ids, Matrix out) const = 0;
+  /// forward() on valid input; by default lookup_impl.
+  virtual void forward_impl(const IdBatch& ids, Matrix out) { lookup_impl(ids, out); }
   virtual void backward_impl(const IdBatch& ids, ConstMatrix dE, Gradients& grads) = 0;
   /// Bytes of index structures outside parameters (remaps, packed codes, sketches).
   virtual std::size_t index_bytes() const { return 0; }

@@ -300,7 +300,7 @@ class TrainingRun {
     dE_.resize(embeddings_.size());
     logits_.resize(static_cast<std::size_t>(n));
     dlogits_.resize(static_cast<std::size_t>(n));
-    table_.lookup(b.id_batch(), {embeddings_.data(), positions, d});
+    table_.forward(b.id_batch(), {embeddings_.data(), positions, d});
     model_.forward(b, {embeddings_.data(), positions, d}, logits_);
     const double loss = nn::bce_with_logits(logits_, b.labels, dlogits_);
     mg.clear();

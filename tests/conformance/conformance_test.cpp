@@ -5,6 +5,7 @@
 
 #include <sstream>
 
+#include "embcomp/optim/sgd.hpp"
 #include "support.hpp"
 
 using namespace embcomp;
@@ -104,6 +105,67 @@ TEST_CASE("conformance: backward matches finite differences", "[conformance]") {
         CHECK(g.values[e] == Approx((up - down) / (2 * eps)).margin(2e-3).epsilon(2e-3));
       }
     }
+  }
+}
+
+namespace {
+
+/// The same gradients: entries in the same order, with equal rows and values.
+void check_same_gradients(const Gradients& a, const Gradients& b) {
+  REQUIRE(a.sparse.size() == b.sparse.size());
+  for (std::size_t i = 0; i < a.sparse.size(); ++i) {
+    CHECK(a.sparse[i].rows == b.sparse[i].rows);
+    CHECK(a.sparse[i].values == b.sparse[i].values);
+  }
+  REQUIRE(a.dense.size() == b.dense.size());
+  for (std::size_t i = 0; i < a.dense.size(); ++i) CHECK(a.dense[i].values == b.dense[i].values);
+}
+
+}  // namespace
+
+TEST_CASE("conformance: forward is lookup, and backward after forward is backward after lookup",
+          "[conformance]") {
+  // Table a runs lookup -> backward -> step -> after_step; table b (same seed) runs forward
+  // instead of lookup, and on some steps forward is followed by something that must not reuse
+  // what forward kept: a forward of other ids (step 2), or the previous step's after_step,
+  // which changes CAFE's sketch (step 4).
+  for (const auto& key : method_keys()) {
+    INFO("method " << key);
+    auto a = make(key, 7), b = make(key, 7);
+    const Schema& schema = a->schema();
+    const Index d = a->dim();
+    Sgd sgd_a(0.5f), sgd_b(0.5f);
+    Gradients grads_a, grads_b;
+    for (int step = 0; step < 6; ++step) {
+      INFO("step " << step);
+      const auto ids = random_ids(schema, 32, 100 + static_cast<unsigned>(step));
+      const auto other = random_ids(schema, 32, 300 + static_cast<unsigned>(step));
+      const IdBatch batch = batch_of(ids, schema);
+      const auto dE = random_values(ids.size() * static_cast<std::size_t>(d), 50 + static_cast<unsigned>(step));
+      const ConstMatrix dE_view{dE.data(), batch.size(), d};
+      const StepContext ctx_a{static_cast<std::uint64_t>(step + 1), 0, 0.0, &sgd_a};
+      const StepContext ctx_b{static_cast<std::uint64_t>(step + 1), 0, 0.0, &sgd_b};
+
+      const auto expected = lookup(*a, ids);
+      a->backward(batch, dE_view, grads_a);
+
+      std::vector<float> out(expected.size());
+      b->forward(batch, {out.data(), batch.size(), d});
+      if (step != 4) CHECK(out == expected);  // at 4, b's previous after_step has not run yet
+      if (step == 2) {
+        std::vector<float> scratch(other.size() * static_cast<std::size_t>(d));
+        b->forward(batch_of(other, schema), {scratch.data(), static_cast<Index>(other.size()), d});
+      }
+      if (step == 4) b->after_step({static_cast<std::uint64_t>(step), 0, 0.0, &sgd_b});
+      b->backward(batch, dE_view, grads_b);
+      check_same_gradients(grads_a, grads_b);
+
+      sgd_a.step(grads_a);
+      a->after_step(ctx_a);
+      sgd_b.step(grads_b);
+      if (step != 3) b->after_step(ctx_b);  // step 3's runs between step 4's forward and backward
+    }
+    CHECK(lookup(*a, random_ids(schema, 64, 9)) == lookup(*b, random_ids(schema, 64, 9)));
   }
 }
 

@@ -30,8 +30,10 @@
 // level-1 tables by one table of M rows for every compressed field (gid mod M): at extreme
 // ratios on schemas with many fields, per-field tables shrink to one row per field.
 //
-// One training step (trainer order: lookup, backward, optimizer step, after_step):
-//   backward     gradients of the rows each position read (the routes of its lookup), and the
+// One training step (trainer order: forward, backward, optimizer step, after_step):
+//   forward      lookup, keeping each position's route (its sketch answer) for backward
+//   backward     gradients of the rows each position read (forward's routes; routed again when
+//                backward follows a plain lookup, other ids, or a sketch change), and the
 //                per-occurrence importance ||dE_p|| (importance=frequency: 1), kept for after_step
 //   after_step   per compressed field, in field order: s_p = N ||g_p|| / sum_b ||g_b|| over the
 //                field's N positions; sketch.insert_batch (a decay check first, then Space-Saving
@@ -70,6 +72,7 @@
 #include "embcomp/core/options.hpp"
 #include "embcomp/core/row_table.hpp"
 #include "embcomp/kernels/bucket.hpp"
+#include "embcomp/kernels/norm.hpp"
 #include "embcomp/kernels/row_groups.hpp"
 #include "embcomp/kernels/sketch.hpp"
 #include "embcomp/optim/optimizer.hpp"
@@ -197,6 +200,7 @@ class CafeTable : public EmbeddingTable {
   void after_step(const StepContext& ctx) override {
     if (!pending_) return;
     pending_ = false;
+    ++sketch_version_;
     insert_importance();
     migrate(ctx.optimizer);
   }
@@ -253,47 +257,40 @@ class CafeTable : public EmbeddingTable {
     return c;
   }
 
-  void lookup_impl(const IdBatch& ids, Matrix out) const override {
-    const Index F = ids.fields, d = dim();
-#pragma omp parallel for schedule(static) if (ids.size() > 2048)
-    for (Index b = 0; b < ids.batch; ++b) {
-      for (Index f = 0; f < F; ++f) {
-        const Index p = b * F + f;
-        embedding(route(f, ids[p]), out.row(p), d);
-      }
-    }
+  void lookup_impl(const IdBatch& ids, Matrix out) const override { read(ids, &out, nullptr); }
+
+  /// lookup_impl, keeping every position's route for the backward of the same ids.
+  void forward_impl(const IdBatch& ids, Matrix out) override {
+    read(ids, &out, &forwarded_);
+    forwarded_ids_.assign(ids.ids, ids.ids + ids.size());
+    forwarded_fields_ = ids.fields;
+    forwarded_version_ = sketch_version_;
   }
 
   /// Per position: the primary row it read (a "rows" row, or table_rows + its hot row), its
-  /// hash levels, global id and importance, kept for after_step. Gradients: one RowGroups over
-  /// the primary rows (the same work as a plain hash table's backward), its unique rows split
-  /// between "rows" and "hot"; medium positions of cafe-ml add dE_p to their level rows too.
+  /// hash levels and global id (the routes forward kept, or routed again when backward follows a
+  /// plain lookup or other ids), and its importance ||dE_p||, kept for after_step. Gradients: one
+  /// RowGroups over the primary rows (the same work as a plain hash table's backward), its unique
+  /// rows split between "rows" and "hot"; medium positions of cafe-ml add dE_p to their level
+  /// rows too.
   void backward_impl(const IdBatch& ids, ConstMatrix dE, Gradients& grads) override {
-    const Index F = ids.fields, n = ids.size(), d = dim();
-    primary_.resize(static_cast<std::size_t>(n));
-    levels_at_.resize(static_cast<std::size_t>(n));
-    norms_.resize(static_cast<std::size_t>(n));
-    gids_.resize(static_cast<std::size_t>(n));
-    bool any_extra_level = false;
-#pragma omp parallel for schedule(static) reduction(|| : any_extra_level) if (n > 4096)
-    for (Index b = 0; b < ids.batch; ++b) {
-      for (Index f = 0; f < F; ++f) {
-        const Index p = b * F + f;
-        const Route r = route(f, ids[p]);
-        primary_[p] = r.hot >= 0 ? plan_.table_rows + r.hot : r.row[0];
-        levels_at_[p] = static_cast<std::uint8_t>(r.levels);
-        any_extra_level = any_extra_level || r.levels > 1;
-        gids_[p] = static_cast<std::uint64_t>(plan_.fields[f].offset + ids[p]);
-        norms_[p] = config_.frequency ? 1.0f : row_norm(dE.row(p), d);
-      }
+    if (forwarded_for(ids)) {
+      std::swap(routes_, forwarded_);
+      forwarded_version_ = ~std::uint64_t{0};
+    } else {
+      read(ids, nullptr, &routes_);
     }
-    primary_groups_.build(primary_);
+    const Index n = ids.size(), d = dim();
+    norms_.resize(static_cast<std::size_t>(n));
+#pragma omp parallel for schedule(static) if (n > 4096)
+    for (Index p = 0; p < n; ++p) norms_[p] = config_.frequency ? 1.0f : kernels::l2_norm(dE.row(p), d);
+    primary_groups_.build(routes_.primary);
     unique_values_.assign(static_cast<std::size_t>(primary_groups_.unique_count() * d), 0.0f);
     primary_groups_.sum_rows(d, dE.data, unique_values_.data());
     batch_ = ids.batch;
-    fields_ = F;
+    fields_ = ids.fields;
     split_primary(grads);
-    if (any_extra_level) add_level_grads(dE, grads);
+    if (routes_.extra_level) add_level_grads(dE, grads);
     pending_ = true;
   }
 
@@ -313,6 +310,7 @@ class CafeTable : public EmbeddingTable {
     expect_equal(in, static_cast<std::uint64_t>(sketches_.size()), "sketch count");
     for (HotSketch& s : sketches_) s.load(in);
     pending_ = false;
+    ++sketch_version_;
   }
 
  private:
@@ -495,6 +493,51 @@ class CafeTable : public EmbeddingTable {
     return static_cast<std::uint64_t>(f.offset + id);
   }
 
+  /// The route of every position of a batch.
+  struct Routes {
+    std::vector<Index> primary;         ///< "rows" row, or table_rows + hot row
+    std::vector<std::uint8_t> levels;   ///< hash levels summed (0: hot)
+    std::vector<std::uint64_t> gids;    ///< global ids
+    bool extra_level = false;           ///< some position sums more than one level
+  };
+
+  /// Routes every position of `ids` through the sketches as they are now, writing its embedding
+  /// to `out` (unless null) and its route to `routes` (unless null).
+  void read(const IdBatch& ids, Matrix* out, Routes* routes) const {
+    const Index F = ids.fields, d = dim();
+    Index* primary = nullptr;
+    std::uint8_t* levels = nullptr;
+    std::uint64_t* gids = nullptr;
+    if (routes != nullptr) {
+      const auto n = static_cast<std::size_t>(ids.size());
+      routes->primary.resize(n), routes->levels.resize(n), routes->gids.resize(n);
+      primary = routes->primary.data(), levels = routes->levels.data(), gids = routes->gids.data();
+    }
+    bool extra_level = false;
+#pragma omp parallel for schedule(static) reduction(|| : extra_level) if (ids.size() > 2048)
+    for (Index b = 0; b < ids.batch; ++b) {
+      for (Index f = 0; f < F; ++f) {
+        const Index p = b * F + f;
+        const Route r = route(f, ids[p]);
+        if (out != nullptr) embedding(r, out->row(p), d);
+        if (routes != nullptr) {
+          primary[p] = r.hot >= 0 ? plan_.table_rows + r.hot : r.row[0];
+          levels[p] = static_cast<std::uint8_t>(r.levels);
+          gids[p] = static_cast<std::uint64_t>(plan_.fields[f].offset + ids[p]);
+          extra_level = extra_level || r.levels > 1;
+        }
+      }
+    }
+    if (routes != nullptr) routes->extra_level = extra_level;
+  }
+
+  /// Whether forward's routes belong to `ids` under the sketches as they are now.
+  bool forwarded_for(const IdBatch& ids) const {
+    return forwarded_version_ == sketch_version_ && forwarded_fields_ == ids.fields &&
+           forwarded_ids_.size() == static_cast<std::size_t>(ids.size()) &&
+           std::equal(forwarded_ids_.begin(), forwarded_ids_.end(), ids.ids);
+  }
+
   /// The rows (field, local id) reads now.
   Route route(Index field, Index id) const {
     const CafePlan::Field& f = plan_.fields[field];
@@ -540,13 +583,13 @@ class CafeTable : public EmbeddingTable {
 
   /// The route position p of the last backward batch was read with.
   Route route_at_lookup(Index p) const {
-    if (primary_[p] >= plan_.table_rows) {
+    if (routes_.primary[p] >= plan_.table_rows) {
       Route r;
-      r.hot = primary_[p] - plan_.table_rows;
+      r.hot = routes_.primary[p] - plan_.table_rows;
       r.levels = 0;
       return r;
     }
-    return cold_route(primary_[p], levels_at_[p], gids_[p]);
+    return cold_route(routes_.primary[p], routes_.levels[p], routes_.gids[p]);
   }
 
   /// out[d] = the embedding `r` reads.
@@ -560,12 +603,6 @@ class CafeTable : public EmbeddingTable {
       const float* extra = levels_[static_cast<std::size_t>(l - 1)]->row(r.row[l]);
       for (Index c = 0; c < d; ++c) out[c] += extra[c];
     }
-  }
-
-  static float row_norm(const float* g, Index d) {
-    float sum = 0.0f;
-    for (Index c = 0; c < d; ++c) sum += g[c] * g[c];
-    return std::sqrt(sum);
   }
 
   /// The summed unique primary rows, split into the sparse gradients of "rows" and "hot".
@@ -593,11 +630,11 @@ class CafeTable : public EmbeddingTable {
 
   /// Level l >= 2 rows of the positions that read them: dE_p summed per unique row.
   void add_level_grads(ConstMatrix dE, Gradients& grads) {
-    const Index n = static_cast<Index>(primary_.size()), d = dim();
+    const Index n = static_cast<Index>(routes_.primary.size()), d = dim();
     level_scatter_.resize(levels_.size());
     for (Scatter& s : level_scatter_) s.rows.clear(), s.positions.clear();
     for (Index p = 0; p < n; ++p) {
-      if (levels_at_[p] <= 1) continue;
+      if (routes_.levels[p] <= 1) continue;
       const Route r = route_at_lookup(p);
       for (Index l = 1; l < r.levels; ++l) {
         level_scatter_[static_cast<std::size_t>(l - 1)].rows.push_back(r.row[l]);
@@ -627,7 +664,7 @@ class CafeTable : public EmbeddingTable {
       if (!(total > 0.0) || !std::isfinite(total)) continue;
       const double scale = static_cast<double>(batch_) / total;
       for (Index b = 0; b < batch_; ++b) {
-        batch_ids_[b] = gids_[b * fields_ + f];
+        batch_ids_[b] = routes_.gids[b * fields_ + f];
         batch_scores_[b] = static_cast<float>(norms_[b * fields_ + f] * scale);
       }
       sketches_[static_cast<std::size_t>(field.sketch)].insert_batch(batch_ids_, batch_scores_,
@@ -669,13 +706,18 @@ class CafeTable : public EmbeddingTable {
   std::vector<std::uint64_t> level_seeds_;
   std::vector<HotSketch> sketches_;
 
+  // The routes forward() found, valid for forwarded_ids_ while sketch_version_ (which counts the
+  // sketches' changes) is still forwarded_version_.
+  Routes forwarded_;
+  std::vector<Index> forwarded_ids_;
+  Index forwarded_fields_ = 0;
+  std::uint64_t forwarded_version_ = ~std::uint64_t{0};
+  std::uint64_t sketch_version_ = 0;
   // The last backward batch, for after_step.
+  Routes routes_;
   bool pending_ = false;
   Index batch_ = 0, fields_ = 0;
-  std::vector<Index> primary_;           // "rows" row, or table_rows + hot row, per position
-  std::vector<std::uint8_t> levels_at_;  // hash levels summed per position (0: hot)
   std::vector<float> norms_;
-  std::vector<std::uint64_t> gids_;
   // Scratch reused across steps.
   kernels::RowGroups primary_groups_;
   std::vector<float> unique_values_;
