@@ -262,7 +262,6 @@ class CafeTable : public EmbeddingTable {
   /// lookup_impl, keeping every position's route for the backward of the same ids.
   void forward_impl(const IdBatch& ids, Matrix out) override {
     read(ids, &out, &forwarded_);
-    forwarded_ids_.assign(ids.ids, ids.ids + ids.size());
     forwarded_fields_ = ids.fields;
     forwarded_version_ = sketch_version_;
   }
@@ -274,16 +273,13 @@ class CafeTable : public EmbeddingTable {
   /// rows split between "rows" and "hot"; medium positions of cafe-ml add dE_p to their level
   /// rows too.
   void backward_impl(const IdBatch& ids, ConstMatrix dE, Gradients& grads) override {
-    if (forwarded_for(ids)) {
+    if (importance_and_forwarded(ids, dE)) {
       std::swap(routes_, forwarded_);
       forwarded_version_ = ~std::uint64_t{0};
     } else {
       read(ids, nullptr, &routes_);
     }
-    const Index n = ids.size(), d = dim();
-    norms_.resize(static_cast<std::size_t>(n));
-#pragma omp parallel for schedule(static) if (n > 4096)
-    for (Index p = 0; p < n; ++p) norms_[p] = config_.frequency ? 1.0f : kernels::l2_norm(dE.row(p), d);
+    const Index d = dim();
     primary_groups_.build(routes_.primary);
     unique_values_.assign(static_cast<std::size_t>(primary_groups_.unique_count() * d), 0.0f);
     primary_groups_.sum_rows(d, dE.data, unique_values_.data());
@@ -531,11 +527,27 @@ class CafeTable : public EmbeddingTable {
     if (routes != nullptr) routes->extra_level = extra_level;
   }
 
-  /// Whether forward's routes belong to `ids` under the sketches as they are now.
-  bool forwarded_for(const IdBatch& ids) const {
-    return forwarded_version_ == sketch_version_ && forwarded_fields_ == ids.fields &&
-           forwarded_ids_.size() == static_cast<std::size_t>(ids.size()) &&
-           std::equal(forwarded_ids_.begin(), forwarded_ids_.end(), ids.ids);
+  /// norms_[p] = ||dE_p|| (importance=frequency: 1) for every position; returns whether
+  /// forward's routes belong to `ids` under the sketches as they are now (same field count,
+  /// sketch version and global id at every position; the gid check rides along the norm pass).
+  bool importance_and_forwarded(const IdBatch& ids, ConstMatrix dE) {
+    const Index n = ids.size(), F = ids.fields, d = dim();
+    norms_.resize(static_cast<std::size_t>(n));
+    const bool candidate = forwarded_version_ == sketch_version_ && forwarded_fields_ == F &&
+                           forwarded_.gids.size() == static_cast<std::size_t>(n);
+    const std::uint64_t* forwarded_gids = forwarded_.gids.data();
+    bool same = candidate;
+#pragma omp parallel for schedule(static) reduction(&& : same) if (n > 4096)
+    for (Index b = 0; b < ids.batch; ++b) {
+      for (Index f = 0; f < F; ++f) {
+        const Index p = b * F + f;
+        norms_[p] = config_.frequency ? 1.0f : kernels::l2_norm(dE.row(p), d);
+        if (candidate) {
+          same = same && forwarded_gids[p] == static_cast<std::uint64_t>(plan_.fields[f].offset + ids[p]);
+        }
+      }
+    }
+    return same;
   }
 
   /// The rows (field, local id) reads now.
@@ -706,10 +718,9 @@ class CafeTable : public EmbeddingTable {
   std::vector<std::uint64_t> level_seeds_;
   std::vector<HotSketch> sketches_;
 
-  // The routes forward() found, valid for forwarded_ids_ while sketch_version_ (which counts the
-  // sketches' changes) is still forwarded_version_.
+  // The routes forward() found, valid for the ids whose gids they hold while sketch_version_
+  // (which counts the sketches' changes) is still forwarded_version_.
   Routes forwarded_;
-  std::vector<Index> forwarded_ids_;
   Index forwarded_fields_ = 0;
   std::uint64_t forwarded_version_ = ~std::uint64_t{0};
   std::uint64_t sketch_version_ = 0;
