@@ -45,6 +45,12 @@ struct TableArgs {
 /// Throws InvalidArgument naming the first id outside [0, n_f) or a field-count mismatch.
 void validate_ids(const IdBatch& ids, const Schema& schema);
 
+/// A named number describing a method's state at a moment (cafe: hot rows in use), for reports.
+struct TableStatistic {
+  std::string name;
+  double value = 0.0;
+};
+
 class EmbeddingTable {
  public:
   explicit EmbeddingTable(TableArgs args) : args_(std::move(args)) {
@@ -93,6 +99,9 @@ class EmbeddingTable {
   virtual void on_validation_batch(const IdBatch& /*ids*/, ConstMatrix /*dE*/) {}
   /// After each optimizer step (sketch insertion, pruning schedules, ...).
   virtual void after_step(const StepContext& /*ctx*/) {}
+  /// Method-specific state worth reporting after training (cafe: hot rows in use); none by
+  /// default.
+  virtual std::vector<TableStatistic> statistics() const { return {}; }
 
   /// The serving form: lookup-only (backward throws), smaller where the method can be.
   /// The default is a frozen copy made through save/load.

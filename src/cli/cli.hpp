@@ -11,6 +11,7 @@
 #include <string>
 
 #include "embcomp/core/memory.hpp"
+#include "embcomp/table.hpp"
 
 namespace embcomp::cli {
 
@@ -30,6 +31,11 @@ Command add_methods_command(CLI::App& app);
 
 /// The report as JSON: every byte count, the ratio and the training ratio.
 json memory_json(const MemoryReport& memory);
+
+/// A method's statistics() as one JSON object, name -> value.
+json statistics_json(const std::vector<TableStatistic>& statistics);
+/// Prints statistics_json's object as the report line "table       name value ...".
+void print_statistics(const json& statistics);
 
 /// Writes `value` to `path` (pretty-printed), through a temporary file and a rename so a
 /// reader never sees half a file. Throws InvalidArgument when it cannot be written.

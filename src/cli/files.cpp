@@ -1,6 +1,7 @@
 // Output helpers shared by the subcommands.
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 
 #include "cli.hpp"
@@ -17,6 +18,18 @@ json memory_json(const MemoryReport& m) {
           {"training_bytes", m.training_bytes()},
           {"ratio", m.ratio()},
           {"training_ratio", m.training_ratio()}};
+}
+
+json statistics_json(const std::vector<TableStatistic>& statistics) {
+  json value = json::object();
+  for (const TableStatistic& s : statistics) value[s.name] = s.value;
+  return value;
+}
+
+void print_statistics(const json& statistics) {
+  std::printf("table      ");
+  for (const auto& [name, value] : statistics.items()) std::printf(" %s %.15g", name.c_str(), value.get<double>());
+  std::printf("\n");
 }
 
 void write_text(const std::filesystem::path& path, const std::string& text) {

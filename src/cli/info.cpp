@@ -29,6 +29,7 @@ json info_json(const CheckpointInfo& info) {
                 {"memory", memory_json(info.memory)}};
   if (info.kind == CheckpointKind::table) {
     value["frozen"] = info.frozen;
+    if (!info.statistics.empty()) value["table_statistics"] = statistics_json(info.statistics);
     return value;
   }
   value["model"] = info.model_name;
@@ -58,6 +59,7 @@ void print_info(const CheckpointInfo& info) {
               static_cast<long long>(info.schema.total_rows()),
               static_cast<long long>(info.schema.dim));
   std::printf("memory      %s\n", m.to_string().c_str());
+  if (!info.statistics.empty()) print_statistics(statistics_json(info.statistics));
   if (info.kind == CheckpointKind::training) {
     std::printf("model       %s, %zu parameter bytes\n", info.model_name.c_str(),
                 info.model_parameter_bytes);

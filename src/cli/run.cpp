@@ -67,6 +67,8 @@ json summary_of(const Data& data, const EmbeddingTable& table, const Model& mode
   if (data.bayes) {
     summary["bayes"] = {{"auc", data.bayes->auc}, {"logloss", data.bayes->logloss}};
   }
+  const std::vector<TableStatistic> statistics = table.statistics();
+  if (!statistics.empty()) summary["table_statistics"] = statistics_json(statistics);
   return summary;
 }
 
@@ -164,6 +166,7 @@ void print_summary(const json& s) {
               m["optimizer_bytes"].get<unsigned long long>(), m["serving_bytes"].get<unsigned long long>(),
               m["ratio"].get<double>(), m["training_ratio"].get<double>());
   std::printf("model       %llu parameter bytes\n", s["model_parameter_bytes"].get<unsigned long long>());
+  if (s.contains("table_statistics")) print_statistics(s["table_statistics"]);
   std::fflush(stdout);
 }
 

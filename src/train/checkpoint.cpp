@@ -564,6 +564,7 @@ CheckpointInfo inspect_checkpoint(const std::string& path) {
     info.seed = table->seed();
     info.frozen = table->frozen();
     info.memory = table->memory();
+    info.statistics = table->statistics();
     return info;
   }
   std::ifstream in;

@@ -14,13 +14,13 @@ inline Schema two_fields() { return Schema{{3000, 1000}, 8}; }
 
 inline CafeTable& as_cafe(EmbeddingTable& t) { return dynamic_cast<CafeTable&>(t); }
 
-/// One training step as the trainer runs it: lookup, backward, optimizer step, after_step.
+/// One training step as the trainer runs it: forward, backward, optimizer step, after_step.
 inline void train_step(EmbeddingTable& table, const std::vector<Index>& ids,
                        const std::vector<float>& dE, Optimizer& optimizer,
                        std::uint64_t step = 1) {
   const IdBatch batch = batch_of(ids, table.schema());
   std::vector<float> out(static_cast<std::size_t>(batch.size() * table.dim()));
-  table.lookup(batch, {out.data(), batch.size(), table.dim()});
+  table.forward(batch, {out.data(), batch.size(), table.dim()});
   Gradients grads;
   table.backward(batch, {dE.data(), batch.size(), table.dim()}, grads);
   optimizer.step(grads);

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "cafe_support.hpp"
+#include "embcomp/optim/sgd.hpp"
 
 using namespace embcomp;
 using namespace embcomp::test;
@@ -169,6 +170,41 @@ TEST_CASE("cafe: promotion copies the embedding the feature used, in every field
     if (g.param == &hot_table) hot_updated = std::find(g.rows.begin(), g.rows.end(), hot) != g.rows.end();
   }
   CHECK(hot_updated);
+}
+
+namespace {
+
+double statistic(const EmbeddingTable& t, const std::string& name) {
+  for (const TableStatistic& s : t.statistics()) {
+    if (s.name == name) return s.value;
+  }
+  FAIL("no statistic " << name);
+  return 0.0;
+}
+
+}  // namespace
+
+TEST_CASE("cafe: statistics count hot rows in use, tracked ids and decays", "[methods][cafe]") {
+  const Schema s = two_fields();
+  auto t = make_table("cafe:threshold=6,importance=frequency,decay=0.5", {s, Budget{10}, 1});
+  const CafeTable& c = as_cafe(*t);
+  Sgd opt(0.1f);
+  const auto dE = random_values(64 * 2 * 8, 2);
+  CHECK(statistic(*t, "hot_rows") == static_cast<double>(c.plan().hot_rows));
+  CHECK(statistic(*t, "hot_rows_in_use") == 0.0);
+  CHECK(statistic(*t, "tracked_ids") == 0.0);
+  for (Index step = 0; step < 40; ++step) {
+    train_step(*t, batch_with(4, 64, step), dE, opt, static_cast<std::uint64_t>(step + 1));
+    Index tracked = 0;
+    for (const SketchSlot& slot : c.sketch(0).slots()) tracked += slot.empty() ? 0 : 1;
+    CHECK(statistic(*t, "tracked_ids") == static_cast<double>(tracked));
+    CHECK(statistic(*t, "hot_rows_in_use") == static_cast<double>(c.sketch(0).hot_count()));
+    CHECK(statistic(*t, "sketch_decays") == static_cast<double>(c.sketch(0).decays()));
+  }
+  CHECK(statistic(*t, "hot_rows_in_use") >= 1.0);  // (field 1, id 7) is hot
+  CHECK(c.hot_row_of(1, 7) >= 0);
+  CHECK(statistic(*t, "sketch_decays") >= 1.0);
+  CHECK(make_table("hash", {s, Budget{10}, 1})->statistics().empty());
 }
 
 TEST_CASE("cafe: demotion by decay returns the feature to its hash row", "[methods][cafe]") {

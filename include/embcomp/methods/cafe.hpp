@@ -196,6 +196,21 @@ class CafeTable : public EmbeddingTable {
   /// Hash levels a cold (field, id) sums now (0 when hot).
   Index levels_of(Index field, Index id) const { return route(field, id).levels; }
 
+  /// hot_rows, hot_rows_in_use, tracked_ids (occupied sketch slots), sketch_decays: summed over
+  /// the sketches. A hot table far from full means T is high for the data seen so far.
+  std::vector<TableStatistic> statistics() const override {
+    double in_use = 0.0, tracked = 0.0, decays = 0.0;
+    for (const HotSketch& s : sketches_) {
+      in_use += static_cast<double>(s.hot_count());
+      tracked += static_cast<double>(s.tracked_count());
+      decays += static_cast<double>(s.decays());
+    }
+    return {{"hot_rows", static_cast<double>(plan_.hot_rows)},
+            {"hot_rows_in_use", in_use},
+            {"tracked_ids", tracked},
+            {"sketch_decays", decays}};
+  }
+
   /// Importance insert, promotion and migration of the last backward batch (see the top).
   void after_step(const StepContext& ctx) override {
     if (!pending_) return;

@@ -210,6 +210,10 @@ class HotSketch {
   Index free_rows() const { return free_count_; }
   /// Hot rows in use.
   Index hot_count() const { return config_.hot_rows - free_count_; }
+  /// Occupied (non-empty) slots: the ids the sketch tracks.
+  Index tracked_count() const {
+    return static_cast<Index>(std::count_if(slots_.begin(), slots_.end(), [](const SketchSlot& s) { return !s.empty(); }));
+  }
   /// The free list, front first.
   std::vector<std::int32_t> free_list() const {
     std::vector<std::int32_t> out;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "embcomp/core/memory.hpp"
+#include "embcomp/table.hpp"
 #include "embcomp/core/schema.hpp"
 #include "embcomp/train/trainer.hpp"
 
@@ -42,6 +43,7 @@ struct CheckpointInfo {
   std::uint64_t seed = 0;            ///< the table's seed
   bool frozen = false;               ///< table checkpoints: the serving form
   MemoryReport memory;               ///< training checkpoints include the optimizer's state
+  std::vector<TableStatistic> statistics;  ///< table checkpoints: the method's statistics()
 
   // Training checkpoints only.
   std::string model_name;
