@@ -204,7 +204,41 @@ TEST_CASE("cafe: statistics count hot rows in use, tracked ids and decays", "[me
   CHECK(statistic(*t, "hot_rows_in_use") >= 1.0);  // (field 1, id 7) is hot
   CHECK(c.hot_row_of(1, 7) >= 0);
   CHECK(statistic(*t, "sketch_decays") >= 1.0);
+  CHECK(statistic(*t, "threshold") == 6.0);
   CHECK(make_table("hash", {s, Budget{10}, 1})->statistics().empty());
+}
+
+TEST_CASE("cafe threshold=adaptive: T starts at 1, fills the hot rows and rises", "[methods][cafe]") {
+  const Schema s = two_fields();
+  for (const char* key : {"cafe", "cafe-ml"}) {
+    INFO(key);
+    auto t = make_table(std::string(key) + ":threshold=adaptive,importance=frequency", {s, Budget{10}, 1});
+    const CafeTable& c = as_cafe(*t);
+    CHECK(c.config().adaptive_threshold);
+    CHECK(c.sketch(0).config().adaptive);
+    CHECK(c.sketch(0).threshold() == 1.0f);
+    Sgd opt(0.1f);
+    const auto dE = random_values(64 * 2 * 8, 2);
+    double most_in_use = 0.0;
+    for (Index step = 0; step < 30; ++step) {
+      train_step(*t, batch_with(8, 64, step), dE, opt, static_cast<std::uint64_t>(step + 1));
+      most_in_use = std::max(most_in_use, statistic(*t, "hot_rows_in_use"));
+    }
+    // Full within the first steps; a raise then frees the rows of ids below the new T, which go
+    // to the ids at or above it on their next hit.
+    CHECK(most_in_use == statistic(*t, "hot_rows"));
+    CHECK(c.sketch(0).adjustments() > 0);
+    CHECK(statistic(*t, "threshold") > 1.0);
+    CHECK(c.hot_row_of(1, 7) >= 0);  // 8 hits per batch: it keeps its row as T rises
+    // The raised threshold is part of the table state.
+    std::stringstream file;
+    t->save(file);
+    const auto loaded = load_table(file);
+    CHECK(as_cafe(*loaded).sketch(0).threshold() == c.sketch(0).threshold());
+    const auto ids = batch_with(8, 64, 99);
+    CHECK(lookup(*loaded, ids) == lookup(*t, ids));
+  }
+  CHECK_THROWS_AS(make_table("cafe:threshold=sometimes", {s, Budget{10}, 1}), InvalidArgument);
 }
 
 TEST_CASE("cafe: demotion by decay returns the feature to its hash row", "[methods][cafe]") {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -29,8 +30,10 @@ struct ModelSketch {
   std::vector<std::vector<Entry>> buckets;
   std::deque<std::int32_t> free;
   double total = 0.0;
+  float threshold;  // T now
 
-  explicit ModelSketch(const HotSketchConfig& c) : config(c), buckets(static_cast<std::size_t>(c.buckets)) {
+  explicit ModelSketch(const HotSketchConfig& c)
+      : config(c), buckets(static_cast<std::size_t>(c.buckets)), threshold(c.threshold) {
     for (std::int32_t r = 0; r < c.hot_rows; ++r) free.push_back(r);
   }
 
@@ -40,7 +43,7 @@ struct ModelSketch {
     for (Entry& e : bucket) {
       if (e.id != id) continue;
       e.score += s;
-      if (e.score >= config.threshold && e.hot < 0 && !free.empty()) {
+      if (e.score >= threshold && e.hot < 0 && !free.empty()) {
         e.hot = free.front();
         free.pop_front();
         return e.hot;
@@ -57,29 +60,54 @@ struct ModelSketch {
     return -1;
   }
 
-  void decay() {
+  /// fn(entry) for every entry, bucket by bucket, inside one by descending score (slot order).
+  template <class Fn>
+  void for_each_in_slot_order(Fn fn) {
     for (auto& bucket : buckets) {
       std::stable_sort(bucket.begin(), bucket.end(),
                        [](const Entry& a, const Entry& b) { return a.score > b.score; });
-      for (Entry& e : bucket) {
-        if (e.hot >= 0 && e.score * config.decay < config.threshold) {
-          free.push_back(e.hot);
-          e.hot = -1;
-        }
-        e.score *= config.decay;
-      }
+      for (Entry& e : bucket) fn(e);
     }
+  }
+
+  void demote(Entry& e) {
+    free.push_back(e.hot);
+    e.hot = -1;
+  }
+
+  void decay() {
+    for_each_in_slot_order([&](Entry& e) {
+      if (e.hot >= 0 && e.score * config.decay < threshold) demote(e);
+      e.score *= config.decay;
+    });
     total = 0.0;
+  }
+
+  /// adaptive: when more than 1.2 x hot_rows entries reach T, T becomes the hot_rows-th largest
+  /// score and hot entries below it are demoted.
+  void adapt() {
+    std::vector<float> scores;
+    for (const auto& bucket : buckets) {
+      for (const Entry& e : bucket) scores.push_back(e.score);
+    }
+    const auto above = std::count_if(scores.begin(), scores.end(), [&](float v) { return v >= threshold; });
+    if (!(static_cast<double>(above) > 1.2 * static_cast<double>(config.hot_rows))) return;
+    std::sort(scores.begin(), scores.end(), std::greater<float>());
+    threshold = std::max(threshold, scores[static_cast<std::size_t>(config.hot_rows - 1)]);
+    for_each_in_slot_order([&](Entry& e) {
+      if (e.hot >= 0 && e.score < threshold) demote(e);
+    });
   }
 
   std::vector<SketchPromotion> insert_batch(const std::vector<std::uint64_t>& ids,
                                             const std::vector<float>& scores) {
-    if (total > 10.0 * static_cast<double>(config.buckets) * config.threshold) decay();
+    if (total > 10.0 * static_cast<double>(config.buckets) * threshold) decay();
     std::vector<SketchPromotion> out;
     for (std::size_t i = 0; i < ids.size(); ++i) {
       const std::int32_t row = insert(static_cast<std::uint32_t>(ids[i]), scores[i]);
       if (row >= 0) out.push_back({static_cast<Index>(i), row});
     }
+    if (config.adaptive) adapt();
     return out;
   }
 };
@@ -131,9 +159,10 @@ std::uint64_t scramble(Index rank) {
 }  // namespace
 
 TEST_CASE("HotSketch matches a brute-force model of the rules", "[sketch]") {
-  for (float decay : {0.5f, 1.0f}) {
-    INFO("decay " << decay);
-    const HotSketchConfig config{7, 4, 6, 20.0f, decay, kernels::SketchHash::modulo, 0};
+  // Fixed T = 20 with and without decay; adaptive T starting at 1 (raised as the scores grow).
+  for (const auto& [decay, adaptive] : {std::pair{0.5f, false}, std::pair{1.0f, false}, std::pair{0.5f, true}}) {
+    INFO("decay " << decay << ", adaptive " << adaptive);
+    const HotSketchConfig config{7, 4, 6, adaptive ? 1.0f : 20.0f, decay, kernels::SketchHash::modulo, 0, adaptive};
     HotSketch sketch(config);
     ModelSketch model(config);
     std::mt19937 rng(42);
@@ -163,6 +192,12 @@ TEST_CASE("HotSketch matches a brute-force model of the rules", "[sketch]") {
       for (Index b = 0; b < config.buckets; ++b) REQUIRE(contents(sketch, b) == contents(model, b));
       REQUIRE(sketch.free_list() == std::vector<std::int32_t>(model.free.begin(), model.free.end()));
       CHECK(sketch.inserted_since_decay() == Approx(model.total));
+      REQUIRE(sketch.threshold() == model.threshold);
+      Index above = 0;
+      for (const auto& bucket : model.buckets) {
+        for (const auto& e : bucket) above += e.score >= model.threshold ? 1 : 0;
+      }
+      REQUIRE(sketch.above_threshold() == above);
       // Every query agrees with the model.
       for (std::uint64_t id = 0; id < 120; ++id) {
         const SketchQuery q = sketch.query(id);
@@ -175,8 +210,13 @@ TEST_CASE("HotSketch matches a brute-force model of the rules", "[sketch]") {
         REQUIRE(q.score == s);
       }
     }
-    CHECK(decays_seen > 3);
-    if (decay < 1.0f) {
+    // Adaptive T grows with the scores, and the decay trigger (10 x buckets x T) with it.
+    if (!adaptive) CHECK(decays_seen > 3);
+    if (adaptive) {
+      CHECK(sketch.adjustments() > 3);
+      CHECK(sketch.threshold() > 5.0f);  // raised well above its start of 1
+      CHECK(promotions > 2 * config.hot_rows);
+    } else if (decay < 1.0f) {
       CHECK(promotions > 2 * config.hot_rows);  // rows freed by decay were handed out again
     } else {
       CHECK(promotions == config.hot_rows);     // no decay: nothing is ever demoted
@@ -325,6 +365,41 @@ TEST_CASE("HotSketch: save/load keeps slots and the free list, and damage is det
     HotSketch broken(config);
     CHECK_THROWS_AS(broken.load(r2), CheckpointError);
   }
+}
+
+TEST_CASE("HotSketch adaptive: the raised threshold survives save/load; a lower one is damage",
+          "[sketch]") {
+  const HotSketchConfig config{8, 4, 4, 1.0f, 0.99f, kernels::SketchHash::modulo, 0, true};
+  HotSketch s(config);
+  std::vector<SketchPromotion> promoted;
+  std::mt19937 rng(4);
+  for (int b = 0; b < 40; ++b) {
+    std::vector<std::uint64_t> ids(20);
+    for (auto& id : ids) id = rng() % 30;
+    s.insert_batch(ids, std::vector<float>(ids.size(), 1.0f), promoted);
+  }
+  REQUIRE(s.adjustments() > 0);
+  REQUIRE(s.threshold() > 1.0f);
+  std::stringstream file;
+  Writer w(file);
+  s.save(w);
+  const std::string bytes = file.str();
+  HotSketch loaded(config);
+  Reader r(file);
+  loaded.load(r);
+  CHECK(loaded.threshold() == s.threshold());
+  CHECK(loaded.adjustments() == s.adjustments());
+  CHECK(loaded.above_threshold() == s.above_threshold());
+  // The threshold is stored after the running total and the decay count: 0.5 is below the
+  // start of 1, so the file is refused.
+  std::string damaged = bytes;
+  const float low = 0.5f;
+  std::memcpy(damaged.data() + damaged.size() - sizeof(std::uint64_t) - sizeof(float), &low, sizeof low);
+  std::stringstream in(damaged);
+  Reader r2(in);
+  HotSketch broken(config);
+  CHECK_THROWS_AS(broken.load(r2), CheckpointError);
+  CHECK(broken.threshold() == 1.0f);  // nothing was changed
 }
 
 TEST_CASE("HotSketch: top-k of the sketch is the exact top-k on a small skewed stream", "[sketch]") {

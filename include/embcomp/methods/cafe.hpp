@@ -109,6 +109,7 @@ struct CafeConfig {
 
   std::string method = "cafe";   ///< the registry key, for messages
   double threshold = 500.0;
+  bool adaptive_threshold = false;  ///< threshold=adaptive: T starts at 1 and rises (CAFE+)
   double hash_share = 0.5;
   float decay = 0.99f;
   Index slots = 4;
@@ -161,7 +162,9 @@ class CafeTable : public EmbeddingTable {
   static constexpr const char* kSummary =
       "HotSketch tracks importance; hot features get own rows, the rest per-field hash rows";
   static std::vector<OptionInfo> option_info() {
-    return {{"threshold", "auto", "promotion score T; auto: the reference's per-ratio value"},
+    return {{"threshold", "auto",
+             "promotion score T; auto: the reference's per-ratio value; adaptive: starts at 1 and "
+             "rises to the hot-row count's score (CAFE+)"},
             {"hash_share", "auto", "share of the budget for hash tables in [0, 1); auto: per ratio"},
             {"decay", "0.99", "sketch decay factor in (0, 1] (1 = no decay)"},
             {"slots", "4", "sketch slots per bucket"},
@@ -197,18 +200,21 @@ class CafeTable : public EmbeddingTable {
   Index levels_of(Index field, Index id) const { return route(field, id).levels; }
 
   /// hot_rows, hot_rows_in_use, tracked_ids (occupied sketch slots), sketch_decays: summed over
-  /// the sketches. A hot table far from full means T is high for the data seen so far.
+  /// the sketches; threshold: the highest sketch threshold now (threshold=adaptive raises it).
+  /// A hot table far from full means T is high for the data seen so far.
   std::vector<TableStatistic> statistics() const override {
-    double in_use = 0.0, tracked = 0.0, decays = 0.0;
+    double in_use = 0.0, tracked = 0.0, decays = 0.0, threshold = 0.0;
     for (const HotSketch& s : sketches_) {
       in_use += static_cast<double>(s.hot_count());
       tracked += static_cast<double>(s.tracked_count());
       decays += static_cast<double>(s.decays());
+      threshold = std::max(threshold, static_cast<double>(s.threshold()));
     }
     return {{"hot_rows", static_cast<double>(plan_.hot_rows)},
             {"hot_rows_in_use", in_use},
             {"tracked_ids", tracked},
-            {"sketch_decays", decays}};
+            {"sketch_decays", decays},
+            {"threshold", threshold}};
   }
 
   /// Importance insert, promotion and migration of the last backward batch (see the top).
@@ -240,7 +246,8 @@ class CafeTable : public EmbeddingTable {
     for (std::size_t s = 0; s < plan_.sketch_rows.size(); ++s) {
       sketches_.emplace_back(HotSketchConfig{plan_.sketch_rows[s], config_.slots, plan_.sketch_rows[s],
                                              static_cast<float>(config_.threshold), config_.decay,
-                                             config_.sketch_hash, kernels::combine(args.seed, s)});
+                                             config_.sketch_hash, kernels::combine(args.seed, s),
+                                             config_.adaptive_threshold});
     }
   }
 
@@ -249,7 +256,9 @@ class CafeTable : public EmbeddingTable {
     CafeConfig c;
     c.method = o.key();
     const CafeSchedule schedule = cafe_schedule(ratio);
-    c.threshold = o.text("threshold") == "auto" ? schedule.threshold : o.number("threshold");
+    const std::string& threshold = o.text("threshold");
+    c.adaptive_threshold = threshold == "adaptive";
+    c.threshold = threshold == "auto" ? schedule.threshold : c.adaptive_threshold ? 1.0 : o.number("threshold");
     c.hash_share = o.text("hash_share") == "auto" ? schedule.hash_share : o.number("hash_share");
     c.decay = static_cast<float>(o.number("decay"));
     c.slots = static_cast<Index>(o.integer("slots"));
@@ -577,9 +586,15 @@ class CafeTable : public EmbeddingTable {
       r.levels = 0;
       return r;
     }
+    // Level thresholds follow the sketch's T when adaptive raises it (a factor of exactly 1
+    // otherwise).
+    const float scale = config_.adaptive_threshold
+                            ? sketches_[static_cast<std::size_t>(f.sketch)].threshold() /
+                                  static_cast<float>(config_.threshold)
+                            : 1.0f;
     Index levels = 1;
     while (levels - 1 < static_cast<Index>(level_thresholds_.size()) &&
-           q.score >= level_thresholds_[static_cast<std::size_t>(levels - 1)]) {
+           q.score >= level_thresholds_[static_cast<std::size_t>(levels - 1)] * scale) {
       ++levels;
     }
     return cold_route(f.base + hash_row(f, key), levels, key);

@@ -19,6 +19,13 @@
 //   falls below T is demoted (its row goes to the back of the free list), every score is
 //   multiplied by d, and the running total restarts at 0. Then the items are inserted in order.
 // query(x): hot row (or -1) and score (0 when x is not in its bucket). Queries never modify.
+// adaptive (CAFE+'s --adjust-threshold, spec §6): T starts at config.threshold and, after a
+//   batch insert that leaves more than 1.2 x hot_rows tracked ids with score >= T, becomes the
+//   hot_rows-th largest score; hot ids now below T are demoted (their rows go to the back of the
+//   free list, in slot order) and others at or above T take free rows on their next hit. T only
+//   rises, so a low start fills the hot rows at once and the rows then move to the ids that keep
+//   scoring. The decay trigger uses the current T: as T follows the scores up, decay fires
+//   rarely and the scores are close to cumulative ones.
 //
 // Scores s <= 0 or not finite are ignored (the reference would store a score-0, i.e. empty,
 // slot). Ids must fit 32 bits. Memory: 12 B per slot plus 4 B per hot row for the free list.
@@ -26,6 +33,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <cstdint>
 #include <limits>
 #include <span>
@@ -57,6 +65,7 @@ struct HotSketchConfig {
   float decay = 0.99f;        ///< d in (0, 1]; 1 = no decay (the trigger still resets the total)
   kernels::SketchHash hash = kernels::SketchHash::modulo;
   std::uint64_t seed = 0;     ///< for hash = xxhash
+  bool adaptive = false;      ///< raise T as described at the top (CAFE+)
 
   /// Throws InvalidArgument naming the first bad field.
   void validate() const {
@@ -95,6 +104,7 @@ class HotSketch {
  public:
   explicit HotSketch(const HotSketchConfig& config) : config_(config) {
     config_.validate();
+    threshold_ = config_.threshold;
     slots_.assign(static_cast<std::size_t>(config_.buckets * config_.slots), SketchSlot{});
     free_.resize(static_cast<std::size_t>(config_.hot_rows));
     for (Index r = 0; r < config_.hot_rows; ++r) free_[r] = static_cast<std::int32_t>(r);
@@ -107,6 +117,12 @@ class HotSketch {
   }
 
   const HotSketchConfig& config() const { return config_; }
+  /// The promotion threshold now: config().threshold, or where adaptive has raised it.
+  float threshold() const { return threshold_; }
+  /// Tracked ids with score >= threshold().
+  Index above_threshold() const { return above_; }
+  /// Times adaptive has raised the threshold.
+  std::uint64_t adjustments() const { return adjustments_; }
 
   /// Bucket index of `id` (kernels::sketch_bucket; modulo of a 32-bit id by multiply-shift).
   Index bucket_of(std::uint64_t id) const {
@@ -138,6 +154,10 @@ class HotSketch {
     for (std::size_t i = 0; i < ids.size(); ++i) {
       const std::int32_t row = insert_checked(static_cast<std::uint32_t>(ids[i]), scores[i]);
       if (row >= 0) promoted.push_back({static_cast<Index>(i), row});
+    }
+    if (config_.adaptive && config_.hot_rows > 0 &&
+        static_cast<double>(above_) > 1.2 * static_cast<double>(config_.hot_rows)) {
+      raise_threshold();
     }
   }
 
@@ -181,7 +201,7 @@ class HotSketch {
   /// Whether the next insert_batch starts with a decay.
   bool decay_due() const {
     return kernels::sketch_decay_due(inserted_, static_cast<std::uint64_t>(config_.buckets),
-                                     config_.threshold);
+                                     threshold_);
   }
 
   /// Demotes hot slots whose decayed score falls below T (their rows go to the back of the free
@@ -190,7 +210,7 @@ class HotSketch {
   Index decay() {
     Index demoted = 0;
     for (SketchSlot& s : slots_) {
-      if (s.hot() && s.score * config_.decay < config_.threshold) {
+      if (s.hot() && s.score * config_.decay < threshold_) {
         push_free(s.hot_row);
         s.hot_row = -1;
         ++demoted;
@@ -199,6 +219,7 @@ class HotSketch {
     }
     inserted_ = 0.0;
     ++decays_;
+    above_ = count_above();
     return demoted;
   }
 
@@ -242,6 +263,10 @@ class HotSketch {
     out.bytes(list.data(), list.size() * sizeof(std::int32_t));
     out.pod(inserted_);
     out.pod(decays_);
+    if (config_.adaptive) {
+      out.pod(threshold_);
+      out.pod(adjustments_);
+    }
   }
   void load(Reader& in) {
     expect_equal(in, config_.buckets, "sketch buckets");
@@ -258,6 +283,16 @@ class HotSketch {
     in.bytes(list.data(), list.size() * sizeof(std::int32_t));
     const auto inserted = in.pod<double>();
     const auto decays = in.pod<std::uint64_t>();
+    float threshold = config_.threshold;
+    std::uint64_t adjustments = 0;
+    if (config_.adaptive) {
+      threshold = in.pod<float>();
+      adjustments = in.pod<std::uint64_t>();
+      if (!(threshold >= config_.threshold) || !std::isfinite(threshold)) {
+        throw CheckpointError("checkpoint damaged: sketch threshold " + std::to_string(threshold) +
+                              " below its start " + std::to_string(config_.threshold));
+      }
+    }
     check_consistent(slots, list);
     slots_ = std::move(slots);
     free_head_ = 0;
@@ -265,6 +300,9 @@ class HotSketch {
     std::copy(list.begin(), list.end(), free_.begin());
     inserted_ = inserted;
     decays_ = decays;
+    threshold_ = threshold;
+    adjustments_ = adjustments;
+    above_ = count_above();
   }
 
  private:
@@ -287,6 +325,7 @@ class HotSketch {
     for (Index i = 0; i < c; ++i) {
       if (b[i].empty()) {
         b[i] = SketchSlot{key, score, -1};
+        count_if_crossed(0.0f, score);
         sift_up(b, i);
         return -1;
       }
@@ -294,18 +333,54 @@ class HotSketch {
     }
     SketchSlot& minimum = b[c - 1];
     if (!minimum.hot()) {
-      minimum = SketchSlot{key, minimum.score + score, -1};
+      const float before = minimum.score;
+      minimum = SketchSlot{key, before + score, -1};
+      count_if_crossed(before, minimum.score);
       sift_up(b, c - 1);
     }
     return -1;
   }
 
+  /// A slot's score went from `before` to `after` (>= before): keeps above_ counting the slots
+  /// at or over the threshold.
+  void count_if_crossed(float before, float after) {
+    if (before < threshold_ && after >= threshold_) ++above_;
+  }
+
+  Index count_above() const {
+    return static_cast<Index>(std::count_if(slots_.begin(), slots_.end(), [&](const SketchSlot& s) {
+      return !s.empty() && s.score >= threshold_;
+    }));
+  }
+
+  /// adaptive: T = the hot_rows-th largest score; hot slots below it are demoted (slot order).
+  void raise_threshold() {
+    scratch_scores_.clear();
+    for (const SketchSlot& s : slots_) {
+      if (!s.empty()) scratch_scores_.push_back(s.score);
+    }
+    const auto k = static_cast<std::ptrdiff_t>(config_.hot_rows) - 1;
+    std::nth_element(scratch_scores_.begin(), scratch_scores_.begin() + k, scratch_scores_.end(),
+                     std::greater<float>());
+    threshold_ = std::max(threshold_, scratch_scores_[static_cast<std::size_t>(k)]);
+    for (SketchSlot& s : slots_) {
+      if (s.hot() && s.score < threshold_) {
+        push_free(s.hot_row);
+        s.hot_row = -1;
+      }
+    }
+    above_ = count_above();
+    ++adjustments_;
+  }
+
   /// Slot i of bucket b holds the inserted id: add, promote, restore the order.
   std::int32_t hit(SketchSlot* b, Index i, float score) {
     SketchSlot& s = b[i];
+    const float before = s.score;
     s.score += score;
+    count_if_crossed(before, s.score);
     std::int32_t promoted = -1;
-    if (s.score >= config_.threshold && !s.hot() && free_count_ > 0) {
+    if (s.score >= threshold_ && !s.hot() && free_count_ > 0) {
       s.hot_row = pop_free();
       promoted = s.hot_row;
     }
@@ -353,6 +428,10 @@ class HotSketch {
   }
 
   HotSketchConfig config_;
+  float threshold_ = 0.0f;       // T now (config_.threshold unless adaptive raised it)
+  Index above_ = 0;              // non-empty slots with score >= threshold_
+  std::uint64_t adjustments_ = 0;
+  std::vector<float> scratch_scores_;
   bool fast_modulo_ = false;
   std::uint64_t modulo_multiplier_ = 0;
   std::vector<SketchSlot> slots_;
