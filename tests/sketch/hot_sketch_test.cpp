@@ -156,6 +156,33 @@ std::uint64_t scramble(Index rank) {
   return kernels::mix64(static_cast<std::uint64_t>(rank)) & 0x7fffffffULL;
 }
 
+/// `batches` batches of 20 ids drawn from 0 .. 29, each with score 1.
+void insert_random_batches(HotSketch& s, int batches, std::mt19937& rng) {
+  std::vector<SketchPromotion> promoted;
+  for (int b = 0; b < batches; ++b) {
+    std::vector<std::uint64_t> ids(20);
+    for (auto& id : ids) id = rng() % 30;
+    s.insert_batch(ids, std::vector<float>(ids.size(), 1.0f), promoted);
+  }
+}
+
+/// The bytes HotSketch::save writes.
+std::string saved(const HotSketch& s) {
+  std::stringstream file;
+  Writer w(file);
+  s.save(w);
+  return file.str();
+}
+
+/// A sketch of `config` loaded from `bytes` (throws what load throws).
+HotSketch loaded_from(const HotSketchConfig& config, const std::string& bytes) {
+  std::stringstream file(bytes);
+  Reader r(file);
+  HotSketch s(config);
+  s.load(r);
+  return s;
+}
+
 }  // namespace
 
 TEST_CASE("HotSketch matches a brute-force model of the rules", "[sketch]") {
@@ -317,20 +344,10 @@ TEST_CASE("HotSketch: memory is 12 B per slot plus the free list", "[sketch]") {
 TEST_CASE("HotSketch: save/load keeps slots and the free list, and damage is detected", "[sketch]") {
   const HotSketchConfig config{8, 4, 4, 5.0f, 0.5f, kernels::SketchHash::modulo, 0};
   HotSketch s(config);
-  std::vector<SketchPromotion> promoted;
   std::mt19937 rng(3);
-  for (int b = 0; b < 50; ++b) {
-    std::vector<std::uint64_t> ids(20);
-    for (auto& id : ids) id = rng() % 30;
-    s.insert_batch(ids, std::vector<float>(ids.size(), 1.0f), promoted);
-  }
+  insert_random_batches(s, 50, rng);
   REQUIRE(s.decays() > 0);
-  std::stringstream file;
-  Writer w(file);
-  s.save(w);
-  HotSketch loaded(config);
-  Reader r(file);
-  loaded.load(r);
+  HotSketch loaded = loaded_from(config, saved(s));
   CHECK(loaded.free_list() == s.free_list());
   CHECK(loaded.inserted_since_decay() == s.inserted_since_decay());
   for (std::uint64_t id = 0; id < 30; ++id) {
@@ -347,10 +364,7 @@ TEST_CASE("HotSketch: save/load keeps slots and the free list, and damage is det
   for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i].hot_row == b[i].hot_row);
 
   // A hot row listed twice (in a slot and on the free list) is refused.
-  std::stringstream again;
-  Writer w2(again);
-  s.save(w2);
-  std::string bytes = again.str();
+  std::string bytes = saved(s);
   const std::size_t slots_at = 3 * sizeof(Index);
   const std::size_t list_at = slots_at + 8 * 4 * sizeof(SketchSlot) + sizeof(std::uint64_t);
   const auto count = *reinterpret_cast<const std::uint64_t*>(bytes.data() + list_at - sizeof(std::uint64_t));
@@ -360,10 +374,7 @@ TEST_CASE("HotSketch: save/load keeps slots and the free list, and damage is det
       if (slot.hot()) used_row = slot.hot_row;
     }
     std::memcpy(bytes.data() + list_at, &used_row, sizeof used_row);
-    std::stringstream damaged(bytes);
-    Reader r2(damaged);
-    HotSketch broken(config);
-    CHECK_THROWS_AS(broken.load(r2), CheckpointError);
+    CHECK_THROWS_AS(loaded_from(config, bytes), CheckpointError);
   }
 }
 
@@ -371,22 +382,12 @@ TEST_CASE("HotSketch adaptive: the raised threshold survives save/load; a lower 
           "[sketch]") {
   const HotSketchConfig config{8, 4, 4, 1.0f, 0.99f, kernels::SketchHash::modulo, 0, true};
   HotSketch s(config);
-  std::vector<SketchPromotion> promoted;
   std::mt19937 rng(4);
-  for (int b = 0; b < 40; ++b) {
-    std::vector<std::uint64_t> ids(20);
-    for (auto& id : ids) id = rng() % 30;
-    s.insert_batch(ids, std::vector<float>(ids.size(), 1.0f), promoted);
-  }
+  insert_random_batches(s, 40, rng);
   REQUIRE(s.adjustments() > 0);
   REQUIRE(s.threshold() > 1.0f);
-  std::stringstream file;
-  Writer w(file);
-  s.save(w);
-  const std::string bytes = file.str();
-  HotSketch loaded(config);
-  Reader r(file);
-  loaded.load(r);
+  const std::string bytes = saved(s);
+  const HotSketch loaded = loaded_from(config, bytes);
   CHECK(loaded.threshold() == s.threshold());
   CHECK(loaded.adjustments() == s.adjustments());
   CHECK(loaded.above_threshold() == s.above_threshold());
@@ -395,11 +396,13 @@ TEST_CASE("HotSketch adaptive: the raised threshold survives save/load; a lower 
   std::string damaged = bytes;
   const float low = 0.5f;
   std::memcpy(damaged.data() + damaged.size() - sizeof(std::uint64_t) - sizeof(float), &low, sizeof low);
+  CHECK_THROWS_AS(loaded_from(config, damaged), CheckpointError);
+  // Nothing is changed by a refused load.
+  HotSketch untouched = loaded_from(config, bytes);
   std::stringstream in(damaged);
   Reader r2(in);
-  HotSketch broken(config);
-  CHECK_THROWS_AS(broken.load(r2), CheckpointError);
-  CHECK(broken.threshold() == 1.0f);  // nothing was changed
+  CHECK_THROWS_AS(untouched.load(r2), CheckpointError);
+  CHECK(untouched.threshold() == s.threshold());
 }
 
 TEST_CASE("HotSketch: top-k of the sketch is the exact top-k on a small skewed stream", "[sketch]") {
