@@ -378,7 +378,7 @@ TEST_CASE("HotSketch: save/load keeps slots and the free list, and damage is det
   }
 }
 
-TEST_CASE("HotSketch adaptive: the raised threshold survives save/load; a lower one is damage",
+TEST_CASE("HotSketch adaptive: the raised threshold survives save/load, a lower one is damage",
           "[sketch]") {
   const HotSketchConfig config{8, 4, 4, 1.0f, 0.99f, kernels::SketchHash::modulo, 0, true};
   HotSketch s(config);
