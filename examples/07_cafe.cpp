@@ -7,7 +7,9 @@
 // occurrence's gradient norm (normalised per field and batch) into the sketch, promotes
 // features that reach the threshold and copies the embedding they used into their new hot row
 // (ctx.optimizer lets the row's optimizer state move along). A training loop of your own must
-// therefore call after_step; the Trainer does.
+// therefore call after_step; the Trainer does. It should also call table.forward (the lookup
+// of a training step) rather than lookup before backward: cafe then keeps each id's sketch
+// answer for backward instead of asking again. table.statistics() reports the hot rows in use.
 //
 // Here: two fields of 50,000 ids with Zipf-like traffic and a hidden per-id effect; cafe,
 // cafe-ml and hash trained the same way at 100x and 1000x, AUC on held-out samples.
@@ -66,7 +68,7 @@ void run(const std::string& spec, double ratio) {
   for (std::uint64_t step = 1; step <= 1500; ++step) {
     task.sample(batch, ids, labels);
     const IdBatch id_batch{ids.data(), batch, 2};
-    table->lookup(id_batch, out);
+    table->forward(id_batch, out);
     for (Index b = 0; b < batch; ++b) {
       const float g = (1.0f / (1.0f + std::exp(-logit(b))) - labels[b]) / static_cast<float>(batch);
       std::fill_n(dE.data() + b * width, width, g);
@@ -84,11 +86,12 @@ void run(const std::string& spec, double ratio) {
   }
   const MemoryReport m = table->memory(&adam);
   std::string extra;
-  if (const auto* cafe = dynamic_cast<const CafeTable*>(table.get())) {
-    extra = "  hot rows " + std::to_string(cafe->sketch(0).hot_count()) + "/" +
-            std::to_string(cafe->plan().hot_rows) + " in use";
+  for (const TableStatistic& s : table->statistics()) {
+    if (s.name == "hot_rows_in_use" || s.name == "hot_rows" || s.name == "threshold") {
+      extra += "  " + s.name + " " + std::to_string(static_cast<long long>(s.value));
+    }
   }
-  std::printf("  %-22s %6.0fx  serving %6zu B (sketch %5zu B)  AUC %.4f%s\n", spec.c_str(), m.ratio(),
+  std::printf("  %-24s %6.0fx  serving %6zu B (sketch %5zu B)  AUC %.4f%s\n", spec.c_str(), m.ratio(),
               m.serving_bytes, m.index_bytes, exact_auc(p, y), extra.c_str());
 }
 
@@ -100,6 +103,7 @@ int main() {
     run("hash", ratio);
     run("cafe:threshold=50", ratio);  // T from the per-ratio table would be 100 / 500
     run("cafe-ml:threshold=50", ratio);
+    run("cafe:threshold=adaptive", ratio);  // T starts at 1 and rises as the hot rows fill
   }
   return 0;
 }

@@ -108,9 +108,10 @@ std::string fixed(double value, int digits) {
   return text;
 }
 
-std::string ratio_text(double ratio) {
+/// "10.929x": a ratio with `digits` significant digits (6 tell a limit of 1.99998x from 2x).
+std::string ratio_text(double ratio, int digits = 5) {
   char text[64];
-  std::snprintf(text, sizeof text, "%.5gx", ratio);
+  std::snprintf(text, sizeof text, "%.*gx", digits, ratio);
   return text;
 }
 
@@ -147,14 +148,10 @@ std::string csv_of(const json& records) {
   return text;
 }
 
-/// Cell text of the AUC table: "0.7812 (10x)", "infeasible (<= 723x)" or "failed".
 /// A method's highest reachable ratio, with enough digits to tell 1.99998x from 2x.
-std::string limit_text(double ratio) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%.6gx", ratio);
-  return text;
-}
+std::string limit_text(double ratio) { return ratio_text(ratio, 6); }
 
+/// Cell text of the AUC table: "0.7812 (10x)", "infeasible (<= 723x)" or "failed".
 std::string auc_cell(const json& record) {
   const std::string status = record["status"];
   if (status == "ok") {

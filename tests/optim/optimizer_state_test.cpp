@@ -44,12 +44,17 @@ struct Params {
   }
 };
 
-std::string saved(const Optimizer& optimizer, const Params& params) {
+/// The bytes save_state writes for the parameters `list`.
+std::string saved(const Optimizer& optimizer, const std::vector<const Parameter*>& list) {
   std::ostringstream out(std::ios::out | std::ios::binary);
   Writer w(out);
-  optimizer.save_state(w, params.const_list());
+  optimizer.save_state(w, list);
   w.finish();
   return std::move(out).str();
+}
+
+std::string saved(const Optimizer& optimizer, const Params& params) {
+  return saved(optimizer, params.const_list());
 }
 
 void load(Optimizer& optimizer, Params& params, const std::string& bytes) {
@@ -134,49 +139,28 @@ TEST_CASE("optimizer state: mismatches and damage are refused and change nothing
     CHECK(*target.state(params.rows) == before);
   };
   auto stepped_once = [](Optimizer& o, Params& params) { o.step(params.gradients(7)); };
+  Params q;
+  Adam other(0.01f);
+  stepped_once(other, q);
 
   SECTION("another optimizer") {
-    Params q;
+    Params r;
     Adagrad adagrad(0.01f);
-    stepped_once(adagrad, q);
-    refused(adagrad, q, bytes, "optimizer state is of 'adam', this optimizer is 'adagrad'");
+    stepped_once(adagrad, r);
+    refused(adagrad, r, bytes, "optimizer state is of 'adam', this optimizer is 'adagrad'");
   }
   SECTION("another parameter name") {
-    Params q;
-    Adam other(0.01f);
-    stepped_once(other, q);
-    Parameter renamed{"renamed", 6, 3, ParamKind::rows};
-    std::ostringstream out(std::ios::out | std::ios::binary);
-    Writer w(out);
-    adam.save_state(w, {&renamed, &p.dense});
-    w.finish();
-    refused(other, q, std::move(out).str(), "'renamed' where 'rows' was expected");
+    const Parameter renamed{"renamed", 6, 3, ParamKind::rows};
+    refused(other, q, saved(adam, {&renamed, &p.dense}), "'renamed' where 'rows' was expected");
   }
   SECTION("another parameter size") {
-    Params q;
-    Adam other(0.01f);
-    stepped_once(other, q);
-    Parameter bigger{"rows", 7, 3, ParamKind::rows};
-    std::ostringstream out(std::ios::out | std::ios::binary);
-    Writer w(out);
-    adam.save_state(w, {&bigger, &p.dense});
-    w.finish();
-    refused(other, q, std::move(out).str(), "optimizer state size of 'rows' is 21");
+    const Parameter bigger{"rows", 7, 3, ParamKind::rows};
+    refused(other, q, saved(adam, {&bigger, &p.dense}), "optimizer state size of 'rows' is 21");
   }
   SECTION("another parameter count") {
-    Params q;
-    Adam other(0.01f);
-    stepped_once(other, q);
-    std::ostringstream out(std::ios::out | std::ios::binary);
-    Writer w(out);
-    adam.save_state(w, {&p.rows});
-    w.finish();
-    refused(other, q, std::move(out).str(), "optimizer parameter count is 1");
+    refused(other, q, saved(adam, {&p.rows}), "optimizer parameter count is 1");
   }
   SECTION("truncated") {
-    Params q;
-    Adam other(0.01f);
-    stepped_once(other, q);
     for (std::size_t cut : {std::size_t{3}, bytes.size() / 2, bytes.size() - 12}) {
       INFO("cut at " << cut);
       refused(other, q, bytes.substr(0, cut), "truncated");

@@ -211,8 +211,7 @@ class HotSketch {
     Index demoted = 0;
     for (SketchSlot& s : slots_) {
       if (s.hot() && s.score * config_.decay < threshold_) {
-        push_free(s.hot_row);
-        s.hot_row = -1;
+        demote(s);
         ++demoted;
       }
       s.score *= config_.decay;
@@ -364,10 +363,7 @@ class HotSketch {
                      std::greater<float>());
     threshold_ = std::max(threshold_, scratch_scores_[static_cast<std::size_t>(k)]);
     for (SketchSlot& s : slots_) {
-      if (s.hot() && s.score < threshold_) {
-        push_free(s.hot_row);
-        s.hot_row = -1;
-      }
+      if (s.hot() && s.score < threshold_) demote(s);
     }
     above_ = count_above();
     ++adjustments_;
@@ -394,6 +390,12 @@ class HotSketch {
       std::swap(b[i], b[i - 1]);
       --i;
     }
+  }
+
+  /// Slot s gives its hot row back to the end of the free list.
+  void demote(SketchSlot& s) {
+    push_free(s.hot_row);
+    s.hot_row = -1;
   }
 
   std::int32_t pop_free() {
