@@ -16,7 +16,7 @@ namespace embcomp {
 namespace {
 
 constexpr std::array<char, 8> kMagic = {'E', 'M', 'B', 'C', 'O', 'M', 'P', '\0'};
-constexpr std::uint32_t kFormatVersion = 1;
+constexpr std::uint32_t kFormatVersion = 2;  // 2: self-describing table state (stage, index state)
 constexpr std::uint32_t kFlagFrozen = 1;
 constexpr std::uint64_t kMaxFields = 1 << 20;
 
@@ -88,7 +88,8 @@ std::unique_ptr<EmbeddingTable> load_table(std::istream& in) {
   const TableArgs args = read_header(r, spec, flags);
   std::unique_ptr<EmbeddingTable> table;
   try {
-    table = make_table(spec, args);
+    // A frozen checkpoint builds its serving form directly, never the trainable table first.
+    table = (flags & kFlagFrozen) ? make_frozen_table(spec, args) : make_table(spec, args);
   } catch (const InvalidArgument& e) {
     throw CheckpointError(std::string("checkpoint names a table this library cannot build: ") +
                           e.what());

@@ -3,11 +3,13 @@
 
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/cafe_ml.hpp"
+#include "embcomp/methods/deeplight.hpp"
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
 #include "embcomp/methods/qr.hpp"
 #include "embcomp/methods/quantized.hpp"
+#include "embcomp/serving/sparse_table.hpp"
 
 namespace embcomp {
 
@@ -21,9 +23,36 @@ const std::vector<MethodInfo>& methods() {
       describe<Int16Table>(),
       describe<CafeTable>(),
       describe<CafeMlTable>(),
+      describe<DeepLightTable>(),
   };
   return all;
 }
+
+const std::vector<MethodInfo>& serving_forms() {
+  static const std::vector<MethodInfo> all = {
+      describe<SparseServingTable>(),
+  };
+  return all;
+}
+
+namespace {
+
+const MethodInfo* find_serving_form(std::string_view key) {
+  for (const auto& m : serving_forms()) {
+    if (m.key == key) return &m;
+  }
+  return nullptr;
+}
+
+std::unique_ptr<EmbeddingTable> build(const MethodInfo& info, const SpecString& parsed,
+                                      const TableArgs& args) {
+  const Options options(info.key, info.options, parsed.options);
+  auto table = info.make(args, options);
+  table->set_spec(options.canonical());
+  return table;
+}
+
+}  // namespace
 
 const MethodInfo& method_info(std::string_view key) {
   for (const auto& m : methods()) {
@@ -36,11 +65,17 @@ const MethodInfo& method_info(std::string_view key) {
 
 std::unique_ptr<EmbeddingTable> make_table(std::string_view spec, const TableArgs& args) {
   const SpecString parsed = SpecString::parse(spec);
-  const MethodInfo& info = method_info(parsed.key);
-  const Options options(info.key, info.options, parsed.options);
-  auto table = info.make(args, options);
-  table->set_spec(options.canonical());
-  return table;
+  if (find_serving_form(parsed.key) != nullptr) {
+    throw InvalidArgument("'" + parsed.key + "' is a serving form: it comes from a method's "
+                          "freeze() or a frozen checkpoint, not from make_table");
+  }
+  return build(method_info(parsed.key), parsed, args);
+}
+
+std::unique_ptr<EmbeddingTable> make_frozen_table(std::string_view spec, const TableArgs& args) {
+  const SpecString parsed = SpecString::parse(spec);
+  if (const MethodInfo* form = find_serving_form(parsed.key)) return build(*form, parsed, args);
+  return make_table(spec, args);
 }
 
 }  // namespace embcomp

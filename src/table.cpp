@@ -66,8 +66,9 @@ void EmbeddingTable::forward(const IdBatch& ids, Matrix out) {
 }
 
 void EmbeddingTable::backward(const IdBatch& ids, ConstMatrix dE, Gradients& grads) {
-  if (frozen_) {
-    throw Error("backward on a frozen table ('" + spec_ + "'): serving forms are lookup-only");
+  if (frozen_ || finalized_) {
+    throw Error("backward on a " + std::string(frozen_ ? "frozen" : "finalized") + " table ('" +
+                spec_ + "'): serving forms are lookup-only");
   }
   validate_ids(ids, schema());
   validate_matrix("backward dE", dE, ids.size(), dim());
@@ -92,35 +93,105 @@ MemoryReport EmbeddingTable::memory(const Optimizer* optimizer) const {
   report.full_bytes = schema().full_bytes();
   for (const auto& p : params_) {
     report.parameter_bytes += p.bytes();
+    if (p.served()) report.serving_bytes += p.bytes();
     if (optimizer != nullptr) report.optimizer_bytes += optimizer->state_bytes(p);
   }
-  report.index_bytes = index_bytes();
-  report.serving_bytes = serving_bytes();
+  for (const auto& index : indexes_) {
+    const std::size_t bytes = index.state->bytes();
+    report.index_bytes += bytes;
+    if (index.served) report.serving_bytes += bytes;
+  }
   return report;
 }
 
-std::size_t EmbeddingTable::serving_bytes() const {
-  std::size_t bytes = index_bytes();
-  for (const auto& p : params_) bytes += p.bytes();
-  return bytes;
+void EmbeddingTable::begin_stage(std::size_t index, const StageContext& ctx) {
+  const std::size_t count = stages().size();
+  if (index >= count) {
+    throw InvalidArgument("begin_stage: stage " + std::to_string(index) + " of a method with " +
+                          std::to_string(count) + " stage(s)");
+  }
+  if (frozen_ || finalized_) {
+    throw Error("begin_stage on a " + std::string(frozen_ ? "frozen" : "finalized") +
+                " table ('" + spec_ + "')");
+  }
+  stage_ = index;
+  on_begin_stage(index, ctx);
+}
+
+void EmbeddingTable::finalize() {
+  if (finalized_ || frozen_) return;
+  on_finalize();
+  finalized_ = true;
 }
 
 Parameter& EmbeddingTable::add_parameter(std::string name, Index rows, Index width,
-                                         ParamKind kind, CodecSpec codec) {
+                                         ParamKind kind, CodecSpec codec, ParamTraits traits) {
   for (const auto& p : params_) {
     if (p.name() == name) throw std::logic_error("parameter '" + name + "' registered twice");
   }
-  return params_.emplace_back(std::move(name), rows, width, kind, codec);
+  return params_.emplace_back(std::move(name), rows, width, kind, codec, traits);
+}
+
+void EmbeddingTable::register_index(std::string name, std::unique_ptr<IndexState> state,
+                                    bool served) {
+  for (const auto& index : indexes_) {
+    if (index.name == name) throw std::logic_error("index '" + name + "' registered twice");
+  }
+  indexes_.push_back({std::move(name), std::move(state), served});
 }
 
 void EmbeddingTable::save_state(Writer& out) const {
+  out.pod(static_cast<std::uint64_t>(stage_));
+  out.pod(static_cast<std::uint8_t>(finalized_ ? 1 : 0));
   out.pod(static_cast<std::uint64_t>(params_.size()));
   for (const auto& p : params_) p.save(out);
+  out.pod(static_cast<std::uint64_t>(indexes_.size()));
+  for (const auto& index : indexes_) {
+    out.string(index.name);
+    index.state->save(out);
+  }
 }
 
 void EmbeddingTable::load_state(Reader& in) {
+  const auto stage = in.pod<std::uint64_t>();
+  if (stage >= stages().size()) {
+    throw CheckpointError("checkpoint does not match this table: stage " +
+                          std::to_string(stage) + " of a method with " +
+                          std::to_string(stages().size()) + " stage(s)");
+  }
+  const auto finalized = in.pod<std::uint8_t>();
+  if (finalized > 1) throw CheckpointError("checkpoint damaged: finalized flag");
   expect_equal(in, static_cast<std::uint64_t>(params_.size()), "parameter count");
   for (auto& p : params_) p.load(in);
+  expect_equal(in, static_cast<std::uint64_t>(indexes_.size()), "index state count");
+  for (auto& index : indexes_) {
+    const std::string stored = in.string(4096);
+    if (stored != index.name) {
+      throw CheckpointError("checkpoint does not match this table: index state '" + stored +
+                            "' found where '" + index.name + "' was expected");
+    }
+    index.state->load(in);
+  }
+  stage_ = static_cast<std::size_t>(stage);
+  finalized_ = finalized != 0;
+  on_state_loaded();
+}
+
+void TableArgs::validate_counts() const {
+  if (!counts) return;
+  if (counts->size() != static_cast<std::size_t>(schema.num_fields())) {
+    throw InvalidArgument("table arguments: counts for " + std::to_string(counts->size()) +
+                          " fields; the schema has " + std::to_string(schema.num_fields()));
+  }
+  for (Index f = 0; f < schema.num_fields(); ++f) {
+    const auto have = (*counts)[static_cast<std::size_t>(f)].size();
+    if (have != static_cast<std::size_t>(schema.cardinalities[static_cast<std::size_t>(f)])) {
+      throw InvalidArgument("table arguments: field " + std::to_string(f) + " has " +
+                            std::to_string(have) + " counts for " +
+                            std::to_string(schema.cardinalities[static_cast<std::size_t>(f)]) +
+                            " ids");
+    }
+  }
 }
 
 }  // namespace embcomp

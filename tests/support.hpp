@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "embcomp/embcomp.hpp"
-#include "embcomp/data/planted.hpp"
+#include "embcomp/train/probe.hpp"
 
 namespace embcomp::test {
 

@@ -7,12 +7,15 @@
 
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/cafe_ml.hpp"
+#include "embcomp/methods/deeplight.hpp"
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
 #include "embcomp/methods/qr.hpp"
 #include "embcomp/methods/quantized.hpp"
 
+#include "embcomp/serving/sparse_rows.hpp"
+#include "embcomp/serving/sparse_table.hpp"
 #include "embcomp/sketch/hot_sketch.hpp"
 
 #include "embcomp/optim/adagrad.hpp"
@@ -39,4 +42,5 @@
 #include "embcomp/data/synthetic.hpp"
 #include "embcomp/train/checkpoint.hpp"
 #include "embcomp/train/metrics.hpp"
+#include "embcomp/train/probe.hpp"
 #include "embcomp/train/trainer.hpp"

@@ -33,12 +33,20 @@ MethodInfo describe() {
 /// Every registered method, in the order of the docs table.
 const std::vector<MethodInfo>& methods();
 
+/// The serving forms a method's freeze() may return (serving/): built only by load_table from
+/// a frozen checkpoint, never by make_table.
+const std::vector<MethodInfo>& serving_forms();
+
 /// The method registered under `key`; throws InvalidArgument listing the known keys.
 const MethodInfo& method_info(std::string_view key);
 
 /// Builds a table from a factory string "key[:name=value,...]". Throws InvalidArgument for an
 /// unknown key or option, InfeasibleBudget when the method cannot fit args.budget.
 std::unique_ptr<EmbeddingTable> make_table(std::string_view spec, const TableArgs& args);
+
+/// The table of a frozen checkpoint's spec: a serving form (empty, for load_state to fill) or,
+/// for a method without its own form, make_table(spec, args).
+std::unique_ptr<EmbeddingTable> make_frozen_table(std::string_view spec, const TableArgs& args);
 
 /// Reads a checkpoint written by EmbeddingTable::save. A truncated, damaged, foreign or
 /// newer-format file throws CheckpointError; nothing is left half-built.

@@ -13,6 +13,30 @@
 //   optimizer.step(grads);                   // one optimizer serves every method
 //   table.after_step(ctx);                   // sketch inserts, pruning schedules, ...
 //
+// forward is the training forward; lookup is the eval (and serving) forward. A method whose
+// training forward differs (straight-through estimators, Gumbel noise, batch statistics)
+// overrides forward_impl and declares exact_gradient() false: its backward is a surrogate,
+// tested against its own definition instead of finite differences of lookup.
+//
+// The stage model, driven by the trainer (train/trainer.hpp):
+//   for s, stage in enumerate(table.stages()):
+//     table.begin_stage(s, ctx)              // may reshape parameters, prune, search: a stage
+//                                            // of 0 steps does all its work here (ctx.validate
+//                                            // scores a candidate on validation)
+//     optimizer.keep_only(live parameters)   // state of reshaped parameters is forgotten
+//     repeat stage.steps(...) times, or until table.stage_done():
+//       the step above (the dense model frozen unless stage.train_model)
+//       every k steps: validate (eval mode); a new best state only if table.may_become_best()
+//     restore the stage's best state
+//   table.finalize()                         // prune to the budget, build the serving arrays
+//   test on the table (it now looks up exactly as table.freeze() does)
+// A single-stage method keeps the defaults: one Stage{}, no hooks.
+//
+// Storage: Parameters (core/parameter.hpp; their role says whether the optimizer steps them
+// and whether they are served) and index state (core/index_state.hpp), both registered with
+// this base, which saves, checksums and counts them: memory() and the checkpoint need nothing
+// from the method.
+//
 // lookup and backward are called once per batch (never per id); the checks on ids and shapes
 // happen here, once, and methods implement lookup_impl / backward_impl on valid input only.
 #pragma once
@@ -25,6 +49,7 @@
 
 #include "embcomp/core/error.hpp"
 #include "embcomp/core/gradients.hpp"
+#include "embcomp/core/index_state.hpp"
 #include "embcomp/core/memory.hpp"
 #include "embcomp/core/parameter.hpp"
 #include "embcomp/core/schema.hpp"
@@ -35,11 +60,34 @@ namespace embcomp {
 
 class Optimizer;
 
+/// Occurrences of each id in the training split: counts[f][id], id in [0, n_f).
+using IdCounts = std::vector<std::vector<std::uint64_t>>;
+
 /// What every method is built from, besides its own options.
 struct TableArgs {
+  TableArgs() = default;
+  TableArgs(Schema schema_, Budget budget_, std::uint64_t seed_ = 0,
+            std::shared_ptr<const IdCounts> counts_ = {})
+      : schema(std::move(schema_)), budget(budget_), seed(seed_), counts(std::move(counts_)) {}
+
   Schema schema;
   Budget budget;
   std::uint64_t seed = 0;
+  /// Training-split counts for frequency-aware methods; may be null. Without them a method
+  /// takes the id as its frequency rank: the vocabulary (data/vocabulary.hpp) and the
+  /// synthetic generator number each field's ids by descending frequency, so id 0 is the most
+  /// frequent. Not part of a checkpoint: a method keeps what it derives from them as index
+  /// state.
+  std::shared_ptr<const IdCounts> counts;
+
+  /// The training-split count of `id` in field f, or, without counts, n_f - id (a stand-in
+  /// that orders ids as their frequency ranks do).
+  std::uint64_t count_or_rank(Index f, Index id) const {
+    if (counts) return (*counts)[static_cast<std::size_t>(f)][static_cast<std::size_t>(id)];
+    return static_cast<std::uint64_t>(schema.cardinalities[static_cast<std::size_t>(f)] - id);
+  }
+  /// Throws InvalidArgument unless counts, when given, have one entry per id of every field.
+  void validate_counts() const;
 };
 
 /// Throws InvalidArgument naming the first id outside [0, n_f) or a field-count mismatch.
@@ -56,6 +104,7 @@ class EmbeddingTable {
   explicit EmbeddingTable(TableArgs args) : args_(std::move(args)) {
     args_.schema.validate();
     args_.budget.validate();
+    args_.validate_counts();
   }
   virtual ~EmbeddingTable() = default;
   EmbeddingTable(const EmbeddingTable&) = delete;
@@ -82,17 +131,38 @@ class EmbeddingTable {
   /// Gradients of this table's parameters for dE[B*F x d]; `grads` is cleared first.
   void backward(const IdBatch& ids, ConstMatrix dE, Gradients& grads);
 
-  /// Every trainable storage of the method, in a fixed order.
+  /// Every storage of the method (whatever its role), in registration order.
   std::vector<Parameter*> parameters();
   std::vector<const Parameter*> parameters() const;
 
-  /// Every byte held; with `optimizer`, its state for these parameters is included.
+  /// Every byte held; with `optimizer`, its state for the parameters it steps is included.
+  /// Derived from the registered storage: parameters and index state by their role.
   MemoryReport memory(const Optimizer* optimizer = nullptr) const;
+
+  /// Whether backward() is the exact gradient of lookup() (the finite-difference check
+  /// applies); false for a surrogate (straight-through estimators), tested against its own
+  /// definition.
+  virtual bool exact_gradient() const { return true; }
+
+  // ---- stages (see the stage model above) -------------------------------------------------
 
   /// Stages of training; a single-stage method keeps the default.
   virtual std::vector<Stage> stages() const { return {Stage{}}; }
-  /// Called by the trainer when stage `index` begins.
-  virtual void begin_stage(std::size_t /*index*/) {}
+  /// Index of the stage the table is in (set by begin_stage, kept in checkpoints).
+  std::size_t stage() const { return stage_; }
+  /// Enters stage `index`: records it, then calls on_begin_stage. The trainer calls it in
+  /// order; tests and users driving a table by hand call it too.
+  void begin_stage(std::size_t index, const StageContext& ctx = {});
+  /// True when the method ends the current stage before its length (PEP: sparse enough).
+  virtual bool stage_done() const { return false; }
+  /// Whether the current state may become the stage's best (DeepLight: only once the target
+  /// density is reached); validation still runs and is logged.
+  virtual bool may_become_best() const { return true; }
+  /// After the last stage, before test: prune to the budget, build the serving arrays. The
+  /// table then looks up exactly as its freeze() does. Idempotent.
+  void finalize();
+  bool finalized() const { return finalized_; }
+
   /// An extra loss term the method adds (e.g. a regulariser); 0 by default.
   virtual double auxiliary_loss() const { return 0.0; }
   /// Validation batches, for stages with uses_validation.
@@ -103,8 +173,10 @@ class EmbeddingTable {
   /// default.
   virtual std::vector<TableStatistic> statistics() const { return {}; }
 
-  /// The serving form: lookup-only (backward throws), smaller where the method can be.
-  /// The default is a frozen copy made through save/load.
+  /// The serving form: lookup-only (backward throws), smaller where the method can be (a
+  /// method with its own form, e.g. CSR rows, returns it; a frozen checkpoint of it loads as
+  /// that form directly). The default is a frozen copy made through save/load. Call
+  /// finalize() first for the form the trainer tests.
   virtual std::unique_ptr<EmbeddingTable> freeze() const;
   bool frozen() const { return frozen_; }
 
@@ -113,10 +185,12 @@ class EmbeddingTable {
   void save(std::ostream& out) const;
   void save(const std::string& path) const;
 
-  /// Method state after the header: parameters by default; methods with more state (sketches,
-  /// remaps) extend both and call the base. Used by save/load only.
-  virtual void save_state(Writer& out) const;
-  virtual void load_state(Reader& in);
+  /// The table's state after the header, self-describing: stage, finalized flag, every
+  /// parameter (name, shape, codec, values) and every index state (name, contents).
+  /// Reshapeable parameters and index arrays take the stored sizes on load; everything else
+  /// must match. Used by save/load, training checkpoints and the trainer's best state.
+  void save_state(Writer& out) const;
+  void load_state(Reader& in);
   void mark_frozen() { frozen_ = true; }
 
  protected:
@@ -124,19 +198,47 @@ class EmbeddingTable {
   /// forward() on valid input; by default lookup_impl.
   virtual void forward_impl(const IdBatch& ids, Matrix out) { lookup_impl(ids, out); }
   virtual void backward_impl(const IdBatch& ids, ConstMatrix dE, Gradients& grads) = 0;
-  /// Bytes of index structures outside parameters (remaps, packed codes, sketches).
-  virtual std::size_t index_bytes() const { return 0; }
-  /// Bytes of the serving form; by default parameters + index structures.
-  virtual std::size_t serving_bytes() const;
+  /// The method's part of begin_stage; nothing by default.
+  virtual void on_begin_stage(std::size_t /*index*/, const StageContext& /*ctx*/) {}
+  /// The method's part of finalize; nothing by default.
+  virtual void on_finalize() {}
+  /// After load_state replaced the registered state: rebuild what derives from it (caches,
+  /// pointers into reshaped storage); nothing by default.
+  virtual void on_state_loaded() {}
 
   /// Registers a parameter; the reference stays valid for the table's lifetime.
   Parameter& add_parameter(std::string name, Index rows, Index width, ParamKind kind,
-                           CodecSpec codec = {});
+                           CodecSpec codec = {}, ParamTraits traits = {});
+
+  /// Registers an index array of T (empty; the method sizes it); `served`: part of the
+  /// serving form. The reference stays valid for the table's lifetime.
+  template <class T>
+  IndexArray<T>& add_index(std::string name, bool served = true) {
+    auto array = std::make_unique<IndexArray<T>>();
+    IndexArray<T>& ref = *array;
+    register_index(std::move(name), std::move(array), served);
+    return ref;
+  }
+  /// Registers a structure the method owns that saves, loads and counts itself (HotSketch).
+  template <SavableState T>
+  void add_index_state(std::string name, T& state, bool served = true) {
+    register_index(std::move(name), std::make_unique<IndexStateOf<T>>(state), served);
+  }
 
  private:
+  struct IndexEntry {
+    std::string name;
+    std::unique_ptr<IndexState> state;
+    bool served = true;
+  };
+  void register_index(std::string name, std::unique_ptr<IndexState> state, bool served);
+
   TableArgs args_;
   std::string spec_;
   std::deque<Parameter> params_;
+  std::vector<IndexEntry> indexes_;
+  std::size_t stage_ = 0;
+  bool finalized_ = false;
   bool frozen_ = false;
 };
 

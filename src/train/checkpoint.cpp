@@ -22,7 +22,7 @@ namespace {
 
 constexpr std::array<char, 8> kTrainingMagic = {'E', 'M', 'B', 'T', 'R', 'A', 'I', 'N'};
 constexpr std::array<char, 8> kTableMagic = {'E', 'M', 'B', 'C', 'O', 'M', 'P', '\0'};
-constexpr std::uint32_t kTrainingFormatVersion = 1;
+constexpr std::uint32_t kTrainingFormatVersion = 2;  // 2: self-describing table state
 constexpr std::uint64_t kMaxFields = 1 << 20;
 constexpr std::uint64_t kMaxSettings = 1 << 10;
 
@@ -225,6 +225,7 @@ void write_loop(Writer& w, const TrainingLoopState& s) {
   w.pod(s.loss_sum);
   w.pod(s.loss_count);
   w.pod(s.validation_row);
+  w.pod(s.peak_training_bytes);
 }
 
 TrainingLoopState read_loop(Reader& r) {
@@ -243,6 +244,7 @@ TrainingLoopState read_loop(Reader& r) {
   s.loss_sum = r.pod<double>();
   s.loss_count = r.pod<Index>();
   s.validation_row = r.pod<Index>();
+  s.peak_training_bytes = r.pod<std::uint64_t>();
   return s;
 }
 
@@ -515,17 +517,19 @@ TrainingState load_training_checkpoint(const std::string& path, const TrainerCon
     state.loop = h.loop;
     TrainingSnapshot current;
     current.model_values = read_model_values(r, model, "model");
-    optimizer.load_state(r, trained_parameters(table, model));
+    Optimizer::StagedState optimizer_state = optimizer.read_state(r);
     state.best.table_state = r.string(static_cast<std::size_t>(size));
     state.best.model_values = read_model_values(r, model, "best model");
     if (r.pod<std::uint8_t>() != 0) {
       state.initial_model.model_values = read_model_values(r, model, "initial model");
     }
 
-    // Commit: the checksum was verified and the table identity matches, so its state loads.
-    table.begin_stage(state.loop.stage);
+    // Commit: the checksum was verified and the table identity matches, so its state loads
+    // (its stage and, for reshapeable parameters, their shapes), then the optimizer's state
+    // is given to the parameters as they now are.
     table.load_state(r);
     r.finish();
+    optimizer.adopt_state(std::move(optimizer_state), trained_parameters(table, model));
     current.restore_model(model);
     return state;
   } catch (const CheckpointError& e) {

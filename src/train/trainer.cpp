@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <utility>
 
 #include "embcomp/kernels/activations.hpp"
 #include "embcomp/nn/loss.hpp"
@@ -147,6 +148,8 @@ void finish_result(TrainResult& result, const TrainingLoopState& loop,
           ? static_cast<double>(loop.step) * static_cast<double>(batch_size) / loop.train_seconds
           : 0.0;
   result.memory = table.memory(&optimizer);
+  result.memory.peak_training_bytes =
+      std::max<std::uint64_t>(loop.peak_training_bytes, result.memory.training_bytes());
   result.model_parameter_bytes = model.parameter_bytes();
 }
 
@@ -195,7 +198,8 @@ class TrainingRun {
     for (std::size_t s = loop_.stage; s < stages_.size(); ++s, continuing = false) {
       if (!continuing) begin_stage(s);
       if (!run_stage(s)) return false;
-      state_.best.restore(table_, model_);
+      // A stage whose gate (may_become_best) never opened has no best state: it ends as it is.
+      if (loop_.best_auc >= 0.0) state_.best.restore(table_, model_);
       result.best_validation_auc = loop_.best_auc;
       result.best_validation_logloss = loop_.best_logloss;
       result.best_step = loop_.best_step;
@@ -203,7 +207,10 @@ class TrainingRun {
     return true;
   }
 
+  /// Finalizes the table (its serving arrays; it then looks up as its freeze() does) and
+  /// evaluates test once.
   SplitMetrics test() {
+    table_.finalize();
     return evaluator_.run(source_, SplitPart::test, table_, model_, config_.eval_batch_size,
                           config_.max_test_rows);
   }
@@ -211,35 +218,67 @@ class TrainingRun {
  private:
   using Clock = std::chrono::steady_clock;
 
+  /// Enters stage s: resets what it asks for, lets the table begin it (a search stage does its
+  /// work here, scoring candidates with validate()), then drops the optimizer state of
+  /// parameters the table reshaped.
   void begin_stage(std::size_t s) {
     const Stage& stage = stages_[s];
     loop_.begin_stage(s);
     if (stage.reset_model) state_.initial_model.restore_model(model_);
     if (stage.reset_optimizer) optimizer_.reset();
-    table_.begin_stage(s);
+    StageContext ctx;
+    ctx.optimizer = &optimizer_;
+    ctx.stage_steps = stage_length(s);
+    ctx.validate = [this] {
+      return evaluator_
+          .run(source_, SplitPart::validation, table_, model_, config_.eval_batch_size,
+               config_.max_validation_rows)
+          .auc;
+    };
+    table_.begin_stage(s, ctx);
+    std::vector<const Parameter*> live;
+    for (const Parameter* p : std::as_const(table_).parameters()) live.push_back(p);
+    for (const Parameter* p : model_.parameters()) live.push_back(p);
+    optimizer_.keep_only(live);
+    note_peak_memory();
+  }
+
+  Index stage_length(std::size_t s) const {
+    return stages_[s].length(config_.epochs, steps_per_epoch_);
+  }
+
+  /// The largest training footprint so far: the table with its optimizer state, plus the best
+  /// state the trainer keeps in memory.
+  void note_peak_memory() {
+    const std::uint64_t bytes = table_.memory(&optimizer_).training_bytes() +
+                                state_.best.table_state.size();
+    loop_.peak_training_bytes = std::max(loop_.peak_training_bytes, bytes);
   }
 
   /// The steps of stage s (from the loop state's position), each followed by an evaluation
   /// every eval_every steps and after the last. False when stop_after_evaluations was reached.
   bool run_stage(std::size_t s) {
     const Stage& stage = stages_[s];
-    const auto stage_steps = std::max<Index>(
-        1, static_cast<Index>(std::llround(config_.epochs * stage.epochs *
-                                           static_cast<double>(steps_per_epoch_))));
+    const Index stage_steps = stage_length(s);
     slice_seconds_ = 0.0;
     slice_samples_ = 0;
+    if (stage_steps == 0 && !loop_.stage_finished) {  // a search stage: its one evaluation
+      evaluate(s, 0.0, /*last=*/true);
+      return !(config_.stop_after_evaluations &&
+               loop_.evaluations >= *config_.stop_after_evaluations);
+    }
     while (!loop_.stage_finished && loop_.stage_step < stage_steps) {
       const Index i = loop_.stage_step;
       const double epoch = static_cast<double>(i + 1) / static_cast<double>(steps_per_epoch_);
       const auto start = Clock::now();
-      const double loss = train_step(s, i, epoch);
+      const double loss = train_step(s, i, epoch, stage_steps);
       if (stage.uses_validation) feed_validation_batch();
       record_step(loss, std::chrono::duration<double>(Clock::now() - start).count());
       if (config_.on_step) {
         config_.on_step(StepProgress{loop_.step, s, stages_.size(), loop_.stage_step,
                                      stage_steps, running_loss(), slice_rate()});
       }
-      const bool last = i + 1 == stage_steps;
+      const bool last = i + 1 == stage_steps || table_.stage_done();
       if ((i + 1) % eval_every_ != 0 && !last) continue;
       evaluate(s, epoch, last);
       if (config_.stop_after_evaluations &&
@@ -252,14 +291,18 @@ class TrainingRun {
 
   /// Batch i of the stage (the train part read in order, wrapping around): forward, backward,
   /// one optimizer step, the table's after_step. Returns the loss (with the auxiliary loss).
-  double train_step(std::size_t s, Index i, double epoch) {
+  double train_step(std::size_t s, Index i, double epoch, Index stage_steps) {
     const Index batch_size = config_.batch_size;
     source_.read(SplitPart::train, (i % steps_per_epoch_) * batch_size, batch_size, batch_);
     double loss = forward_backward(batch_, &table_grads_, model_grads_);
     loss += table_.auxiliary_loss();
     ++loop_.step;
     try {
-      optimizer_.step({&table_grads_, &model_grads_});
+      if (stages_[s].train_model) {
+        optimizer_.step({&table_grads_, &model_grads_});
+      } else {
+        optimizer_.step({&table_grads_});  // the dense model is frozen in this stage
+      }
     } catch (const NonFiniteGradient& e) {
       throw NonFiniteGradient(std::string("trainer: step ")
                                   .append(std::to_string(loop_.step))
@@ -271,7 +314,7 @@ class TrainingRun {
                                   .append(e.what()));
     }
     ++loop_.stage_step;
-    table_.after_step(StepContext{loop_.step, s, epoch, &optimizer_});
+    table_.after_step(StepContext{loop_.step, s, epoch, &optimizer_, loop_.stage_step, stage_steps});
     return loss;
   }
 
@@ -337,7 +380,10 @@ class TrainingRun {
     e.auc = val.auc;
     e.logloss = val.logloss;
     e.samples_per_second = slice_rate();
-    e.improved = val.auc > loop_.best_auc;
+    // Before the method's gate opens (may_become_best), no state becomes the best and
+    // patience does not count.
+    const bool gate_open = table_.may_become_best();
+    e.improved = gate_open && val.auc > loop_.best_auc;
     ++loop_.evaluations;
     if (e.improved) {
       loop_.best_auc = val.auc;
@@ -345,7 +391,8 @@ class TrainingRun {
       loop_.best_step = loop_.step;
       loop_.since_best = 0;
       state_.best.take(table_, model_);
-    } else {
+      note_peak_memory();
+    } else if (gate_open) {
       ++loop_.since_best;
     }
     if (log_.is_open()) {
@@ -357,7 +404,8 @@ class TrainingRun {
     loop_.loss_count = 0;
     slice_seconds_ = 0.0;
     slice_samples_ = 0;
-    const bool out_of_patience = config_.patience > 0 && loop_.since_best >= config_.patience;
+    const bool out_of_patience = stages_[s].early_stopping && config_.patience > 0 &&
+                                 loop_.since_best >= config_.patience;
     if (out_of_patience && !last) loop_.stopped_early = true;
     loop_.stage_finished = last || out_of_patience;
     if (!config_.checkpoint_path.empty()) {

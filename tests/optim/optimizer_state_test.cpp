@@ -70,8 +70,8 @@ void require_round_trip(Optimizer& a, Optimizer& b) {
   Params pa;
   for (int k = 0; k < 3; ++k) a.step(pa.gradients(k));
   Params pb;
-  pb.rows = pa.rows;
-  pb.dense = pa.dense;
+  std::copy_n(pa.rows.data(), pa.rows.size(), pb.rows.data());
+  std::copy_n(pa.dense.data(), pa.dense.size(), pb.dense.data());
   load(b, pb, saved(a, pa));
   CHECK(b.steps() == 3);
   for (int k = 3; k < 6; ++k) {

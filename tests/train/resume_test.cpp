@@ -367,7 +367,7 @@ TEST_CASE("inspect_checkpoint: training and table checkpoints", "[train][resume]
   CHECK(checkpoint_kind(path) == CheckpointKind::training);
   const CheckpointInfo info = inspect_checkpoint(path);
   CHECK(info.kind == CheckpointKind::training);
-  CHECK(info.format_version == 1);
+  CHECK(info.format_version == 2);
   CHECK(info.method_spec == s.table->spec());
   CHECK(info.schema.cardinalities == s.table->schema().cardinalities);
   CHECK(info.schema.dim == 8);
@@ -390,7 +390,7 @@ TEST_CASE("inspect_checkpoint: training and table checkpoints", "[train][resume]
   CHECK(checkpoint_kind(path) == CheckpointKind::table);
   const CheckpointInfo table_info = inspect_checkpoint(path);
   CHECK(table_info.kind == CheckpointKind::table);
-  CHECK(table_info.format_version == 1);
+  CHECK(table_info.format_version == 2);
   CHECK(table_info.method_spec == s.table->spec());
   CHECK(table_info.schema.cardinalities == s.table->schema().cardinalities);
   CHECK_FALSE(table_info.frozen);

@@ -118,7 +118,12 @@ class StagedTable : public FullTable {
     retrain.reset_optimizer = true;
     return {search, retrain};
   }
-  void begin_stage(std::size_t index) override { begun.push_back(index); }
+  void on_begin_stage(std::size_t index, const StageContext& ctx) override {
+    begun.push_back(index);
+    stage_lengths.push_back(ctx.stage_steps);
+    CHECK(ctx.optimizer != nullptr);
+    CHECK(ctx.validate);
+  }
   void on_validation_batch(const IdBatch& ids, ConstMatrix dE) override {
     ++validation_batches;
     CHECK(dE.rows == ids.size());
@@ -126,6 +131,7 @@ class StagedTable : public FullTable {
   void after_step(const StepContext& ctx) override { contexts.push_back(ctx); }
 
   std::vector<std::size_t> begun;
+  std::vector<Index> stage_lengths;
   Index validation_batches = 0;
   std::vector<StepContext> contexts;
 };

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,22 @@ namespace embcomp {
 /// How gradients reach a parameter: `rows` are row-indexed tables updated sparsely (unique
 /// rows + summed values); `dense` are small parts (projections, MLPs) updated whole.
 enum class ParamKind : std::uint8_t { rows = 0, dense = 1 };
+
+/// Who changes a parameter and whether it is served:
+///   trained         stepped by the shared optimizer, part of the serving form (tables, MLPs);
+///   method_updated  written by the method itself, never by the optimizer (BatchNorm running
+///                   statistics, codebooks assigned by argmax), part of the serving form;
+///   training_only   stepped by the optimizer, dropped from the serving form (DPQ's query
+///                   table, search weights).
+/// Serving bytes and optimizer bytes follow from the role; no method counts them by hand.
+enum class ParamRole : std::uint8_t { trained = 0, method_updated = 1, training_only = 2 };
+
+/// How a method registers a parameter besides its shape and codec.
+struct ParamTraits {
+  ParamRole role = ParamRole::trained;
+  float lr_scale = 1.0f;     ///< the optimizer steps it at lr * lr_scale (ALPT's scales)
+  bool reshapeable = false;  ///< its shape may change between stages (and in a checkpoint)
+};
 
 /// Storage format of values.
 enum class Codec : std::uint8_t { fp32 = 0, int8 = 1, int16 = 2 };
@@ -39,16 +57,59 @@ struct CodecSpec {
 
 class Parameter {
  public:
-  Parameter(std::string name, Index rows, Index width, ParamKind kind, CodecSpec codec = {})
-      : name_(std::move(name)), rows_(rows), width_(width), kind_(kind), codec_(codec) {
-    if (rows < 1 || width < 1) {
-      throw InvalidArgument("parameter " + name_ + ": shape [" + std::to_string(rows) + " x " +
-                            std::to_string(width) + "] must be positive");
-    }
+  Parameter(std::string name, Index rows, Index width, ParamKind kind, CodecSpec codec = {},
+            ParamTraits traits = {})
+      : name_(std::move(name)), rows_(rows), width_(width), kind_(kind), codec_(codec),
+        traits_(traits), id_(next_id()) {
+    check_shape(rows, width);
     if (codec.codec != Codec::fp32 && !(codec.scale > 0.0f && std::isfinite(codec.scale))) {
       throw InvalidArgument("parameter " + name_ + ": quantization scale must be > 0");
     }
+    if (!(traits.lr_scale > 0.0f) || !std::isfinite(traits.lr_scale)) {
+      throw InvalidArgument("parameter " + name_ + ": learning-rate scale must be finite and > 0");
+    }
     allocate();
+  }
+  // Movable (layers are built in place, then moved) but not copyable: two parameters must
+  // never share an id().
+  Parameter(const Parameter&) = delete;
+  Parameter& operator=(const Parameter&) = delete;
+  Parameter(Parameter&&) = default;
+  Parameter& operator=(Parameter&&) = default;
+
+  /// A stable identity, unique in the process: a new one on construction and on every
+  /// reshape(), so that state kept for the old storage (an optimizer's) is never read for the
+  /// new one.
+  std::uint64_t id() const { return id_; }
+
+  ParamRole role() const { return traits_.role; }
+  float lr_scale() const { return traits_.lr_scale; }
+  bool reshapeable() const { return traits_.reshapeable; }
+  /// Stepped by the shared optimizer (every role but method_updated).
+  bool optimized() const { return traits_.role != ParamRole::method_updated; }
+  /// Part of the serving form (every role but training_only).
+  bool served() const { return traits_.role != ParamRole::training_only; }
+
+  /// A new role, between stages or at finalize (a pruned table's dense storage becomes
+  /// training-only once its sparse serving form is built). Not kept in checkpoints: the method
+  /// sets it again from its state after a load.
+  void set_role(ParamRole role) { traits_.role = role; }
+
+  /// New storage of [rows x width], zero-filled, with a new id(). Only between stages and
+  /// only for parameters registered as reshapeable.
+  void reshape(Index rows, Index width) {
+    if (!traits_.reshapeable) {
+      throw std::logic_error("parameter '" + name_ + "' was not registered as reshapeable");
+    }
+    check_shape(rows, width);
+    rows_ = rows;
+    width_ = width;
+    values_ = {};
+    codes8_ = {};
+    codes16_ = {};
+    row_scales_ = {};
+    allocate();
+    id_ = next_id();
   }
 
   const std::string& name() const { return name_; }
@@ -83,6 +144,9 @@ class Parameter {
       case Codec::int16: encode_row(in, r, stream, codes16_.data() + r * width_); break;
     }
   }
+
+  /// The value step of row r's codes (its scale); 0 for fp32, whose values are continuous.
+  float quantum(Index r) const { return is_fp32() ? 0.0f : row_scale(r); }
 
   /// Bytes held: values or codes, plus per-row scales or the global (scale, offset) pair.
   std::size_t bytes() const { return storage_bytes(rows_, width_, codec_); }
@@ -131,15 +195,20 @@ class Parameter {
     out.bytes(row_scales_.data(), row_scales_.size() * sizeof(float));
   }
 
-  /// Loads values saved by save(); the stored name, shape and codec must match this one.
+  /// Loads values saved by save(); the stored name and codec must match this one, and the
+  /// shape too unless the parameter is reshapeable (it then takes the stored shape).
   void load(Reader& in) {
     const std::string stored = in.string();
     if (stored != name_) {
       throw CheckpointError("checkpoint does not match this table: parameter '" + stored +
                             "' found where '" + name_ + "' was expected");
     }
-    expect_equal(in, rows_, name_ + " rows");
-    expect_equal(in, width_, name_ + " width");
+    if (traits_.reshapeable) {
+      load_shape(in);
+    } else {
+      expect_equal(in, rows_, name_ + " rows");
+      expect_equal(in, width_, name_ + " width");
+    }
     expect_equal(in, static_cast<std::uint8_t>(codec_.codec), name_ + " codec");
     expect_equal(in, static_cast<std::uint8_t>(codec_.scale_mode), name_ + " scale mode");
     codec_.scale = in.pod<float>();
@@ -149,6 +218,31 @@ class Parameter {
   }
 
  private:
+  static std::uint64_t next_id() {
+    static std::atomic<std::uint64_t> counter{0};
+    return ++counter;
+  }
+
+  void check_shape(Index rows, Index width) const {
+    if (rows < 1 || width < 1) {
+      throw InvalidArgument("parameter " + name_ + ": shape [" + std::to_string(rows) + " x " +
+                            std::to_string(width) + "] must be positive");
+    }
+  }
+
+  /// Reads a stored shape and reshapes to it; a damaged shape (non-positive, or more elements
+  /// than a checkpoint could hold) is refused before anything is allocated.
+  void load_shape(Reader& in) {
+    const auto rows = in.pod<Index>();
+    const auto width = in.pod<Index>();
+    constexpr Index kMaxElements = Index{1} << 40;
+    if (rows < 1 || width < 1 || width > kMaxElements / rows) {
+      throw CheckpointError("checkpoint damaged: parameter '" + name_ + "' has shape [" +
+                            std::to_string(rows) + " x " + std::to_string(width) + "]");
+    }
+    if (rows != rows_ || width != width_) reshape(rows, width);
+  }
+
   std::size_t code_bytes() const { return size() * static_cast<std::size_t>(codec_.bits() / 8); }
 
   void allocate() {
@@ -210,6 +304,8 @@ class Parameter {
   Index width_;
   ParamKind kind_;
   CodecSpec codec_;
+  ParamTraits traits_;
+  std::uint64_t id_;
   std::vector<float> values_;
   std::vector<std::int8_t> codes8_;
   std::vector<std::int16_t> codes16_;

@@ -1,15 +1,14 @@
 // A planted click task for quick checks of a table on its own, without a model: field f's id i
 // has an effect w_f[i] ~ N(0, 1) and a sample's label is Bernoulli(sigmoid(sum_f w_f[id_f])).
-// A linear probe, logit = sum of every entry of the sample's embeddings, can learn it, so a
-// method that trains reaches an AUC well above 0.5. (The full synthetic CTR generator with
-// interactions and a known Bayes AUC belongs to the data layer of the training harness.)
+// A linear probe (train/probe.hpp), logit = sum of every entry of the sample's embeddings, can
+// learn it, so a method that trains reaches an AUC well above 0.5. (The full synthetic CTR
+// generator with interactions and a known Bayes AUC is data/synthetic.hpp.)
 #pragma once
 
 #include <cmath>
 #include <vector>
 
 #include "embcomp/kernels/random.hpp"
-#include "embcomp/optim/optimizer.hpp"
 #include "embcomp/table.hpp"
 #include "embcomp/train/metrics.hpp"
 
@@ -75,46 +74,5 @@ class PlantedTask {
   Schema schema_;
   std::uint64_t seed_;
 };
-
-struct ProbeResult {
-  double auc = 0.0;      ///< held-out AUC
-  double logloss = 0.0;  ///< held-out logloss
-};
-
-/// Trains `table` for `steps` batches as the embedding layer of the linear probe
-/// logit = sum of all entries of a sample's [F x d] embeddings, then evaluates on 8 held-out
-/// batches (the held-out set of PlantedTask). Returns held-out AUC and logloss.
-inline ProbeResult train_linear_probe(EmbeddingTable& table, Optimizer& optimizer,
-                                      const PlantedTask& task, int steps, Index batch) {
-  const Index per_sample = table.schema().num_fields() * table.dim();
-  std::vector<Index> ids;
-  std::vector<float> labels, emb(static_cast<std::size_t>(batch * per_sample)), dE(emb.size());
-  Gradients grads;
-  const Matrix out{emb.data(), batch * table.schema().num_fields(), table.dim()};
-  auto logit_of = [&](Index b) {
-    float z = 0.0f;
-    for (Index i = 0; i < per_sample; ++i) z += emb[b * per_sample + i];
-    return z;
-  };
-  for (int step = 0; step < steps; ++step) {
-    task.sample(batch, static_cast<std::uint64_t>(step), ids, labels);
-    const IdBatch id_batch{ids.data(), batch, table.schema().num_fields()};
-    table.lookup(id_batch, out);
-    for (Index b = 0; b < batch; ++b) {
-      const float g = (1.0f / (1.0f + std::exp(-logit_of(b))) - labels[b]) / static_cast<float>(batch);
-      std::fill_n(dE.data() + b * per_sample, per_sample, g);
-    }
-    table.backward(id_batch, {dE.data(), out.rows, out.cols}, grads);
-    optimizer.step(grads);
-  }
-  std::vector<float> probabilities, truth;
-  for (std::uint64_t k = 0; k < PlantedTask::kHeldOutBatches; ++k) {
-    task.sample(batch, PlantedTask::kHeldOutFirst + k, ids, labels);
-    table.lookup({ids.data(), batch, table.schema().num_fields()}, out);
-    for (Index b = 0; b < batch; ++b) probabilities.push_back(1.0f / (1.0f + std::exp(-logit_of(b))));
-    truth.insert(truth.end(), labels.begin(), labels.end());
-  }
-  return {exact_auc(probabilities, truth), logloss(probabilities, truth)};
-}
 
 }  // namespace embcomp

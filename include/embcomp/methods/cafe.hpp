@@ -249,6 +249,9 @@ class CafeTable : public EmbeddingTable {
                                              config_.sketch_hash, kernels::combine(args.seed, s),
                                              config_.adaptive_threshold});
     }
+    for (std::size_t s = 0; s < sketches_.size(); ++s) {  // after the last emplace: stable
+      add_index_state("sketch" + std::to_string(s), sketches_[s]);
+    }
   }
 
   /// Options common to cafe and cafe-ml; `multi_level` reads levels, level_share, level_ratio.
@@ -314,21 +317,9 @@ class CafeTable : public EmbeddingTable {
     pending_ = true;
   }
 
-  std::size_t index_bytes() const override {
-    std::size_t bytes = 0;
-    for (const HotSketch& s : sketches_) bytes += s.bytes();
-    return bytes;
-  }
-
-  void save_state(Writer& out) const override {
-    EmbeddingTable::save_state(out);
-    out.pod(static_cast<std::uint64_t>(sketches_.size()));
-    for (const HotSketch& s : sketches_) s.save(out);
-  }
-  void load_state(Reader& in) override {
-    EmbeddingTable::load_state(in);
-    expect_equal(in, static_cast<std::uint64_t>(sketches_.size()), "sketch count");
-    for (HotSketch& s : sketches_) s.load(in);
+  /// A loaded state replaces the sketches: forget the insert pending from the last backward
+  /// and the routes forward kept.
+  void on_state_loaded() override {
     pending_ = false;
     ++sketch_version_;
   }

@@ -3,7 +3,8 @@
 //
 // tables=shared (default, the reference's single table): every field hashes its global id
 //   (field offset + local id) into one table of M = floor(budget / (d * 4)) rows, M <= N.
-// tables=per_field: field f gets M_f rows, the budget split in proportion to n_f; a field with
+// tables=per_field: field f gets M_f rows, the budget split in proportion to n_f with at least
+//   one row per field, the sum within the budget (core/budget.hpp apportion_rows); a field with
 //   n_f <= threshold keeps a full table (never hashed).
 // hash=xxhash (default) uses XXH64 with the table seed; hash=modulo is the reference's plain
 //   id mod M, whose structured collisions (x and x + M share a row) it keeps on purpose.
@@ -13,6 +14,7 @@
 #include <cmath>
 #include <vector>
 
+#include "embcomp/core/budget.hpp"
 #include "embcomp/core/options.hpp"
 #include "embcomp/core/row_table.hpp"
 #include "embcomp/kernels/bucket.hpp"
@@ -74,20 +76,24 @@ class HashTable : public GatherTable<HashTable> {
 
   std::vector<FieldPlan> plan_per_field(Index budget_rows, long long threshold) const {
     const Schema& s = schema();
-    Index kept_rows = 0, hashed_fields = 0, hashed_ids = 0;
+    Index kept_rows = 0, hashed_fields = 0;
     for (Index n : s.cardinalities) {
       if (n <= threshold) kept_rows += n;
-      else ++hashed_fields, hashed_ids += n;
+      else ++hashed_fields;
     }
     require_rows(kept_rows + hashed_fields);
-    const double share = static_cast<double>(budget_rows - kept_rows) /
-                         static_cast<double>(std::max<Index>(hashed_ids, 1));
+    std::vector<Index> hashed_sizes;
+    for (Index n : s.cardinalities) {
+      if (n > threshold) hashed_sizes.push_back(n);
+    }
+    const std::vector<Index> hashed_rows = apportion_rows(hashed_sizes, budget_rows - kept_rows);
     std::vector<FieldPlan> plan;
     Index base = 0;
+    std::size_t next_hashed = 0;
     for (Index f = 0; f < s.num_fields(); ++f) {
       const Index n = s.cardinalities[f];
       const bool keep = n <= threshold;
-      const Index m = keep ? n : std::clamp<Index>(static_cast<Index>(std::floor(static_cast<double>(n) * share)), 1, n);
+      const Index m = keep ? n : hashed_rows[next_hashed++];
       plan.push_back({base, m, 0, kernels::combine(seed(), static_cast<std::uint64_t>(f)), keep});
       base += m;
     }

@@ -34,6 +34,7 @@
 
 #include <Eigen/Core>
 
+#include "embcomp/core/budget.hpp"
 #include "embcomp/core/options.hpp"
 #include "embcomp/core/row_table.hpp"
 #include "embcomp/kernels/mde.hpp"
@@ -111,16 +112,7 @@ class MdeTable : public EmbeddingTable {
     if (alpha) return required(at(*alpha));
     if (MdePlan widest = at(0.0); fits(widest)) return widest;
     if (MdePlan narrowest = at(1.0); !fits(narrowest)) return required(narrowest);
-    double lo = 0.0, hi = 1.0;  // at(lo) does not fit, at(hi) does
-    while (hi - lo > 1e-12) {
-      const double mid = 0.5 * (lo + hi);
-      if (fits(at(mid))) {
-        hi = mid;
-      } else {
-        lo = mid;
-      }
-    }
-    return at(hi);
+    return at(bisect(0.0, 1.0, [&](double a) { return fits(at(a)); }).above);
   }
 
   const MdePlan& sizing() const { return plan_; }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -35,10 +36,12 @@ class Optimizer {
 
   /// One step over several gradient sets, e.g. the embedding table's and the model's: the step
   /// count (Adam's t) advances once, and a non-finite value anywhere refuses the whole step.
+  /// Each parameter is stepped at learning_rate() * its lr_scale(). A gradient of a
+  /// method-updated parameter is a bug in the method (std::logic_error, nothing changed).
   void step(std::initializer_list<const Gradients*> parts) {
     for (const Gradients* grads : parts) {
-      for (const auto& g : grads->sparse) check_finite(*g.param, g.values);
-      for (const auto& g : grads->dense) check_finite(*g.param, g.values);
+      for (const auto& g : grads->sparse) check_gradient(*g.param, g.values);
+      for (const auto& g : grads->dense) check_gradient(*g.param, g.values);
     }
     ++steps_;
     for (const Gradients* grads : parts) {
@@ -59,13 +62,16 @@ class Optimizer {
   /// fp32 values of state per parameter element (SGD 0, Adagrad 1, Adam 2).
   virtual int slots() const = 0;
   virtual std::string name() const = 0;
-  /// Bytes of state this optimizer holds, or will hold once stepped, for `param`.
+  /// Bytes of state this optimizer holds, or will hold once stepped, for `param` (none for a
+  /// method-updated parameter, which it never steps).
   std::size_t state_bytes(const Parameter& param) const {
+    if (!param.optimized()) return 0;
     return static_cast<std::size_t>(slots()) * param.size() * sizeof(float);
   }
-  /// State of `param` ([rows x slots*width]); empty until its first update.
+  /// State of `param` ([rows x slots*width]); null until its first update, and after the
+  /// parameter was reshaped (state is keyed by Parameter::id()).
   const std::vector<float>* state(const Parameter& param) const {
-    const auto it = state_.find(&param);
+    const auto it = state_.find(param.id());
     return it == state_.end() ? nullptr : &it->second;
   }
   /// Copies the state of row `from_row` of `from` onto row `to_row` of `to` (parameters of the
@@ -97,6 +103,23 @@ class Optimizer {
     steps_ = 0;
   }
 
+  /// Drops the state of one parameter (it starts fresh at its next update); the step count
+  /// is kept.
+  void forget(const Parameter& param) { state_.erase(param.id()); }
+
+  /// Drops the state of every parameter not in `live` (those a stage reshaped or stopped
+  /// using); returns how many states were dropped.
+  std::size_t keep_only(const std::vector<const Parameter*>& live) {
+    std::unordered_map<std::uint64_t, std::vector<float>> kept;
+    for (const Parameter* p : live) {
+      const auto it = state_.find(p->id());
+      if (it != state_.end()) kept.emplace(it->first, std::move(it->second));
+    }
+    const std::size_t dropped = state_.size() - kept.size();
+    state_ = std::move(kept);
+    return dropped;
+  }
+
   /// Writes the step count and the state of `params` for a checkpoint. The order of `params`
   /// is the key the loader uses (pass the table's parameters, then the model's): per parameter
   /// its name, element count and state values (none before its first update).
@@ -115,35 +138,84 @@ class Optimizer {
     }
   }
 
-  /// Reads what save_state wrote, for the same list of parameters (possibly other objects of
-  /// the same shapes, e.g. a freshly built table and model). The optimizer name, slot count,
-  /// parameter count, names and sizes must match: otherwise CheckpointError naming what
-  /// differs. All or nothing: on any error this optimizer is left unchanged.
-  void load_state(Reader& in, const std::vector<Parameter*>& params) {
+  /// What save_state wrote, read but not yet given to parameters: a training checkpoint reads
+  /// it before the table's state, which may reshape the parameters it belongs to.
+  struct StagedState {
+    std::uint64_t steps = 0;
+    struct Entry {
+      std::string name;
+      std::uint64_t size = 0;
+      std::vector<float> values;  ///< empty: no state held
+    };
+    std::vector<Entry> entries;
+  };
+
+  /// Reads what save_state wrote. The optimizer name and slot count must match this one's:
+  /// otherwise CheckpointError. Nothing is changed.
+  StagedState read_state(Reader& in) const {
     const std::string stored_name = in.string(64);
     if (stored_name != name()) {
       throw CheckpointError("optimizer state is of '" + stored_name + "', this optimizer is '" +
                             name() + "'");
     }
     expect_equal(in, static_cast<std::uint32_t>(slots()), "optimizer slot count");
-    const auto steps = in.pod<std::uint64_t>();
-    expect_equal(in, static_cast<std::uint64_t>(params.size()), "optimizer parameter count");
-    std::unordered_map<const Parameter*, std::vector<float>> loaded;
-    for (Parameter* param : params) {
-      const std::string stored = in.string(4096);
-      if (stored != param->name()) {
-        throw CheckpointError("optimizer state holds parameter '" + stored + "' where '" +
-                              param->name() + "' was expected");
-      }
-      expect_equal(in, static_cast<std::uint64_t>(param->size()),
-                   "optimizer state size of '" + param->name() + "'");
-      if (in.pod<std::uint8_t>() == 0) continue;
-      auto& values = loaded[param];
-      assign_on_huge_pages(values, static_cast<std::size_t>(slots()) * param->size(), 0.0f);
-      in.bytes(values.data(), values.size() * sizeof(float));
+    StagedState staged;
+    staged.steps = in.pod<std::uint64_t>();
+    const auto count = in.pod<std::uint64_t>();
+    constexpr std::uint64_t kMaxParameters = 1 << 20, kMaxElements = std::uint64_t{1} << 40;
+    if (count > kMaxParameters) {
+      throw CheckpointError("checkpoint damaged: optimizer state of " + std::to_string(count) +
+                            " parameters");
     }
-    state_ = std::move(loaded);
-    steps_ = steps;
+    staged.entries.resize(count);
+    for (auto& entry : staged.entries) {
+      entry.name = in.string(4096);
+      entry.size = in.pod<std::uint64_t>();
+      if (entry.size > kMaxElements) {
+        throw CheckpointError("checkpoint damaged: optimizer state of '" + entry.name +
+                              "' has " + std::to_string(entry.size) + " elements");
+      }
+      if (in.pod<std::uint8_t>() == 0) continue;
+      assign_on_huge_pages(entry.values, static_cast<std::size_t>(slots()) * entry.size, 0.0f);
+      in.bytes(entry.values.data(), entry.values.size() * sizeof(float));
+    }
+    return staged;
+  }
+
+  /// Gives staged state to `params` (the list save_state was given, possibly other objects of
+  /// the same names and sizes, e.g. a freshly built table and model). Count, names and sizes
+  /// must match: otherwise CheckpointError naming what differs. All or nothing: on any error
+  /// this optimizer is left unchanged.
+  void adopt_state(StagedState&& staged, const std::vector<Parameter*>& params) {
+    if (staged.entries.size() != params.size()) {
+      throw CheckpointError("checkpoint does not match this table: optimizer parameter count is " +
+                            std::to_string(staged.entries.size()) + " in the file, " +
+                            std::to_string(params.size()) + " here");
+    }
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const auto& entry = staged.entries[i];
+      if (entry.name != params[i]->name()) {
+        throw CheckpointError("optimizer state holds parameter '" + entry.name + "' where '" +
+                              params[i]->name() + "' was expected");
+      }
+      if (entry.size != params[i]->size()) {
+        throw CheckpointError("checkpoint does not match this table: optimizer state size of '" +
+                              entry.name + "' is " + std::to_string(entry.size) +
+                              " in the file, " + std::to_string(params[i]->size()) + " here");
+      }
+    }
+    std::unordered_map<std::uint64_t, std::vector<float>> adopted;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      auto& values = staged.entries[i].values;
+      if (!values.empty()) adopted.emplace(params[i]->id(), std::move(values));
+    }
+    state_ = std::move(adopted);
+    steps_ = staged.steps;
+  }
+
+  /// read_state then adopt_state.
+  void load_state(Reader& in, const std::vector<Parameter*>& params) {
+    adopt_state(read_state(in), params);
   }
 
  protected:
@@ -157,11 +229,19 @@ class Optimizer {
 
  private:
   float* state_for(Parameter& param) {
-    auto& s = state_[&param];
+    auto& s = state_[param.id()];
     if (s.empty() && slots() > 0) {
       assign_on_huge_pages(s, static_cast<std::size_t>(slots()) * param.size(), 0.0f);
     }
     return s.data();
+  }
+
+  static void check_gradient(const Parameter& param, const std::vector<float>& values) {
+    if (!param.optimized()) {
+      throw std::logic_error("optimizer: '" + param.name() + "' is updated by its method, yet "
+                             "a gradient for it was passed to the optimizer");
+    }
+    check_finite(param, values);
   }
 
   static void check_finite(const Parameter& param, const std::vector<float>& values) {
@@ -184,7 +264,7 @@ class Optimizer {
 
   float learning_rate_;
   std::uint64_t steps_ = 0;
-  std::unordered_map<const Parameter*, std::vector<float>> state_;
+  std::unordered_map<std::uint64_t, std::vector<float>> state_;  ///< by Parameter::id()
 };
 
 /// An optimizer defined by a per-row update rule:
@@ -212,7 +292,7 @@ class RowwiseOptimizer : public Optimizer {
  private:
   template <class RowOf, class GradOf>
   void update_rows(Parameter& param, float* state, Index count, RowOf row_of, GradOf grad_of) {
-    const auto coefficients = rule_.coefficients(learning_rate(), steps());
+    const auto coefficients = rule_.coefficients(learning_rate() * param.lr_scale(), steps());
     const Index width = param.width();
     const Index state_width = Rule::kSlots * width;
     if (param.is_fp32()) {

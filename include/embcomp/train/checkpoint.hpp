@@ -100,6 +100,7 @@ struct TrainingLoopState {
   double loss_sum = 0.0;          ///< training loss since the last evaluation
   Index loss_count = 0;
   Index validation_row = 0;       ///< next validation row fed to a uses_validation stage
+  std::uint64_t peak_training_bytes = 0;  ///< MemoryReport::peak_training_bytes so far
 
   /// The state at the start of stage `index` (global counters are kept).
   void begin_stage(std::size_t index);
@@ -127,9 +128,9 @@ void save_training_checkpoint(const std::string& path, const TrainerConfig& conf
 /// stage count. A mismatch throws CheckpointError naming the setting and both values; a
 /// truncated, damaged or foreign file throws CheckpointError. On any error the table and the
 /// model are unchanged (`optimizer` may not be: pass a fresh one).
-/// Before the table's state is loaded, table.begin_stage(stage) is called for the stage the
-/// checkpoint is in, so that a mode the method sets there is in place; the loaded state then
-/// overrides whatever begin_stage changed.
+/// The table's state describes itself (its stage, reshaped parameters, index state), so the
+/// freshly built table takes it without begin_stage being called again; the optimizer's state
+/// is given to the parameters after the table's state has shaped them.
 TrainingState load_training_checkpoint(const std::string& path, const TrainerConfig& config,
                                        const BatchSource& source, EmbeddingTable& table,
                                        Model& model, Optimizer& optimizer);
