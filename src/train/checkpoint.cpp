@@ -519,7 +519,11 @@ TrainingState load_training_checkpoint(const std::string& path, const TrainerCon
     current.model_values = read_model_values(r, model, "model");
     Optimizer::StagedState optimizer_state = optimizer.read_state(r);
     state.best.table_state = r.string(static_cast<std::size_t>(size));
-    state.best.model_values = read_model_values(r, model, "best model");
+    if (state.best.table_state.empty()) {  // no best state yet (a gated stage, before its gate)
+      expect_equal(r, std::uint64_t{0}, "best model value count");
+    } else {
+      state.best.model_values = read_model_values(r, model, "best model");
+    }
     if (r.pod<std::uint8_t>() != 0) {
       state.initial_model.model_values = read_model_values(r, model, "initial model");
     }

@@ -100,3 +100,53 @@ TEST_CASE("invalid shapes and scales are rejected", "[core][parameter]") {
   CHECK_THROWS_AS(Parameter("w", 3, 3, ParamKind::rows, CodecSpec{Codec::int8, ScaleMode::global, 0.0f, 0.0f}),
                   InvalidArgument);
 }
+
+TEST_CASE("parameter: roles, identity and reshape", "[core][parameter]") {
+  Parameter a("a", 4, 3, ParamKind::rows);
+  Parameter b("b", 4, 3, ParamKind::rows, {}, ParamTraits{ParamRole::training_only, 0.5f, true});
+  CHECK(a.id() != b.id());
+  CHECK(a.optimized());
+  CHECK(a.served());
+  CHECK(b.optimized());
+  CHECK_FALSE(b.served());
+  CHECK(b.lr_scale() == 0.5f);
+  Parameter c("c", 1, 1, ParamKind::dense, {}, ParamTraits{ParamRole::method_updated});
+  CHECK_FALSE(c.optimized());
+  CHECK(c.served());
+
+  CHECK_THROWS_AS(a.reshape(2, 3), std::logic_error);  // not registered as reshapeable
+  const std::uint64_t before = b.id();
+  b.data()[0] = 5.0f;
+  b.reshape(2, 7);
+  CHECK(b.rows() == 2);
+  CHECK(b.width() == 7);
+  CHECK(b.id() != before);  // state kept for the old storage can never be read for the new
+  CHECK(b.data()[0] == 0.0f);
+  CHECK_THROWS_AS(b.reshape(0, 7), InvalidArgument);
+  CHECK_THROWS_AS(Parameter("d", 1, 1, ParamKind::rows, {}, ParamTraits{ParamRole::trained, 0.0f}),
+                  InvalidArgument);
+}
+
+TEST_CASE("parameter: a reshapeable parameter loads the stored shape, others refuse it",
+          "[core][parameter]") {
+  Parameter source("w", 3, 2, ParamKind::rows);
+  for (std::size_t i = 0; i < source.size(); ++i) source.data()[i] = static_cast<float>(i);
+  std::stringstream file;
+  Writer w(file);
+  source.save(w);
+  w.finish();
+  const std::string bytes = file.str();
+
+  Parameter reshapeable("w", 1, 1, ParamKind::rows, {}, ParamTraits{ParamRole::trained, 1.0f, true});
+  std::stringstream in(bytes);
+  Reader r(in);
+  reshapeable.load(r);
+  CHECK(reshapeable.rows() == 3);
+  CHECK(reshapeable.width() == 2);
+  CHECK(reshapeable.data()[5] == 5.0f);
+
+  Parameter fixed("w", 1, 1, ParamKind::rows);
+  std::stringstream in2(bytes);
+  Reader r2(in2);
+  CHECK_THROWS_WITH(fixed.load(r2), Catch::Contains("w rows"));
+}

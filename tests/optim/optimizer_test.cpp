@@ -161,3 +161,48 @@ TEST_CASE("one step over two gradient sets advances t once and refuses both on a
   CHECK(table.param.row(0)[0] == before);
   CHECK(adam.steps() == 1);
 }
+
+TEST_CASE("a parameter's lr_scale scales its step; method-updated parameters are refused",
+          "[optim]") {
+  Parameter scaled("s", 1, 2, ParamKind::dense, {}, ParamTraits{ParamRole::trained, 0.25f});
+  Gradients grads;
+  grads.dense_for(scaled).values = {1.0f, -2.0f};
+  Sgd sgd(0.1f);
+  sgd.step(grads);
+  CHECK(scaled.data()[0] == Approx(-0.025f));  // w -= lr * 0.25 * g
+  CHECK(scaled.data()[1] == Approx(0.05f));
+
+  Parameter own("own", 1, 2, ParamKind::dense, {}, ParamTraits{ParamRole::method_updated});
+  Gradients bad;
+  bad.dense_for(own).values = {1.0f, 1.0f};
+  CHECK_THROWS_AS(sgd.step(bad), std::logic_error);
+  CHECK(own.data()[0] == 0.0f);
+  Adam adam(0.1f);
+  CHECK(adam.state_bytes(own) == 0);
+  CHECK(adam.state_bytes(scaled) == 2 * 2 * sizeof(float));
+}
+
+TEST_CASE("forget and keep_only drop state; a reshaped parameter starts fresh", "[optim]") {
+  Parameter keep("keep", 2, 2, ParamKind::dense);
+  Parameter grow("grow", 2, 2, ParamKind::dense, {}, ParamTraits{ParamRole::trained, 1.0f, true});
+  Gradients grads;
+  grads.dense_for(keep).values = {1, 1, 1, 1};
+  grads.dense_for(grow).values = {1, 1, 1, 1};
+  Adam adam(0.1f);
+  adam.step(grads);
+  REQUIRE(adam.state(keep) != nullptr);
+  REQUIRE(adam.state(grow) != nullptr);
+
+  grow.reshape(3, 2);
+  CHECK(adam.state(grow) == nullptr);  // keyed by the parameter's new id
+  CHECK(adam.keep_only({&keep, &grow}) == 1);  // the old storage's state is dropped
+  Gradients again;
+  again.dense_for(grow).values.assign(6, 1.0f);
+  adam.step(again);
+  REQUIRE(adam.state(grow) != nullptr);
+  CHECK(adam.state(grow)->size() == 2 * 6);
+
+  adam.forget(keep);
+  CHECK(adam.state(keep) == nullptr);
+  CHECK(adam.steps() == 2);  // forgetting keeps the step count
+}

@@ -171,6 +171,7 @@ void require_resume_identity(const std::string& method, const TrainerConfig& con
     CHECK(out.result.evaluations == reference.result.evaluations);
     CHECK(out.result.stopped_early == reference.result.stopped_early);
     CHECK(out.result.memory.training_bytes() == reference.result.memory.training_bytes());
+    CHECK(out.result.memory.peak_training_bytes == reference.result.memory.peak_training_bytes);
     CHECK(out.state.table == reference.state.table);
     CHECK(out.state.model == reference.state.model);
     CHECK(seen == reference_seen);  // every evaluation, with the running training loss
@@ -220,6 +221,19 @@ TEST_CASE("resume identity: int8 with stochastic rounding and SGD", "[train][res
 TEST_CASE("resume identity: cafe (its sketch is table state) with Adam",
           "[train][resume]") {
   require_resume_identity("cafe", base_config("adam"), {2});
+}
+
+TEST_CASE("resume identity: deeplight (warm-up, gated pruning stage, finalize) with Adam",
+          "[train][resume]") {
+  // Interrupted in the warm-up and in the pruning stage: the pruned table, the prune rate that
+  // gates the best state and the optimizer's state resume; finalize runs once, at the end.
+  TrainerConfig config = base_config("adam");
+  config.patience = 0;
+  SECTION("in the warm-up") { require_resume_identity("deeplight:every=3", config, {1}); }
+  SECTION("in the pruning stage") { require_resume_identity("deeplight:every=3", config, {4}); }
+  SECTION("before the gate opened (no best state yet)") {
+    require_resume_identity("deeplight:every=3,warmup=0", config, {1});
+  }
 }
 
 TEST_CASE("resume identity: two stages, interrupted in each and at the boundary",

@@ -10,9 +10,9 @@
 //   prune   (prune x the trainer's epochs) after every `every`-th step and the stage's last,
 //           the smallest-magnitude entries are zeroed so that a fraction rho(t) of the table
 //           is zero: rho(t) = P (1 - 0.99^(t / tau)), t = the stage's step. Zeroed entries are
-//           not masked: they may regrow (as in the reference). The trainer's best state is
-//           gated: only a state pruned to within stop_deviation of P (rho >= P (1 - dev)) may
-//           become the best.
+//           not masked: they may regrow (as in the reference). The trainer's best state in this
+//           stage is gated: only a state pruned to within stop_deviation of P
+//           (rho >= P (1 - dev)) may become the best.
 //   finalize  prunes to exactly nnz nonzeros and builds the sparse rows; lookups read them.
 // Departures from the reference, each behind an option that restores it:
 //   schedule=stage (default) sets tau from the stage length so that rho reaches P within
@@ -109,7 +109,7 @@ class DeepLightTable : public GatherTable<DeepLightTable> {
     return {warmup, prune};
   }
 
-  bool may_become_best() const override { return pruning() && schedule_.reached(rate_[0]); }
+  bool may_become_best() const override { return !pruning() || schedule_.reached(rate_[0]); }
 
   void after_step(const StepContext& ctx) override {
     if (!pruning()) return;
