@@ -9,21 +9,22 @@
 #include <fstream>
 #include <sstream>
 
+#include "checkpoint_format.hpp"
 #include "embcomp/registry.hpp"
 
 namespace embcomp {
 
 namespace {
 
-constexpr std::array<char, 8> kMagic = {'E', 'M', 'B', 'C', 'O', 'M', 'P', '\0'};
+using namespace checkpoint_format;
+
 constexpr std::uint32_t kFormatVersion = 2;  // 2: self-describing table state (stage, index state)
 constexpr std::uint32_t kFlagFrozen = 1;
-constexpr std::uint64_t kMaxFields = 1 << 20;
 
-TableArgs read_header(Reader& in, std::string& spec, std::uint32_t& flags) {
+TableIdentity read_header(Reader& in, std::uint32_t& flags) {
   std::array<char, 8> magic{};
   in.bytes(magic.data(), magic.size());
-  if (magic != kMagic) {
+  if (magic != kTableMagic) {
     throw CheckpointError("not an embcomp checkpoint (the file does not start with the "
                           "EMBCOMP magic)");
   }
@@ -34,34 +35,19 @@ TableArgs read_header(Reader& in, std::string& spec, std::uint32_t& flags) {
                           std::to_string(kFormatVersion));
   }
   flags = in.pod<std::uint32_t>();
-  spec = in.string(4096);
-  TableArgs args;
-  const auto fields = in.pod<std::uint64_t>();
-  if (fields == 0 || fields > kMaxFields) {
-    throw CheckpointError("checkpoint damaged: " + std::to_string(fields) + " fields");
-  }
-  args.schema.cardinalities.resize(fields);
-  in.bytes(args.schema.cardinalities.data(), fields * sizeof(Index));
-  args.schema.dim = in.pod<Index>();
-  args.budget.ratio = in.pod<double>();
-  args.seed = in.pod<std::uint64_t>();
+  TableIdentity id = read_table_identity(in);
   in.verify_digest("header");
-  return args;
+  return id;
 }
 
 }  // namespace
 
 void EmbeddingTable::save(std::ostream& out) const {
   Writer w(out);
-  w.bytes(kMagic.data(), kMagic.size());
+  w.bytes(kTableMagic.data(), kTableMagic.size());
   w.pod(kFormatVersion);
   w.pod(frozen_ ? kFlagFrozen : 0u);
-  w.string(spec_);
-  w.pod(static_cast<std::uint64_t>(schema().num_fields()));
-  w.bytes(schema().cardinalities.data(), schema().cardinalities.size() * sizeof(Index));
-  w.pod(schema().dim);
-  w.pod(budget().ratio);
-  w.pod(seed());
+  write_table_identity(w, *this);
   w.digest();
   save_state(w);
   w.finish();
@@ -83,9 +69,8 @@ std::unique_ptr<EmbeddingTable> EmbeddingTable::freeze() const {
 
 std::unique_ptr<EmbeddingTable> load_table(std::istream& in) {
   Reader r(in);
-  std::string spec;
   std::uint32_t flags = 0;
-  const TableArgs args = read_header(r, spec, flags);
+  const auto [spec, args] = read_header(r, flags);
   std::unique_ptr<EmbeddingTable> table;
   try {
     // A frozen checkpoint builds its serving form directly, never the trainable table first.

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "embcomp/core/options.hpp"
 #include "embcomp/data/schemas.hpp"
 
 namespace embcomp::cli {
@@ -68,11 +69,7 @@ HeaderMode parse_header(const std::string& name) {
 TextFormat parse_schema_format(const std::string& body) {
   TextFormat format;
   format.name = "schema";
-  for (const std::string& item : split_on(body, ',')) {
-    const std::size_t eq = item.find('=');
-    if (eq == std::string::npos) throw InvalidArgument("format: '" + item + "' is not key=value");
-    const std::string key = item.substr(0, eq);
-    const std::string value = item.substr(eq + 1);
+  for (const auto& [key, value] : parse_option_pairs(body, "format")) {
     if (key == "cols") format.num_columns = parse_number<Index>(value, "format cols");
     else if (key == "label") format.label_column = value == "none" ? -1 : parse_number<Index>(value, "format label");
     else if (key == "dense") format.dense_columns = parse_columns(value, "format dense");

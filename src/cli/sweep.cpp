@@ -48,7 +48,7 @@ struct Cell {
   double ratio = 1.0;
 };
 
-std::string key_of(const std::string& method) { return method.substr(0, method.find(':')); }
+std::string key_of(const std::string& method) { return SpecString::parse(method).key; }
 
 /// A directory name for a cell: the spec's punctuation becomes '-'.
 std::string cell_name(const Cell& cell) {
@@ -307,30 +307,21 @@ void write_results(const SweepOptions& o, const std::filesystem::path& out, cons
 /// The specs a method entry stands for: "cafe:hash_share=auto/0.5/0.7,hash_tables=shared" ->
 /// one spec per combination of the '/'-separated values, in order.
 std::vector<std::string> expand_alternatives(const std::string& method) {
-  const std::size_t colon = method.find(':');
-  if (colon == std::string::npos) return {method};
-  std::vector<std::string> specs = {method.substr(0, colon + 1)};
-  std::size_t start = colon + 1;
-  for (bool first = true; start <= method.size(); first = false) {
-    std::size_t end = method.find(',', start);
-    if (end == std::string::npos) end = method.size();
-    const std::string option = method.substr(start, end - start);
-    const std::size_t eq = option.find('=');
-    std::vector<std::string> values;
-    for (std::size_t v = eq + 1; eq != std::string::npos && v <= option.size();) {
-      const std::size_t slash = std::min(option.find('/', v), option.size());
-      values.push_back(option.substr(v, slash - v));
-      v = slash + 1;
-    }
-    if (values.empty()) values.push_back("");
+  const SpecString spec = SpecString::parse(method);
+  std::vector<std::string> specs = {spec.key + ":"};
+  const auto pairs = parse_option_pairs(spec.options, "method '" + spec.key + "'");
+  if (pairs.empty()) return {method};
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    const auto& [name, values] = pairs[i];
     std::vector<std::string> expanded;
-    for (const std::string& spec : specs) {
-      for (const std::string& value : values) {
-        expanded.push_back(spec + (first ? "" : ",") + option.substr(0, eq + 1) + value);
+    for (const std::string& spec_so_far : specs) {
+      for (std::size_t v = 0; v <= values.size();) {
+        const std::size_t slash = std::min(values.find('/', v), values.size());
+        expanded.push_back(spec_so_far + (i == 0 ? "" : ",") + name + "=" + values.substr(v, slash - v));
+        v = slash + 1;
       }
     }
     specs = std::move(expanded);
-    start = end + 1;
   }
   return specs;
 }

@@ -14,16 +14,16 @@
 #include <utility>
 
 #include "embcomp/core/serialize.hpp"
+#include "../checkpoint_format.hpp"
 #include "embcomp/registry.hpp"
 
 namespace embcomp {
 
 namespace {
 
-constexpr std::array<char, 8> kTrainingMagic = {'E', 'M', 'B', 'T', 'R', 'A', 'I', 'N'};
-constexpr std::array<char, 8> kTableMagic = {'E', 'M', 'B', 'C', 'O', 'M', 'P', '\0'};
+using namespace checkpoint_format;
+
 constexpr std::uint32_t kTrainingFormatVersion = 2;  // 2: self-describing table state
-constexpr std::uint64_t kMaxFields = 1 << 20;
 constexpr std::uint64_t kMaxSettings = 1 << 10;
 
 // ---- small helpers ----------------------------------------------------------------------
@@ -151,37 +151,6 @@ void require_same_settings(const Settings& stored, const Settings& current) {
 }
 
 // ---- header ---------------------------------------------------------------------------
-
-/// The table's identity as written in both kinds of header.
-struct TableIdentity {
-  std::string spec;
-  TableArgs args;
-};
-
-void write_table_identity(Writer& w, const EmbeddingTable& table) {
-  w.string(table.spec());
-  w.pod(static_cast<std::uint64_t>(table.schema().num_fields()));
-  w.bytes(table.schema().cardinalities.data(),
-          table.schema().cardinalities.size() * sizeof(Index));
-  w.pod(table.schema().dim);
-  w.pod(table.budget().ratio);
-  w.pod(table.seed());
-}
-
-TableIdentity read_table_identity(Reader& r) {
-  TableIdentity id;
-  id.spec = r.string(4096);
-  const auto fields = r.pod<std::uint64_t>();
-  if (fields == 0 || fields > kMaxFields) {
-    throw CheckpointError("checkpoint damaged: " + std::to_string(fields) + " fields");
-  }
-  id.args.schema.cardinalities.resize(fields);
-  r.bytes(id.args.schema.cardinalities.data(), fields * sizeof(Index));
-  id.args.schema.dim = r.pod<Index>();
-  id.args.budget.ratio = r.pod<double>();
-  id.args.seed = r.pod<std::uint64_t>();
-  return id;
-}
 
 /// Throws CheckpointError unless the checkpoint's table is `table` (spec, schema, budget, seed).
 void require_same_table(const TableIdentity& id, const EmbeddingTable& table) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <charconv>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,6 +35,27 @@ struct SpecString {
   }
 };
 
+/// "a=1,b=x" -> {{"a", "1"}, {"b", "x"}}, in order; empty text gives none. An item without
+/// '=' or with an empty name throws InvalidArgument starting with `context` (e.g.
+/// "method 'qr'"). The one parser of name=value lists: method options, the sweep's
+/// alternatives, the generic text format.
+inline std::vector<std::pair<std::string, std::string>> parse_option_pairs(std::string_view text,
+                                                                           std::string_view context) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    const auto eq = item.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      throw InvalidArgument(std::string(context) + ": option '" + std::string(item) +
+                            "' must be written name=value");
+    }
+    pairs.emplace_back(std::string(item.substr(0, eq)), std::string(item.substr(eq + 1)));
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+  }
+  return pairs;
+}
+
 class Options {
  public:
   /// Parses "a=1,b=x" against the declared options of method `key`; undeclared options keep
@@ -41,10 +63,8 @@ class Options {
   Options(std::string key, const std::vector<OptionInfo>& declared, std::string_view text = {})
       : key_(std::move(key)) {
     for (const auto& o : declared) values_.emplace_back(o.name, o.default_value);
-    while (!text.empty()) {
-      const auto comma = text.find(',');
-      set_pair(text.substr(0, comma));
-      text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    for (auto& [name, value] : parse_option_pairs(text, "method '" + key_ + "'")) {
+      set(name, std::move(value));
     }
   }
 
@@ -82,6 +102,22 @@ class Options {
     bad_value(name, v, "one of " + list);
   }
 
+  /// The value of `name` mapped through `choices` (its text -> a value, e.g. an enum); a value
+  /// not among them throws InvalidArgument listing the texts.
+  template <class T>
+  T pick(std::string_view name, std::initializer_list<std::pair<const char*, T>> choices) const {
+    const std::string& v = find(name);
+    for (const auto& [text, value] : choices) {
+      if (v == text) return value;
+    }
+    std::string list;
+    for (const auto& choice : choices) {
+      if (!list.empty()) list += '|';
+      list += choice.first;
+    }
+    bad_value(name, v, "one of " + list);
+  }
+
   /// "key:a=1,b=2" with every declared option, in declaration order.
   std::string canonical() const {
     std::string s = key_;
@@ -92,16 +128,10 @@ class Options {
   }
 
  private:
-  void set_pair(std::string_view pair) {
-    const auto eq = pair.find('=');
-    if (eq == std::string_view::npos || eq == 0) {
-      throw InvalidArgument("method '" + key_ + "': option '" + std::string(pair) +
-                            "' must be written name=value");
-    }
-    const std::string name(pair.substr(0, eq));
+  void set(const std::string& name, std::string value) {
     for (auto& [n, v] : values_) {
       if (n == name) {
-        v = std::string(pair.substr(eq + 1));
+        v = std::move(value);
         return;
       }
     }

@@ -265,15 +265,15 @@ class CafeTable : public EmbeddingTable {
     c.hash_share = o.text("hash_share") == "auto" ? schedule.hash_share : o.number("hash_share");
     c.decay = static_cast<float>(o.number("decay"));
     c.slots = static_cast<Index>(o.integer("slots"));
-    c.frequency = o.choice("importance", {"gradient", "frequency"}) == "frequency";
-    c.per_field_sketch = o.choice("sketch", {"shared", "per_field"}) == "per_field";
-    c.shared_hash_table = o.choice("hash_tables", {"per_field", "shared"}) == "shared";
-    const std::string& sh = o.choice("sketch_hash", {"modulo", "multiplicative", "xxhash"});
-    c.sketch_hash = sh == "modulo" ? kernels::SketchHash::modulo
-                    : sh == "xxhash" ? kernels::SketchHash::xxhash
-                                     : kernels::SketchHash::multiplicative;
-    c.hash = o.choice("hash", {"modulo", "xxhash"}) == "xxhash" ? kernels::HashKind::xxhash
-                                                                 : kernels::HashKind::modulo;
+    c.frequency = o.pick<bool>("importance", {{"gradient", false}, {"frequency", true}});
+    c.per_field_sketch = o.pick<bool>("sketch", {{"shared", false}, {"per_field", true}});
+    c.shared_hash_table = o.pick<bool>("hash_tables", {{"per_field", false}, {"shared", true}});
+    c.sketch_hash = o.pick<kernels::SketchHash>("sketch_hash",
+                                                {{"modulo", kernels::SketchHash::modulo},
+                                                 {"multiplicative", kernels::SketchHash::multiplicative},
+                                                 {"xxhash", kernels::SketchHash::xxhash}});
+    c.hash = o.pick<kernels::HashKind>(
+        "hash", {{"modulo", kernels::HashKind::modulo}, {"xxhash", kernels::HashKind::xxhash}});
     c.full_below = o.text("full_below") == "auto" ? -1 : o.integer("full_below");
     if (multi_level) {
       c.levels = static_cast<Index>(o.integer("levels"));

@@ -34,9 +34,9 @@ class HashTable : public GatherTable<HashTable> {
 
   HashTable(const TableArgs& args, const Options& options)
       : GatherTable(args),
-        kind_(options.choice("hash", {"xxhash", "modulo"}) == "xxhash" ? kernels::HashKind::xxhash
-                                                                       : kernels::HashKind::modulo),
-        fields_(plan_fields(options.choice("tables", {"shared", "per_field"}) == "shared",
+        kind_(options.pick<kernels::HashKind>(
+            "hash", {{"xxhash", kernels::HashKind::xxhash}, {"modulo", kernels::HashKind::modulo}})),
+        fields_(plan_fields(options.pick<bool>("tables", {{"shared", true}, {"per_field", false}}),
                             options.integer("threshold"))),
         table_(add_parameter("rows", total_rows(), args.schema.dim, ParamKind::rows)) {
     set_rows_parameter(table_);

@@ -180,8 +180,7 @@ class QrTable : public EmbeddingTable {
   };
 
   static QrOp parse_op(const Options& options) {
-    const std::string& op = options.choice("op", {"mul", "add", "concat"});
-    return op == "mul" ? QrOp::mul : op == "add" ? QrOp::add : QrOp::concat;
+    return options.pick<QrOp>("op", {{"mul", QrOp::mul}, {"add", QrOp::add}, {"concat", QrOp::concat}});
   }
 
   /// Calls fn(std::integral_constant<QrOp, op>) so that per-position loops are compiled per op.

@@ -40,9 +40,8 @@ class QuantizedTable : public FullTable {
   static CodecSpec codec_from(const Options& options) {
     CodecSpec codec;
     codec.codec = Bits == 8 ? Codec::int8 : Codec::int16;
-    codec.scale_mode = options.choice("scale_mode", {"global", "per_row"}) == "global"
-                           ? ScaleMode::global
-                           : ScaleMode::per_row;
+    codec.scale_mode = options.pick<ScaleMode>(
+        "scale_mode", {{"global", ScaleMode::global}, {"per_row", ScaleMode::per_row}});
     codec.scale = static_cast<float>(options.number("scale"));
     codec.offset = static_cast<float>(options.number("middle"));
     if (!(codec.scale > 0.0f)) {
