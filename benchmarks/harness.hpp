@@ -92,7 +92,7 @@ struct Entry {
   Size size;
   Index dim;
   std::string method;  ///< "raw_gather" or a registry key
-  std::string op;      ///< "gather", "lookup" or "train"
+  std::string op;      ///< "gather", "lookup", "train" or "serve"
 };
 void add_entry(Entry entry);
 const std::vector<Entry>& entries();

@@ -10,7 +10,9 @@
 //
 // Every Google Benchmark flag works as usual. Names: raw_gather/<size>/d<dim>[/after] (the
 // baseline, run before and after the methods of each size and dim) and
-// <method>/<lookup|train>/<size>/d<dim>, where train is lookup + backward + Adam step.
+// <method>/<lookup|train|serve>/<size>/d<dim>, where train is lookup + backward + Adam step
+// and serve is a lookup of the method's own serving form (deeplight: sparse rows), after
+// finalize; compare it with full/lookup of the same size in the same run.
 // rows/s (items_per_second) counts lookups, B*F = 4096 x 26 per iteration; bytes/s counts the
 // fp32 embeddings produced (lookups x dim x 4 B). Times are wall-clock (UseRealTime), since the
 // work runs on EMBCOMP_BENCH_THREADS OpenMP threads (default 2).

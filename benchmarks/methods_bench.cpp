@@ -2,6 +2,8 @@
 // without touching this file), at each (size, dim):
 //   <key>/lookup/<size>/d<dim>  EmbeddingTable::lookup of one [4096 x 26] batch
 //   <key>/train/<size>/d<dim>   forward + backward(ids, dE) + embcomp::Adam step + after_step
+//   <key>/serve/<size>/d<dim>   lookup of the serving form (finalize(), then freeze()), for
+//                               methods with a form of their own (MethodInfo::serving_form)
 // Each method runs at a ratio it supports (full 1, int16 1.9, int8 3.9, every other 1000 on the
 // large size and 100 on the small one: the compressed tables then fit in cache, and the report
 // compares them with the raw gather of the full-size table; cafe/train against hash/train at
@@ -109,6 +111,54 @@ void lookup(benchmark::State& state, const std::string& key, Size size, Index di
   state.SetLabel(m.label);
 }
 
+/// The serving form of a freshly built, finalized table (the trainable table is freed).
+struct ServingState : Held {
+  std::unique_ptr<EmbeddingTable> form;
+  std::string error;
+  std::string label;
+};
+
+void serve(benchmark::State& state, const std::string& key, Size size, Index dim) {
+  Workload& w = workload(size, dim);
+  auto& s = static_cast<ServingState&>(acquire(bench_name(key, "serve", size, dim), [&] {
+    auto held = std::make_unique<ServingState>();
+    std::unique_ptr<Held> table = make_method_state(key, size, w);
+    auto& m = static_cast<MethodState&>(*table);
+    if (!m.table) {
+      held->error = m.error;
+      return held;
+    }
+    try {
+      m.table->finalize();
+      held->form = m.table->freeze();
+    } catch (const std::exception& e) {
+      held->error = kFailed + key + " freeze: " + e.what();
+      return held;
+    }
+    const MemoryReport mem = held->form->memory();
+    char label[128];
+    std::snprintf(label, sizeof label, "%s: ratio %gx (serving %.3g MiB)",
+                  held->form->spec().c_str(), mem.ratio(),
+                  static_cast<double>(mem.serving_bytes) / (1024.0 * 1024.0));
+    held->label = label;
+    return held;
+  }));
+  if (!s.form) {
+    state.SkipWithError(s.error.c_str());
+    return;
+  }
+  const Matrix out{w.out.data(), w.lookups(), dim};
+  std::size_t b = 0;
+  for (auto _ : state) {
+    s.form->lookup(w.batch(b), out);
+    benchmark::DoNotOptimize(out.data);
+    benchmark::ClobberMemory();
+    b = b + 1 == w.batches() ? 0 : b + 1;
+  }
+  set_rates(state, w);
+  state.SetLabel(s.label);
+}
+
 void train(benchmark::State& state, const std::string& key, Size size, Index dim) {
   Workload& w = workload(size, dim);
   MethodState& m = method_state(key, size, dim, w);
@@ -124,7 +174,10 @@ void train(benchmark::State& state, const std::string& key, Size size, Index dim
     m.table->forward(w.batch(b), out);
     m.table->backward(w.batch(b), dE, m.grads);
     m.adam->step(m.grads);
-    m.table->after_step(StepContext{m.adam->steps(), 0, 0.0, m.adam.get()});
+    // Stage-local counts of a 1,000-step stage, so schedules run (deeplight prunes every
+    // 10th step) as in training.
+    const std::uint64_t t = m.adam->steps();
+    m.table->after_step(StepContext{t, 0, 0.0, m.adam.get(), static_cast<Index>(t % 1000) + 1, 1000});
   };
   std::size_t b = 0;
   try {
@@ -157,6 +210,10 @@ void register_methods(Size size, Index dim) {
     const std::string train_name = bench_name(key, "train", size, dim);
     benchmark::RegisterBenchmark(train_name.c_str(), train, key, size, dim)->UseRealTime();
     add_entry({train_name, size, dim, key, "train"});
+    if (info.serving_form.empty()) continue;
+    const std::string serve_name = bench_name(key, "serve", size, dim);
+    benchmark::RegisterBenchmark(serve_name.c_str(), serve, key, size, dim)->UseRealTime();
+    add_entry({serve_name, size, dim, key, "serve"});
   }
 }
 

@@ -19,15 +19,22 @@ struct MethodInfo {
   std::string summary;
   std::vector<OptionInfo> options;
   std::function<std::unique_ptr<EmbeddingTable>(const TableArgs&, const Options&)> make;
+  /// The key of the serving form its freeze() returns (serving_forms()); empty when the
+  /// serving form is a frozen copy of the table itself.
+  std::string serving_form;
 };
 
-/// Describes a method class that has kKey, kSummary and option_info().
+/// Describes a method class that has kKey, kSummary and option_info(), and kServingForm when
+/// its freeze() returns a serving form of its own.
 template <class Method>
 MethodInfo describe() {
+  std::string serving_form;
+  if constexpr (requires { Method::kServingForm; }) serving_form = Method::kServingForm;
   return {Method::kKey, Method::kSummary, Method::option_info(),
           [](const TableArgs& args, const Options& options) -> std::unique_ptr<EmbeddingTable> {
             return std::make_unique<Method>(args, options);
-          }};
+          },
+          serving_form};
 }
 
 /// Every registered method, in the order of the docs table.

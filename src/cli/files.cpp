@@ -16,6 +16,7 @@ json memory_json(const MemoryReport& m) {
           {"optimizer_bytes", m.optimizer_bytes},
           {"serving_bytes", m.serving_bytes},
           {"training_bytes", m.training_bytes()},
+          {"peak_training_bytes", m.peak_training_bytes},
           {"ratio", m.ratio()},
           {"training_ratio", m.training_ratio()}};
 }

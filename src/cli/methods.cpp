@@ -36,6 +36,7 @@ int run_methods(const MethodsOptions& o) {
   for (const MethodInfo& m : methods()) {
     std::printf("%-10s %s\n", m.key.c_str(), m.summary.c_str());
     std::printf("    budgets up to %.4gx\n", highest_ratio(m.key, schema));
+    if (!m.serving_form.empty()) std::printf("    serving form: %s\n", m.serving_form.c_str());
     for (const OptionInfo& option : m.options) {
       std::printf("    %s=%s  %s\n", option.name.c_str(), option.default_value.c_str(),
                   option.help.c_str());

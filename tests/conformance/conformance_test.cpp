@@ -30,7 +30,7 @@ const std::vector<std::string>& conformance_specs() {
       "cafe", "cafe:sketch=per_field", "cafe:hash_tables=shared", "cafe:importance=frequency",
       "cafe:threshold=adaptive", "cafe:hash=xxhash",
       "cafe-ml", "cafe-ml:levels=3",
-      "deeplight", "deeplight:warmup=0", "deeplight:schedule=reference", "deeplight:every=1",
+      "deeplight", "deeplight:warmup=0.5", "deeplight:schedule=reference", "deeplight:every=1",
   };
   return specs;
 }
@@ -360,6 +360,11 @@ TEST_CASE("conformance: the serving form after finalize", "[conformance]") {
     CHECK(static_cast<double>(frozen->memory().serving_bytes) <=
           table->budget().bytes(table->schema()));
     CHECK_THROWS_AS(frozen->backward(batch_of(ids, table->schema()), dE_view, grads), Error);
+
+    // The form the registry announces: the method's own, or a copy of the table.
+    const MethodInfo& info = method_info(SpecString::parse(spec).key);
+    const std::string form = info.serving_form.empty() ? info.key : info.serving_form;
+    CHECK(SpecString::parse(frozen->spec()).key == form);
 
     // A frozen checkpoint loads as the serving form.
     auto reloaded = round_trip(*frozen);

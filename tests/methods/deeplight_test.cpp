@@ -75,7 +75,7 @@ TEST_CASE("deeplight: the schedule reaches the target at 80% of the stage", "[me
 TEST_CASE("deeplight: pruning zeroes the scheduled count, the gate follows the schedule, "
           "zeroed entries regrow",
           "[methods][deeplight]") {
-  auto t = make_deeplight(":every=5", 4.0);
+  auto t = make_deeplight(":every=5,warmup=0.5", 4.0);
   const Schema& s = t->schema();
   const double elements = static_cast<double>(s.total_rows() * s.dim);
   Sgd sgd(0.5f);
@@ -143,7 +143,7 @@ TEST_CASE("deeplight: the reference schedule does not reach its target in a shor
   // Why deeplight:schedule=reference is kept out of the conformance learning check: in a
   // stage of 300 steps it prunes 1 - 0.99^3 = 3% of the target, and finalize then prunes the
   // rest at once, after training.
-  auto t = make_deeplight(":schedule=reference,warmup=0", 8.0);
+  auto t = make_deeplight(":schedule=reference", 8.0);
   Sgd sgd(0.1f);
   t->begin_stage(0);
   t->after_step({300, 0, 0.0, &sgd, 300, 300});
@@ -157,5 +157,6 @@ TEST_CASE("deeplight: bad options are refused", "[methods][deeplight]") {
   CHECK_THROWS_AS(make_deeplight(":warmup=-1", 2.0), InvalidArgument);
   CHECK_THROWS_AS(make_deeplight(":stop_deviation=1", 2.0), InvalidArgument);
   CHECK_THROWS_AS(make_deeplight(":schedule=fast", 2.0), InvalidArgument);
-  CHECK(make_deeplight(":warmup=0", 2.0)->stages().size() == 1);
+  CHECK(make_deeplight("", 2.0)->stages().size() == 1);
+  CHECK(make_deeplight(":warmup=1", 2.0)->stages().size() == 2);
 }

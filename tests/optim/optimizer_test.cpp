@@ -162,7 +162,7 @@ TEST_CASE("one step over two gradient sets advances t once and refuses both on a
   CHECK(adam.steps() == 1);
 }
 
-TEST_CASE("a parameter's lr_scale scales its step; method-updated parameters are refused",
+TEST_CASE("a parameter's lr_scale scales its step, method-updated parameters are refused",
           "[optim]") {
   Parameter scaled("s", 1, 2, ParamKind::dense, {}, ParamTraits{ParamRole::trained, 0.25f});
   Gradients grads;
@@ -182,7 +182,7 @@ TEST_CASE("a parameter's lr_scale scales its step; method-updated parameters are
   CHECK(adam.state_bytes(scaled) == 2 * 2 * sizeof(float));
 }
 
-TEST_CASE("forget and keep_only drop state; a reshaped parameter starts fresh", "[optim]") {
+TEST_CASE("forget and keep_only drop state, a reshaped parameter starts fresh", "[optim]") {
   Parameter keep("keep", 2, 2, ParamKind::dense);
   Parameter grow("grow", 2, 2, ParamKind::dense, {}, ParamTraits{ParamRole::trained, 1.0f, true});
   Gradients grads;

@@ -229,10 +229,12 @@ TEST_CASE("resume identity: deeplight (warm-up, gated pruning stage, finalize) w
   // gates the best state and the optimizer's state resume; finalize runs once, at the end.
   TrainerConfig config = base_config("adam");
   config.patience = 0;
-  SECTION("in the warm-up") { require_resume_identity("deeplight:every=3", config, {1}); }
-  SECTION("in the pruning stage") { require_resume_identity("deeplight:every=3", config, {4}); }
+  SECTION("in the warm-up") { require_resume_identity("deeplight:every=3,warmup=0.5", config, {1}); }
+  SECTION("in the pruning stage") {
+    require_resume_identity("deeplight:every=3,warmup=0.5", config, {4});
+  }
   SECTION("before the gate opened (no best state yet)") {
-    require_resume_identity("deeplight:every=3,warmup=0", config, {1});
+    require_resume_identity("deeplight:every=3", config, {1});
   }
 }
 

@@ -28,9 +28,11 @@ struct MemoryReport {
   }
 
   std::string to_string() const {
+    std::string peak;
+    if (peak_training_bytes > 0) peak = ", peak " + std::to_string(peak_training_bytes) + " B";
     return "parameters " + std::to_string(parameter_bytes) + " B, index " +
            std::to_string(index_bytes) + " B, optimizer " + std::to_string(optimizer_bytes) +
-           " B, serving " + std::to_string(serving_bytes) + " B, ratio " +
+           " B" + peak + ", serving " + std::to_string(serving_bytes) + " B, ratio " +
            std::to_string(ratio()) + "x (training " + std::to_string(training_ratio()) + "x)";
   }
 };

@@ -66,7 +66,6 @@ class SparseRows {
     s.rows_ = rows;
     s.width_ = width;
     s.layout_ = best_layout(rows, nnz);
-    s.row_ptr_.clear();
     s.cols_.reserve(static_cast<std::size_t>(nnz));
     s.values_.reserve(static_cast<std::size_t>(nnz));
     if (s.layout_ == SparseLayout::csr) s.row_ptr_.push_back(0);
@@ -97,7 +96,7 @@ class SparseRows {
     for (std::size_t k = begin; k < end; ++k) out[cols_[k]] = values_[k];
   }
 
-  /// Bytes held: exactly bytes_for(layout(), rows(), nonzeros()).
+  /// Bytes held: exactly bytes_for(layout(), rows(), nonzeros()); 0 for the empty form.
   std::size_t bytes() const {
     return row_ptr_.size() * sizeof(std::uint32_t) + row_of_.size() * sizeof(std::uint32_t) +
            cols_.size() * sizeof(std::uint16_t) + values_.size() * sizeof(float);
@@ -128,7 +127,8 @@ class SparseRows {
     }
     s.layout_ = static_cast<SparseLayout>(layout);
     const auto n = static_cast<std::size_t>(nnz);
-    s.row_ptr_.assign(s.layout_ == SparseLayout::csr ? static_cast<std::size_t>(s.rows_ + 1) : 0, 0);
+    const bool pointers = s.layout_ == SparseLayout::csr && s.rows_ > 0;  // none in the empty form
+    s.row_ptr_.assign(pointers ? static_cast<std::size_t>(s.rows_ + 1) : 0, 0);
     if (s.layout_ == SparseLayout::coo) s.row_of_.resize(n);
     s.cols_.resize(n);
     s.values_.resize(n);
@@ -156,7 +156,7 @@ class SparseRows {
     for (std::uint16_t c : cols_) {
       if (c >= width_) fail("column out of range");
     }
-    if (layout_ == SparseLayout::csr) {
+    if (layout_ == SparseLayout::csr && rows_ > 0) {
       if (row_ptr_.front() != 0 || row_ptr_.back() != nnz) fail("row pointers");
       if (!std::is_sorted(row_ptr_.begin(), row_ptr_.end())) fail("row pointers not sorted");
     } else {
@@ -168,7 +168,7 @@ class SparseRows {
   Index rows_ = 0;
   Index width_ = 0;
   SparseLayout layout_ = SparseLayout::csr;
-  std::vector<std::uint32_t> row_ptr_{0};  ///< csr: [rows + 1] (a valid empty form: 0 rows)
+  std::vector<std::uint32_t> row_ptr_;  ///< csr: [rows + 1]; empty in the empty form (0 rows)
   std::vector<std::uint32_t> row_of_;   ///< coo: [nnz], sorted
   std::vector<std::uint16_t> cols_;     ///< [nnz]
   std::vector<float> values_;           ///< [nnz]
