@@ -3,6 +3,7 @@
 
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/cafe_ml.hpp"
+#include "embcomp/methods/dedup.hpp"
 #include "embcomp/methods/deeplight.hpp"
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
@@ -23,6 +24,7 @@ const std::vector<MethodInfo>& methods() {
       describe<Int16Table>(),
       describe<CafeTable>(),
       describe<CafeMlTable>(),
+      describe<DedupTable>(),
       describe<DeepLightTable>(),
   };
   return all;
@@ -31,6 +33,7 @@ const std::vector<MethodInfo>& methods() {
 const std::vector<MethodInfo>& serving_forms() {
   static const std::vector<MethodInfo> all = {
       describe<SparseServingTable>(),
+      describe<RemappedServingTable>(),
   };
   return all;
 }

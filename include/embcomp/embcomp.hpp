@@ -7,6 +7,7 @@
 
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/cafe_ml.hpp"
+#include "embcomp/methods/dedup.hpp"
 #include "embcomp/methods/deeplight.hpp"
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
@@ -14,6 +15,7 @@
 #include "embcomp/methods/qr.hpp"
 #include "embcomp/methods/quantized.hpp"
 
+#include "embcomp/serving/remapped_table.hpp"
 #include "embcomp/serving/sparse_rows.hpp"
 #include "embcomp/serving/sparse_table.hpp"
 #include "embcomp/sketch/hot_sketch.hpp"

@@ -271,7 +271,8 @@ class TrainingRun {
       const Index i = loop_.stage_step;
       const double epoch = static_cast<double>(i + 1) / static_cast<double>(steps_per_epoch_);
       const auto start = Clock::now();
-      const double loss = train_step(s, i, epoch, stage_steps);
+      const bool evaluation_follows = (i + 1) % eval_every_ == 0 || i + 1 == stage_steps;
+      const double loss = train_step(s, i, epoch, stage_steps, evaluation_follows);
       if (stage.uses_validation) feed_validation_batch();
       record_step(loss, std::chrono::duration<double>(Clock::now() - start).count());
       if (config_.on_step) {
@@ -291,7 +292,8 @@ class TrainingRun {
 
   /// Batch i of the stage (the train part read in order, wrapping around): forward, backward,
   /// one optimizer step, the table's after_step. Returns the loss (with the auxiliary loss).
-  double train_step(std::size_t s, Index i, double epoch, Index stage_steps) {
+  double train_step(std::size_t s, Index i, double epoch, Index stage_steps,
+                    bool evaluation_follows) {
     const Index batch_size = config_.batch_size;
     source_.read(SplitPart::train, (i % steps_per_epoch_) * batch_size, batch_size, batch_);
     double loss = forward_backward(batch_, &table_grads_, model_grads_);
@@ -314,7 +316,8 @@ class TrainingRun {
                                   .append(e.what()));
     }
     ++loop_.stage_step;
-    table_.after_step(StepContext{loop_.step, s, epoch, &optimizer_, loop_.stage_step, stage_steps});
+    table_.after_step(StepContext{loop_.step, s, epoch, &optimizer_, loop_.stage_step, stage_steps,
+                                  evaluation_follows});
     return loss;
   }
 

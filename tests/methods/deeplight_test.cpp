@@ -60,9 +60,12 @@ TEST_CASE("deeplight: the budget buys nonzeros in the smaller sparse layout", "[
 TEST_CASE("deeplight: the schedule reaches the target at 80% of the stage", "[methods][deeplight]") {
   const DeepLightSchedule stage{0.9, 1e-3, false};
   CHECK(stage.rate(0, 1000) == 0.0);
-  CHECK(stage.rate(800, 1000) == Approx(0.9 * (1 - 1e-3)));
-  CHECK_FALSE(stage.reached(stage.rate(790, 1000)));
-  CHECK(stage.reached(stage.rate(800, 1000) + 1e-12));
+  CHECK(stage.rate(400, 1000) == Approx(0.9 * (1 - std::sqrt(1e-3))));
+  CHECK(stage.rate(799, 1000) < 0.9);
+  CHECK(stage.rate(800, 1000) == 0.9);
+  CHECK(stage.rate(1000, 1000) == 0.9);
+  CHECK_FALSE(stage.reached(stage.rate(799, 1000)));  // within dev of P is not enough
+  CHECK(stage.reached(stage.rate(800, 1000)));
   // The reference's tau = 100 steps: the gate opens at t* = 100 log(1e-3) / log(0.99), 68,731.4
   // (the spec's "about 68,733").
   const DeepLightSchedule reference{0.9, 1e-3, true};
@@ -107,6 +110,18 @@ TEST_CASE("deeplight: pruning zeroes the scheduled count, the gate follows the s
   const auto after = lookup(*t, ids);
   CHECK(zeros_in(before) > 0);
   CHECK(zeros_in(after) == 0);
+}
+
+TEST_CASE("deeplight: a step the trainer validates after is pruned, off the schedule",
+          "[methods][deeplight]") {
+  auto t = make_deeplight("", 4.0);
+  Sgd sgd(0.5f);
+  t->begin_stage(0);
+  t->after_step({3, 0, 0.0, &sgd, 3, 50});  // not a multiple of every=10: no prune
+  CHECK(t->prune_rate() == 0.0);
+  t->after_step({4, 0, 0.0, &sgd, 4, 50, /*evaluation_follows=*/true});
+  CHECK(t->prune_rate() == DeepLightSchedule{t->target_rate(), 1e-3, false}.rate(4, 50));
+  CHECK(t->prune_rate() > 0.0);
 }
 
 TEST_CASE("deeplight: finalize keeps exactly the largest magnitudes the budget buys",

@@ -238,6 +238,13 @@ TEST_CASE("resume identity: deeplight (warm-up, gated pruning stage, finalize) w
   }
 }
 
+TEST_CASE("resume identity: dedup across its deduplication (a reshaped table and a remap)",
+          "[train][resume]") {
+  TrainerConfig config = base_config("adam");
+  SECTION("at the end of the full stage") { require_resume_identity("dedup:fp=1", config, {2}); }
+  SECTION("in the fine-tuning stage") { require_resume_identity("dedup:fp=1", config, {3}); }
+}
+
 TEST_CASE("resume identity: two stages, interrupted in each and at the boundary",
           "[train][resume]") {
   const TrainerConfig config = base_config("adam");

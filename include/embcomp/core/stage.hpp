@@ -59,6 +59,10 @@ struct StepContext {
   Optimizer* optimizer = nullptr;
   Index stage_step = 0;      ///< steps done in this stage, this one included (from 1)
   Index stage_steps = 0;     ///< steps the stage runs unless it stops early
+  /// The trainer validates right after this step (and may keep the state as the best): a
+  /// method that keeps its budget by periodic pruning prunes now, so that validation sees
+  /// the state it would serve.
+  bool evaluation_follows = false;
 };
 
 }  // namespace embcomp
