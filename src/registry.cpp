@@ -5,6 +5,7 @@
 #include "embcomp/methods/cafe_ml.hpp"
 #include "embcomp/methods/dedup.hpp"
 #include "embcomp/methods/deeplight.hpp"
+#include "embcomp/methods/dpq.hpp"
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
@@ -26,6 +27,7 @@ const std::vector<MethodInfo>& methods() {
       describe<CafeMlTable>(),
       describe<DedupTable>(),
       describe<DeepLightTable>(),
+      describe<DpqTable>(),
   };
   return all;
 }
@@ -34,6 +36,7 @@ const std::vector<MethodInfo>& serving_forms() {
   static const std::vector<MethodInfo> all = {
       describe<SparseServingTable>(),
       describe<RemappedServingTable>(),
+      describe<PqServingTable>(),
   };
   return all;
 }

@@ -35,6 +35,7 @@ const std::vector<std::string>& conformance_specs() {
       // rows (U(+-0.03) against fp = 0.01) and refuses its budget after the full stage, as it
       // should (dedup_test); fp=1 makes every LSH candidate a duplicate, so every stage runs.
       "dedup:fp=1", "dedup:fp=1,block_rows=50",
+      "dpq", "dpq:shared=true", "dpq:parts=2,centroids=4",
   };
   return specs;
 }
@@ -272,7 +273,15 @@ TEST_CASE("conformance: forward is lookup, and backward after forward is backwar
   for (const auto& spec : conformance_specs()) {
     INFO("spec " << spec);
     auto a = make(spec, 7), b = make(spec, 7);
-    if (!a->exact_gradient()) continue;  // a training forward that differs by design
+    if (!a->exact_gradient()) {
+      // A training forward that differs by design (straight-through estimators): what it
+      // computed is what lookup then serves for the same ids.
+      const auto ids = random_ids(a->schema(), 32, 4);
+      std::vector<float> out(ids.size() * static_cast<std::size_t>(a->dim()));
+      a->forward(batch_of(ids, a->schema()), {out.data(), static_cast<Index>(ids.size()), a->dim()});
+      CHECK(lookup(*a, ids) == out);
+      continue;
+    }
     const Schema& schema = a->schema();
     const Index d = a->dim();
     const std::size_t last = a->stages().size() - 1;

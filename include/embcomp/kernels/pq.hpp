@@ -1,0 +1,67 @@
+// Product quantization math written once (dpq and its serving form; host+device):
+// bit-packed codes and the nearest centroid of a sub-vector.
+//
+// Codes layout: code (r, j) of row r, part j (D parts of `bits` bits each) starts at bit
+// (r D + j) bits of a uint64 array, least significant bit first; a code may span two words.
+#pragma once
+
+#include <cstdint>
+
+#include "embcomp/core/types.hpp"
+#include "embcomp/kernels/host_device.hpp"
+
+namespace embcomp::kernels {
+
+/// Words of a packed array of `count` codes of `bits` bits.
+EMBCOMP_HD Index packed_words(Index count, int bits) { return (count * bits + 63) / 64; }
+
+/// Bits per code for K centroids: ceil(log2 K), at least 1.
+EMBCOMP_HD int code_bits(Index centroids) {
+  int bits = 1;
+  while ((Index{1} << bits) < centroids) ++bits;
+  return bits;
+}
+
+/// Code `index` of a packed array of `bits`-bit codes (bits <= 32).
+EMBCOMP_HD std::uint32_t read_code(const std::uint64_t* words, Index index, int bits) {
+  const auto bit = static_cast<std::uint64_t>(index) * static_cast<std::uint64_t>(bits);
+  const std::uint64_t word = bit / 64, shift = bit % 64;
+  const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
+  std::uint64_t value = words[word] >> shift;
+  if (shift + static_cast<std::uint64_t>(bits) > 64) value |= words[word + 1] << (64 - shift);
+  return static_cast<std::uint32_t>(value & mask);
+}
+
+/// Writes code `index` (not thread-safe: neighbouring codes share words).
+EMBCOMP_HD void write_code(std::uint64_t* words, Index index, int bits, std::uint32_t code) {
+  const auto bit = static_cast<std::uint64_t>(index) * static_cast<std::uint64_t>(bits);
+  const std::uint64_t word = bit / 64, shift = bit % 64;
+  const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
+  const std::uint64_t value = static_cast<std::uint64_t>(code) & mask;
+  words[word] = (words[word] & ~(mask << shift)) | (value << shift);
+  if (shift + static_cast<std::uint64_t>(bits) > 64) {
+    const std::uint64_t spill = 64 - shift;
+    words[word + 1] = (words[word + 1] & ~(mask >> spill)) | (value >> spill);
+  }
+}
+
+/// The k in [0, K) minimising ||q - centroids[k]||^2 (the first on ties); centroids is
+/// [K x width] row-major.
+EMBCOMP_HD Index nearest_centroid(const float* q, const float* centroids, Index K, Index width) {
+  Index best = 0;
+  float best_distance = 0.0f;
+  for (Index k = 0; k < K; ++k) {
+    float distance = 0.0f;
+    for (Index c = 0; c < width; ++c) {
+      const float diff = q[c] - centroids[k * width + c];
+      distance += diff * diff;
+    }
+    if (k == 0 || distance < best_distance) {
+      best = k;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+}  // namespace embcomp::kernels
