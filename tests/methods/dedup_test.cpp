@@ -1,11 +1,12 @@
-// dedup: the block search on tables with planted duplicates, sizing from the budget, the
-// deduplication stage (remap, shared rows, summed gradients), the runtime limit when the table
-// has too few duplicates, and the remapped serving form.
+// dedup: sizing from the budget, the deduplication stage (remap, shared rows, summed
+// gradients), the runtime limit when the table has too few duplicates, and the remapped serving
+// form. The block search itself: dedup_blocks_test.cpp.
 #include <catch2/catch.hpp>
 
 #include <set>
 #include <sstream>
 
+#include "dedup_support.hpp"
 #include "support.hpp"
 
 using namespace embcomp;
@@ -13,54 +14,12 @@ using namespace embcomp::test;
 
 namespace {
 
-/// A [blocks r x d] table whose block b equals block source[b] (plus noise below fp) when
-/// source[b] >= 0, and is random (far from every other block) otherwise.
-std::vector<float> planted_table(const std::vector<Index>& source, Index r, Index d, float noise) {
-  std::vector<float> w(source.size() * static_cast<std::size_t>(r * d));
-  for (std::size_t b = 0; b < source.size(); ++b) {
-    for (Index i = 0; i < r * d; ++i) {
-      const auto from = source[b] >= 0 ? static_cast<std::size_t>(source[b]) : b;
-      const float base = kernels::uniform(kernels::combine(9, from), static_cast<std::uint64_t>(i), -1.0f, 1.0f);
-      const float jitter = source[b] >= 0 ? kernels::uniform(kernels::combine(7, b), static_cast<std::uint64_t>(i), -noise, noise) : 0.0f;
-      w[b * static_cast<std::size_t>(r * d) + static_cast<std::size_t>(i)] = base + jitter;
-    }
-  }
-  return w;
-}
-
 std::unique_ptr<DedupTable> make_dedup(const std::string& options, double ratio, Schema schema) {
   auto table = make_table("dedup" + options, {schema, Budget{ratio}, 3});
   return std::unique_ptr<DedupTable>(static_cast<DedupTable*>(table.release()));
 }
 
 }  // namespace
-
-TEST_CASE("dedup blocks: planted duplicates are found and chains resolve", "[methods][dedup]") {
-  // Blocks 3 and 5 copy block 0, block 4 copies block 1; the rest are unique.
-  const std::vector<Index> source = {-1, -1, -1, 0, 1, 0, -1};
-  const Index r = 4, d = 3;
-  const auto w = planted_table(source, r, d, 0.004f);
-  DedupConfig c;
-  c.block_rows = r;
-  c.seed = 5;
-  const DedupResult all = deduplicate_blocks(w.data(), 7 * r, d, c, 100);
-  CHECK(all.duplicates == 3);
-  REQUIRE(all.remap.size() == 7);
-  CHECK(all.remap[3] == all.remap[0]);
-  CHECK(all.remap[5] == all.remap[0]);
-  CHECK(all.remap[4] == all.remap[1]);
-  CHECK(all.kept_from.size() == 4);
-  std::set<std::int32_t> distinct(all.remap.begin(), all.remap.end());
-  CHECK(distinct.size() == 4);
-  for (std::size_t k = 0; k < all.kept_from.size(); ++k) {
-    CHECK(all.remap[static_cast<std::size_t>(all.kept_from[k])] == static_cast<std::int32_t>(k));
-  }
-  // The search stops once enough duplicates are found.
-  CHECK(deduplicate_blocks(w.data(), 7 * r, d, c, 1).duplicates == 1);
-  // Noise above fp: no duplicates.
-  const auto far = planted_table(source, r, d, 0.5f);
-  CHECK(deduplicate_blocks(far.data(), 7 * r, d, c, 100).duplicates == 0);
-}
 
 TEST_CASE("dedup: the budget sets the duplicates wanted, one kept block is the limit",
           "[methods][dedup]") {
