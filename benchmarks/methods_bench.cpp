@@ -2,8 +2,9 @@
 // without touching this file), at each (size, dim):
 //   <key>/lookup/<size>/d<dim>  EmbeddingTable::lookup of one [4096 x 26] batch
 //   <key>/train/<size>/d<dim>   forward + backward(ids, dE) + embcomp::Adam step + after_step
-//   <key>/serve/<size>/d<dim>   lookup of the serving form (finalize(), then freeze()), for
-//                               methods with a form of their own (MethodInfo::serving_form)
+//   <key>/serve/<size>/d<dim>   lookup of the serving form (every stage begun, finalize(),
+//                               freeze()), for methods with a form of their own
+//                               (MethodInfo::serving_form)
 // Each method runs at a ratio it supports (full 1, int16 1.9, int8 3.9, every other 1000 on the
 // large size and 100 on the small one: the compressed tables then fit in cache, and the report
 // compares them with the raw gather of the full-size table; cafe/train against hash/train at
@@ -129,8 +130,16 @@ void serve(benchmark::State& state, const std::string& key, Size size, Index dim
       return held;
     }
     try {
+      // Every stage begun (dedup merges its blocks at the start of its second), then finalize:
+      // the form a training run would serve, without its training steps.
+      for (std::size_t stage = 0; stage < m.table->stages().size(); ++stage) {
+        m.table->begin_stage(stage);
+      }
       m.table->finalize();
       held->form = m.table->freeze();
+    } catch (const InfeasibleBudget& e) {
+      held->error = std::string(kSkipped) + e.what();
+      return held;
     } catch (const std::exception& e) {
       held->error = kFailed + key + " freeze: " + e.what();
       return held;
