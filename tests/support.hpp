@@ -48,6 +48,14 @@ inline std::vector<float> random_values(std::size_t n, unsigned seed) {
   return v;
 }
 
+/// make_table(spec, args) as the method's own class, for its accessors.
+template <class Method>
+std::unique_ptr<Method> make_method(const std::string& spec, const TableArgs& args) {
+  auto table = make_table(spec, args);
+  REQUIRE(dynamic_cast<Method*>(table.get()) != nullptr);
+  return std::unique_ptr<Method>(static_cast<Method*>(table.release()));
+}
+
 /// Held-out AUC of `table` trained with Adam on the planted task (data/planted.hpp).
 inline double train_planted_task_auc(EmbeddingTable& table, int steps = 300, Index batch = 256) {
   Adam adam(0.05f);

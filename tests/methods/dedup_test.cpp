@@ -15,8 +15,7 @@ using namespace embcomp::test;
 namespace {
 
 std::unique_ptr<DedupTable> make_dedup(const std::string& options, double ratio, Schema schema) {
-  auto table = make_table("dedup" + options, {schema, Budget{ratio}, 3});
-  return std::unique_ptr<DedupTable>(static_cast<DedupTable*>(table.release()));
+  return make_method<DedupTable>("dedup" + options, {schema, Budget{ratio}, 3});
 }
 
 }  // namespace

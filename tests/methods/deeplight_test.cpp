@@ -15,8 +15,7 @@ namespace {
 
 std::unique_ptr<DeepLightTable> make_deeplight(const std::string& options, double ratio,
                                                Schema schema = small_schema()) {
-  auto table = make_table("deeplight" + options, {schema, Budget{ratio}, 3});
-  return std::unique_ptr<DeepLightTable>(static_cast<DeepLightTable*>(table.release()));
+  return make_method<DeepLightTable>("deeplight" + options, {schema, Budget{ratio}, 3});
 }
 
 /// Every stored value of the table's dense rows, through lookups of every id.

@@ -14,8 +14,7 @@ namespace {
 
 std::unique_ptr<DpqTable> make_dpq(const std::string& options, double ratio,
                                    Schema schema = small_schema()) {
-  auto table = make_table("dpq" + options, {schema, Budget{ratio}, 3});
-  return std::unique_ptr<DpqTable>(static_cast<DpqTable*>(table.release()));
+  return make_method<DpqTable>("dpq" + options, {schema, Budget{ratio}, 3});
 }
 
 const Parameter& param(const EmbeddingTable& t, const std::string& name) {
