@@ -4,6 +4,7 @@
 #pragma once
 
 #include <charconv>
+#include <cmath>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -78,6 +79,15 @@ class Options {
     if (ec != std::errc() || end != v.data() + v.size()) bad_value(name, v, "a number");
     return out;
   }
+  /// number(name), which must be finite and >= 0 (> 0 when `strictly`).
+  double non_negative(std::string_view name, bool strictly = false) const {
+    const double v = number(name);
+    if (!std::isfinite(v) || v < 0.0 || (strictly && v == 0.0)) {
+      bad_value(name, find(name), strictly ? "finite and > 0" : "finite and >= 0");
+    }
+    return v;
+  }
+  double positive(std::string_view name) const { return non_negative(name, true); }
   long long integer(std::string_view name) const {
     const std::string& v = find(name);
     long long out = 0;

@@ -32,6 +32,16 @@ struct Schema {
   double full_bytes() const {
     return static_cast<double>(total_rows()) * static_cast<double>(dim) * 4.0;
   }
+  /// field_offset of every field, [F] (stacked-table methods keep it for their lookups).
+  std::vector<Index> field_offsets() const {
+    std::vector<Index> offsets;
+    Index o = 0;
+    for (Index n : cardinalities) {
+      offsets.push_back(o);
+      o += n;
+    }
+    return offsets;
+  }
   /// Offset of field f's first row when all fields are stacked into one [N x d] table.
   Index field_offset(Index f) const {
     Index o = 0;

@@ -59,8 +59,8 @@ class DedupTable : public GatherTable<DedupTable> {
 
   DedupTable(const TableArgs& args, const Options& options)
       : GatherTable(args),
-        full_epochs_(positive(options, "full")),
-        finetune_epochs_(positive(options, "finetune")),
+        full_epochs_(options.positive("full")),
+        finetune_epochs_(options.positive("finetune")),
         config_(parse(options, args)),
         blocks_(block_count(args.schema.total_rows(), config_.block_rows)),
         wanted_(plan_duplicates(args, config_.block_rows, blocks_)),
@@ -68,7 +68,7 @@ class DedupTable : public GatherTable<DedupTable> {
                             ParamTraits{ParamRole::trained, 1.0f, /*reshapeable=*/true})),
         remap_(add_index<std::int32_t>("remap")) {
     set_rows_parameter(rows_);
-    for (Index f = 0; f < args.schema.num_fields(); ++f) offsets_.push_back(args.schema.field_offset(f));
+    offsets_ = args.schema.field_offsets();
     rows_.fill_uniform(default_init_bound(args.schema), args.seed);
   }
 
@@ -145,14 +145,6 @@ class DedupTable : public GatherTable<DedupTable> {
   }
 
  private:
-  static double positive(const Options& o, const char* name) {
-    const double v = o.number(name);
-    if (!(v > 0.0) || !std::isfinite(v)) {
-      throw InvalidArgument(std::string("dedup: ") + name + " must be finite and > 0");
-    }
-    return v;
-  }
-
   static DedupConfig parse(const Options& o, const TableArgs& args) {
     DedupConfig c;
     const Index rows = args.schema.total_rows();

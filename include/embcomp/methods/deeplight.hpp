@@ -83,8 +83,8 @@ class DeepLightTable : public GatherTable<DeepLightTable> {
 
   DeepLightTable(const TableArgs& args, const Options& options)
       : GatherTable(args),
-        warmup_epochs_(non_negative(options, "warmup")),
-        prune_epochs_(positive(options, "prune")),
+        warmup_epochs_(options.non_negative("warmup")),
+        prune_epochs_(options.positive("prune")),
         every_(static_cast<Index>(options.integer("every"))),
         nonzeros_(plan_nonzeros(args)),
         schedule_{1.0 - static_cast<double>(nonzeros_) / elements(args.schema),
@@ -99,7 +99,7 @@ class DeepLightTable : public GatherTable<DeepLightTable> {
     add_index_state("sparse", sparse_);
     rate_.values.assign(1, 0.0);
     set_rows_parameter(rows_);
-    for (Index f = 0; f < args.schema.num_fields(); ++f) offsets_.push_back(args.schema.field_offset(f));
+    offsets_ = args.schema.field_offsets();
     rows_.fill_uniform(default_init_bound(args.schema), args.seed);
   }
 
@@ -178,19 +178,6 @@ class DeepLightTable : public GatherTable<DeepLightTable> {
     if (nnz < 1) throw_infeasible(kKey, SparseRows::bytes_for(SparseLayout::coo, rows, 1), args);
     return std::min<Index>(nnz, rows * args.schema.dim);
   }
-  static double non_negative(const Options& o, const char* name) {
-    const double v = o.number(name);
-    if (!(v >= 0.0) || !std::isfinite(v)) {
-      throw InvalidArgument(std::string("deeplight: ") + name + " must be finite and >= 0");
-    }
-    return v;
-  }
-  static double positive(const Options& o, const char* name) {
-    const double v = non_negative(o, name);
-    if (v == 0.0) throw InvalidArgument(std::string("deeplight: ") + name + " must be > 0");
-    return v;
-  }
-
   /// In the pruning stage (the last one).
   bool pruning() const { return stage() + 1 == (warmup_epochs_ == 0.0 ? 1u : 2u); }
 

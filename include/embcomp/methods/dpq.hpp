@@ -59,7 +59,7 @@ class DpqTable : public EmbeddingTable {
         centroids_(add_parameter("centroids", layout_.centroid_rows(), layout_.part_width(),
                                  ParamKind::dense)),
         codes_(add_index<std::uint64_t>("codes")) {
-    for (Index f = 0; f < args.schema.num_fields(); ++f) offsets_.push_back(args.schema.field_offset(f));
+    offsets_ = args.schema.field_offsets();
     const float bound = default_init_bound(args.schema);
     query_.fill_uniform(bound, args.seed);
     centroids_.fill_uniform(bound, kernels::combine(args.seed, 0xce47ULL));

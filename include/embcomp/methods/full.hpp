@@ -30,9 +30,7 @@ class FullTable : public GatherTable<FullTable> {
         table_(add_parameter("rows", args.schema.total_rows(), args.schema.dim, ParamKind::rows,
                              checked(args, codec, key))) {
     set_rows_parameter(table_);
-    for (Index f = 0; f < args.schema.num_fields(); ++f) {
-      offsets_.push_back(args.schema.field_offset(f));
-    }
+    offsets_ = args.schema.field_offsets();
     table_.fill_uniform(default_init_bound(args.schema), args.seed);
   }
 

@@ -67,7 +67,7 @@ class PqServingTable final : public EmbeddingTable {
         layout_.centroids > 256) {
       throw InvalidArgument("pq: parts must divide the dim and centroids be in [2, 256]");
     }
-    for (Index f = 0; f < args.schema.num_fields(); ++f) offsets_.push_back(args.schema.field_offset(f));
+    offsets_ = args.schema.field_offsets();
     codes_.values.assign(static_cast<std::size_t>(words()), 0);
     mark_frozen();
   }

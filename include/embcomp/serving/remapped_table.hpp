@@ -40,7 +40,7 @@ class RemappedServingTable final : public GatherTable<RemappedServingTable> {
         remap_(add_index<std::int32_t>("remap")) {
     if (block_rows_ < 1) throw InvalidArgument("remapped: block_rows must be >= 1");
     set_rows_parameter(rows_);
-    for (Index f = 0; f < args.schema.num_fields(); ++f) offsets_.push_back(args.schema.field_offset(f));
+    offsets_ = args.schema.field_offsets();
     mark_frozen();
   }
 

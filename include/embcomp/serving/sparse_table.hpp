@@ -24,9 +24,7 @@ class SparseServingTable final : public EmbeddingTable {
   /// An empty form, filled by load_state (frozen checkpoints).
   SparseServingTable(const TableArgs& args, const Options& /*options*/)
       : EmbeddingTable(args) {
-    for (Index f = 0; f < args.schema.num_fields(); ++f) {
-      offsets_.push_back(args.schema.field_offset(f));
-    }
+    offsets_ = args.schema.field_offsets();
     add_index_state("sparse_rows", rows_);
     mark_frozen();
   }
