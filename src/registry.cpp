@@ -5,12 +5,15 @@
 #include "embcomp/methods/cafe_ml.hpp"
 #include "embcomp/methods/dedup.hpp"
 #include "embcomp/methods/deeplight.hpp"
+#include "embcomp/methods/dhe.hpp"
 #include "embcomp/methods/dpq.hpp"
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
 #include "embcomp/methods/qr.hpp"
 #include "embcomp/methods/quantized.hpp"
+#include "embcomp/methods/robe.hpp"
+#include "embcomp/methods/tt.hpp"
 #include "embcomp/serving/sparse_table.hpp"
 
 namespace embcomp {
@@ -21,6 +24,9 @@ const std::vector<MethodInfo>& methods() {
       describe<HashTable>(),
       describe<QrTable>(),
       describe<MdeTable>(),
+      describe<TtTable>(),
+      describe<DheTable>(),
+      describe<RobeTable>(),
       describe<Int8Table>(),
       describe<Int16Table>(),
       describe<CafeTable>(),

@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <random>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "embcomp/embcomp.hpp"
@@ -54,6 +56,32 @@ std::unique_ptr<Method> make_method(const std::string& spec, const TableArgs& ar
   auto table = make_table(spec, args);
   REQUIRE(dynamic_cast<Method*>(table.get()) != nullptr);
   return std::unique_ptr<Method>(static_cast<Method*>(table.release()));
+}
+
+/// The parameter of `t` named `name`, or null.
+inline const Parameter* param_named(const EmbeddingTable& t, const std::string& name) {
+  for (const Parameter* p : t.parameters()) {
+    if (p->name() == name) return p;
+  }
+  return nullptr;
+}
+
+/// The gradient of `param` as a dense [rows x width] array: a sparse one spread (zero
+/// elsewhere), a dense one copied.
+inline std::vector<double> densify(const Gradients& grads, const Parameter* param) {
+  std::vector<double> dense(param == nullptr ? 0 : param->size(), 0.0);
+  for (const auto& g : grads.sparse) {
+    if (g.param != param) continue;
+    std::set<Index> seen;
+    for (Index i = 0; i < g.count(); ++i) {
+      REQUIRE(seen.insert(g.rows[i]).second);  // rows are unique
+      for (Index k = 0; k < param->width(); ++k) dense[g.rows[i] * param->width() + k] = g.row(i)[k];
+    }
+  }
+  for (const auto& g : grads.dense) {
+    if (g.param == param) std::copy(g.values.begin(), g.values.end(), dense.begin());
+  }
+  return dense;
 }
 
 /// Held-out AUC of `table` trained with Adam on the planted task (data/planted.hpp).

@@ -15,8 +15,9 @@
 //
 // forward is the training forward; lookup is the eval (and serving) forward. A method whose
 // training forward differs (straight-through estimators, Gumbel noise, batch statistics)
-// overrides forward_impl and declares exact_gradient() false: its backward is a surrogate,
-// tested against its own definition instead of finite differences of lookup.
+// overrides forward_impl and declares exact_gradient() false: its backward is a surrogate (or
+// the gradient of forward where forward_matches_lookup() is false, as BatchNorm's batch
+// statistics), tested against its own definition instead of finite differences of lookup.
 //
 // The stage model, driven by the trainer (train/trainer.hpp):
 //   for s, stage in enumerate(table.stages()):
@@ -143,6 +144,10 @@ class EmbeddingTable {
   /// applies); false for a surrogate (straight-through estimators), tested against its own
   /// definition.
   virtual bool exact_gradient() const { return true; }
+  /// Whether forward() returns what lookup() returns for the same ids; false where training
+  /// differs from serving by design (DHE's BatchNorm: batch statistics in training, running
+  /// ones at lookup).
+  virtual bool forward_matches_lookup() const { return true; }
 
   // ---- stages (see the stage model above) -------------------------------------------------
 

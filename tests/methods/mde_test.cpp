@@ -46,30 +46,6 @@ double naive_floats(const Schema& s, const std::vector<Index>& dims) {
 
 const MdeTable& as_mde(const EmbeddingTable& t) { return dynamic_cast<const MdeTable&>(t); }
 
-const Parameter* param_named(const EmbeddingTable& t, const std::string& name) {
-  for (const Parameter* p : t.parameters()) {
-    if (p->name() == name) return p;
-  }
-  return nullptr;
-}
-
-/// Sparse rows of `param` spread into a dense array; dense gradients copied.
-std::vector<double> gradient_of(const Gradients& grads, const Parameter* param) {
-  std::vector<double> dense(param->size(), 0.0);
-  for (const auto& g : grads.sparse) {
-    if (g.param != param) continue;
-    std::set<Index> seen;
-    for (Index i = 0; i < g.count(); ++i) {
-      REQUIRE(seen.insert(g.rows[i]).second);
-      for (Index k = 0; k < param->width(); ++k) dense[g.rows[i] * param->width() + k] = g.row(i)[k];
-    }
-  }
-  for (const auto& g : grads.dense) {
-    if (g.param == param) std::copy(g.values.begin(), g.values.end(), dense.begin());
-  }
-  return dense;
-}
-
 }  // namespace
 
 TEST_CASE("mde: exponent and widths on the Criteo Kaggle schema", "[methods][mde]") {
@@ -209,10 +185,10 @@ TEST_CASE("mde: lookup and backward match a per-id reference", "[methods][mde]")
   table->backward(batch_of(ids, s), {dE.data(), static_cast<Index>(ids.size()), D}, grads);
   for (Index f = 0; f < F; ++f) {
     INFO("field " << f);
-    const auto gE = gradient_of(grads, E[f]);
+    const auto gE = densify(grads, E[f]);
     for (std::size_t i = 0; i < gE.size(); ++i) REQUIRE(gE[i] == Approx(dEf[f][i]).epsilon(1e-5).margin(1e-5));
     if (P[f] == nullptr) continue;
-    const auto gP = gradient_of(grads, P[f]);
+    const auto gP = densify(grads, P[f]);
     for (std::size_t i = 0; i < gP.size(); ++i) REQUIRE(gP[i] == Approx(dPf[f][i]).epsilon(1e-5).margin(1e-5));
   }
 }

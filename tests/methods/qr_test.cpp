@@ -37,27 +37,6 @@ double naive_floats(const Schema& s, Index c, QrOp op, long long threshold = 0) 
 
 const QrTable& as_qr(const EmbeddingTable& t) { return dynamic_cast<const QrTable&>(t); }
 
-const Parameter* param_named(const EmbeddingTable& t, const std::string& name) {
-  for (const Parameter* p : t.parameters()) {
-    if (p->name() == name) return p;
-  }
-  return nullptr;
-}
-
-/// The sparse gradient of `param` spread into a dense [rows x width] array (zero elsewhere).
-std::vector<double> densify(const Gradients& grads, const Parameter* param) {
-  std::vector<double> dense(param == nullptr ? 0 : param->size(), 0.0);
-  for (const auto& g : grads.sparse) {
-    if (g.param != param) continue;
-    std::set<Index> seen;
-    for (Index i = 0; i < g.count(); ++i) {
-      REQUIRE(seen.insert(g.rows[i]).second);  // rows are unique
-      for (Index k = 0; k < param->width(); ++k) dense[g.rows[i] * param->width() + k] = g.row(i)[k];
-    }
-  }
-  return dense;
-}
-
 /// Lookup and backward of a QrTable recomputed per id from its parameters and sizing.
 struct NaiveQr {
   NaiveQr(const EmbeddingTable& table) : t(table), plan(as_qr(table).sizing()) {

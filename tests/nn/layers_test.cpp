@@ -68,6 +68,34 @@ TEST_CASE("Linear: forward is x W + b", "[nn]") {
   }
 }
 
+TEST_CASE("Linear over borrowed parameters: the same products, gradients into those parameters",
+          "[nn]") {
+  nn::Linear owner("fc", 4, 3, 7);
+  const std::vector<float> b = test::random_values(3, 2);
+  std::copy(b.begin(), b.end(), owner.bias()->data());
+  Parameter weight("w", 4, 3, ParamKind::dense), bias("b", 1, 3, ParamKind::dense);
+  std::copy_n(owner.weight().data(), 12, weight.data());
+  std::copy(b.begin(), b.end(), bias.data());
+  nn::Linear borrowed(weight, &bias);
+  const Input x(kBatch, 4, 3);
+  const ConstMatrix expected = owner.forward(x.view());
+  const std::vector<float> want(expected.data, expected.data + expected.size());
+  const ConstMatrix y = borrowed.forward(x.view());
+  CHECK(std::vector<float>(y.data, y.data + y.size()) == want);
+  std::vector<float> inferred(want.size());
+  borrowed.infer(x.view(), {inferred.data(), kBatch, 3});
+  CHECK(inferred == want);
+  Gradients grads;
+  borrowed.backward(y, grads);
+  REQUIRE(grads.dense.size() == 2);
+  CHECK(grads.dense[0].param == &weight);
+  CHECK(grads.dense[1].param == &bias);
+  Parameter wrong("b", 1, 4, ParamKind::dense);
+  CHECK_THROWS_AS(nn::Linear(weight, &wrong), InvalidArgument);
+  Input other(kBatch, 4, 8);
+  check_layer(borrowed, other, 3, 9);
+}
+
 TEST_CASE("Linear: backward against finite differences, with and without bias", "[nn]") {
   for (const bool bias : {true, false}) {
     nn::Linear layer("fc", 6, 4, 3, bias);
@@ -262,12 +290,13 @@ TEST_CASE("BatchNorm: running statistics with momentum 0.1, eval mode uses them"
     CHECK(bn.running_var()[c] == Approx(0.9 + 0.1 * sq / (kBatchSize - 1.0)).epsilon(1e-5));
   }
 
-  const std::vector<float> mean_after = bn.running_mean(), var_after = bn.running_var();
+  const auto copy = [](std::span<const float> v) { return std::vector<float>(v.begin(), v.end()); };
+  const std::vector<float> mean_after = copy(bn.running_mean()), var_after = copy(bn.running_var());
   bn.set_training(false);
   Input other(kBatch, channels, 81);
   const ConstMatrix y = bn.forward(other.view());
-  CHECK(bn.running_mean() == mean_after);  // eval mode leaves the statistics alone
-  CHECK(bn.running_var() == var_after);
+  CHECK(copy(bn.running_mean()) == mean_after);  // eval mode leaves the statistics alone
+  CHECK(copy(bn.running_var()) == var_after);
   for (Index r = 0; r < kBatch; ++r) {
     for (Index c = 0; c < channels; ++c) {
       const double expected = (other.values[r * channels + c] - mean_after[c]) /
@@ -275,5 +304,9 @@ TEST_CASE("BatchNorm: running statistics with momentum 0.1, eval mode uses them"
       CHECK(y.row(r)[c] == Approx(expected).epsilon(1e-5).margin(1e-6));
     }
   }
+  // infer, the thread-safe serving path, computes eval mode too.
+  std::vector<float> inferred(static_cast<std::size_t>(kBatch * channels));
+  bn.infer(other.view(), {inferred.data(), kBatch, channels});
+  for (Index i = 0; i < kBatch * channels; ++i) CHECK(inferred[i] == Approx(y.data[i]).epsilon(1e-6).margin(1e-7));
   check_layer(bn, other, channels, 82);  // eval-mode backward: a per-channel affine map
 }

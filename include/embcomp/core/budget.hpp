@@ -50,6 +50,35 @@ Index largest_fitting(Index lo, Index hi, Fits fits) {
   return best;
 }
 
+/// The smallest t >= 1 with t^power >= n (integer roots, no floating-point edge cases); for
+/// the sizes of tables (t^power must fit in an Index).
+inline Index ceil_root(Index n, int power) {
+  const auto reaches = [&](Index t) {
+    Index p = 1;
+    for (int i = 0; i < power; ++i) p *= t;
+    return p >= n;
+  };
+  Index t = std::max<Index>(1, static_cast<Index>(std::pow(static_cast<double>(n), 1.0 / power)) - 1);
+  while (!reaches(t)) ++t;
+  return t;
+}
+
+/// The reference's per-field rule (spec methods-inter.md §0.4, used by qr, tt and dhe): a field
+/// of n ids is compressed only if n > threshold and its compressed form takes fewer floats
+/// than its full [n x dim] table; otherwise it keeps the full table.
+struct FieldRule {
+  long long threshold = 0;
+  Index dim = 1;
+
+  bool compresses(Index n, double compressed_floats) const {
+    return n > threshold && compressed_floats < static_cast<double>(n * dim);
+  }
+  /// Floats the field takes under the rule: its compressed form or its full table.
+  double floats(Index n, double compressed_floats) const {
+    return compresses(n, compressed_floats) ? compressed_floats : static_cast<double>(n * dim);
+  }
+};
+
 /// Rows per field when `total` rows are shared between fields of `sizes` ids in proportion to
 /// their size: m_f = clamp(floor(n_f s), 1, n_f) at the largest share s whose sum fits
 /// `total`. Every field gets at least one row; a field never gets more rows than ids. Throws

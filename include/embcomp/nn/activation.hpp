@@ -3,6 +3,7 @@
 #pragma once
 
 #include <bit>
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -24,12 +25,19 @@ class Activation {
     if (kind_ == ActivationKind::none) return x;
     input_ = x;
     const Matrix y = output_.resize(x.rows, x.cols);
-    if (kind_ == ActivationKind::relu) {
-      transform(x, x, y, [](float v, float) { return kernels::relu(v); });
-    } else {
-      transform(x, x, y, [](float v, float) { return kernels::mish(v); });
-    }
+    infer(x, y);
     return y;
+  }
+
+  /// y = f(x) into the caller's y (same shape; may be x itself), keeping nothing.
+  void infer(ConstMatrix x, Matrix y) const {
+    if (kind_ == ActivationKind::none) {
+      if (y.data != x.data) std::copy_n(x.data, x.size(), y.data);
+    } else if (kind_ == ActivationKind::relu) {
+      transform_in_place(x, y, [](float v) { return kernels::relu(v); });
+    } else {
+      transform_in_place(x, y, [](float v) { return kernels::mish(v); });
+    }
   }
 
   ConstMatrix backward(ConstMatrix dy, Gradients& /*grads*/) {
@@ -64,6 +72,16 @@ class Activation {
     float* __restrict os = out.data;
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) os[i] = fn(xs[i], gs[i]);
+  }
+
+  /// out[i] = fn(x[i]); out may alias x (elementwise, each element read before it is written).
+  template <class Fn>
+  static void transform_in_place(ConstMatrix x, Matrix out, Fn fn) {
+    const std::size_t n = x.size();
+    const float* xs = x.data;
+    float* os = out.data;
+#pragma omp simd
+    for (std::size_t i = 0; i < n; ++i) os[i] = fn(xs[i]);
   }
 
   ActivationKind kind_;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "embcomp/kernels/gemm.hpp"
@@ -17,27 +18,41 @@ namespace embcomp::nn {
 class Linear {
  public:
   Linear(const std::string& name, Index in, Index out, std::uint64_t seed, bool bias = true)
-      : weight_(name + ".weight", in, out, ParamKind::dense) {
-    fill_xavier_normal(weight_, in, out, seed);
-    if (bias) bias_.emplace(name + ".bias", 1, out, ParamKind::dense);
+      : own_weight_(std::in_place, name + ".weight", in, out, ParamKind::dense),
+        weight_(&*own_weight_) {
+    fill_xavier_normal(*weight_, in, out, seed);
+    if (bias) bias_ = &own_bias_.emplace(name + ".bias", 1, out, ParamKind::dense);
+  }
+  /// A layer over parameters its owner registered elsewhere (a table's: DHE), used as they are:
+  /// W [in x out] and, unless null, b [1 x out]. They must outlive the layer.
+  Linear(Parameter& weight, Parameter* bias) : weight_(&weight), bias_(bias) {
+    if (bias != nullptr && (bias->rows() != 1 || bias->width() != weight.width())) {
+      throw InvalidArgument("linear: bias " + bias->name() + " is not [1 x " +
+                            std::to_string(weight.width()) + "]");
+    }
   }
   // Not copyable or movable: the optimizer keys its state by parameter address.
   Linear(const Linear&) = delete;
   Linear& operator=(const Linear&) = delete;
 
-  Index in() const { return weight_.rows(); }
-  Index out() const { return weight_.width(); }
-  Parameter& weight() { return weight_; }
-  Parameter* bias() { return bias_ ? &*bias_ : nullptr; }
+  Index in() const { return weight_->rows(); }
+  Index out() const { return weight_->width(); }
+  Parameter& weight() { return *weight_; }
+  Parameter* bias() { return bias_; }
 
   ConstMatrix forward(ConstMatrix x) {
-    require_cols("linear", x, in());
     input_ = x;
     const Matrix y = output_.resize(x.rows, out());
-    if (bias_) as_eigen(y).rowwise() = as_eigen(*bias_).row(0);
-    kernels::gemm(x.rows, out(), in(), {x.data, x.cols}, weights(), y.data, y.cols,
-                  /*accumulate=*/bias_.has_value());
+    infer(x, y);
     return y;
+  }
+
+  /// y [B x out] = x W + b into the caller's y, keeping nothing (thread-safe: a serving path).
+  void infer(ConstMatrix x, Matrix y) const {
+    require_cols("linear", x, in());
+    if (bias_ != nullptr) as_eigen(y).rowwise() = as_eigen(std::as_const(*bias_)).row(0);
+    kernels::gemm(x.rows, out(), in(), {x.data, x.cols}, weights(), y.data, y.cols,
+                  /*accumulate=*/bias_ != nullptr);
   }
 
   /// dW = x^T dy, db = column sums of dy, dx = dy W^T.
@@ -45,8 +60,8 @@ class Linear {
     const kernels::GemmOperand dy_op{dy.data, dy.cols};
     // dW [in x out] = x^T [in x B] * dy [B x out]
     kernels::gemm(in(), out(), dy.rows, {input_.data, input_.cols, /*transposed=*/true}, dy_op,
-                  gradient_of(weight_, grads).data(), out());
-    if (bias_) column_sums(dy, gradient_of(*bias_, grads).data());
+                  gradient_of(*weight_, grads).data(), out());
+    if (bias_ != nullptr) column_sums(dy, gradient_of(*bias_, grads).data());
     // dx [B x in] = dy [B x out] * W^T [out x in]
     const Matrix dx = input_grad_.resize(dy.rows, in());
     kernels::gemm(dy.rows, in(), out(), dy_op, transposed(weights()), dx.data, dx.cols);
@@ -54,8 +69,8 @@ class Linear {
   }
 
   void collect_parameters(std::vector<Parameter*>& out) {
-    out.push_back(&weight_);
-    if (bias_) out.push_back(&*bias_);
+    out.push_back(weight_);
+    if (bias_ != nullptr) out.push_back(bias_);
   }
 
  private:
@@ -69,11 +84,13 @@ class Linear {
     }
   }
   /// W [in x out] as a GEMM operand.
-  kernels::GemmOperand weights() const { return {weight_.data(), out()}; }
+  kernels::GemmOperand weights() const { return {std::as_const(*weight_).data(), out()}; }
   static kernels::GemmOperand transposed(kernels::GemmOperand x) { return {x.data, x.ld, true}; }
 
-  Parameter weight_;
-  std::optional<Parameter> bias_;
+  std::optional<Parameter> own_weight_;  // set when the layer owns its parameters
+  std::optional<Parameter> own_bias_;
+  Parameter* weight_ = nullptr;
+  Parameter* bias_ = nullptr;
   ConstMatrix input_;
   Buffer output_;
   Buffer input_grad_;
