@@ -111,6 +111,8 @@ std::string bench_name(const std::string& method, const std::string& op, Size si
 /// suffix /after); the summary's ratios use the mean of the two.
 void register_gather_baseline(Size size, Index dim, bool after);
 void register_methods(Size size, Index dim);
+/// gemm/<m>x<n>x<k>: kernels::gemm's multiply-add rate (gemm_bench.cpp).
+void register_gemm();
 
 /// Sets items processed (lookups: B*F per iteration) and bytes processed (the fp32 embeddings
 /// produced: B*F x dim x 4 per iteration), so reports show rows/s and bytes/s.

@@ -51,6 +51,8 @@ class CollectingReporter : public benchmark::BenchmarkReporter {
       if (it == run.counters.end()) continue;
       rates_[run.run_name.function_name].push_back(it->second.value);
       labels_[run.run_name.function_name] = run.report_label;
+      const auto macs = run.counters.find("multiply_adds_per_second");
+      if (macs != run.counters.end()) macs_[run.run_name.function_name].push_back(macs->second.value);
     }
     inner_->ReportRuns(runs);
   }
@@ -62,6 +64,12 @@ class CollectingReporter : public benchmark::BenchmarkReporter {
   double rate(const std::string& name) const {
     const auto it = rates_.find(name);
     if (it == rates_.end() || it->second.empty()) return 0.0;
+    return *std::max_element(it->second.begin(), it->second.end());
+  }
+  /// The best multiply-add rate of a compute-bound method's lookup; 0 for the others.
+  double macs(const std::string& name) const {
+    const auto it = macs_.find(name);
+    if (it == macs_.end() || it->second.empty()) return 0.0;
     return *std::max_element(it->second.begin(), it->second.end());
   }
   std::string label(const std::string& name) const {
@@ -82,6 +90,7 @@ class CollectingReporter : public benchmark::BenchmarkReporter {
  private:
   std::unique_ptr<benchmark::BenchmarkReporter> inner_;
   std::map<std::string, std::vector<double>> rates_;
+  std::map<std::string, std::vector<double>> macs_;
   std::map<std::string, std::string> labels_;
   std::map<std::string, std::string> errors_;
 };
@@ -102,6 +111,10 @@ void print_summary(const CollectingReporter& reporter, std::FILE* out) {
   }
   std::map<std::string, double> raw;
   for (const auto& [key, sum_count] : raw_runs) raw[key] = sum_count.first / sum_count.second;
+  double gemm_peak = 0.0;  // the best gemm/... multiply-add rate of this run
+  for (const Entry& e : embcomp::bench::entries()) {
+    if (e.method == "gemm") gemm_peak = std::max(gemm_peak, reporter.rate(e.name));
+  }
   std::fprintf(out,
                "\nSummary: rows/s = lookups/s (best of the repetitions); 'vs raw' = rows/s / "
                "raw_gather rows/s of the same size and dim in this run (the mean of its runs "
@@ -117,9 +130,16 @@ void print_summary(const CollectingReporter& reporter, std::FILE* out) {
     }
     const double base = raw.count(where(e)) != 0 ? raw[where(e)] : 0.0;
     char ratio[32] = "-";
-    if (base > 0.0) std::snprintf(ratio, sizeof ratio, "%.3f", r / base);
-    std::fprintf(out, "%-30s %12.4g %8s  %s\n", e.name.c_str(), r, ratio,
-                 reporter.label(e.name).c_str());
+    if (base > 0.0 && e.method != "gemm") std::snprintf(ratio, sizeof ratio, "%.3f", r / base);
+    std::string notes = reporter.label(e.name);
+    if (reporter.macs(e.name) > 0.0 && gemm_peak > 0.0) {
+      char vs_gemm[96];
+      std::snprintf(vs_gemm, sizeof vs_gemm, "; %.3g multiply-adds/s = %.3f of the gemm peak",
+                    reporter.macs(e.name), reporter.macs(e.name) / gemm_peak);
+      notes += vs_gemm;
+    }
+    if (e.method == "gemm") notes = "multiply-adds/s (rows/s column)";
+    std::fprintf(out, "%-30s %12.4g %8s  %s\n", e.name.c_str(), r, ratio, notes.c_str());
   }
   std::fflush(out);
 }
@@ -161,6 +181,8 @@ int main(int argc, char** argv) {
       embcomp::bench::register_gather_baseline(size, dim, true);
     }
   }
+
+  embcomp::bench::register_gemm();
 
   CollectingReporter reporter(benchmark::CreateDefaultDisplayReporter());
   benchmark::RunSpecifiedBenchmarks(&reporter);

@@ -35,6 +35,17 @@ double default_ratio(const std::string& key, Size size) {
   return size == Size::small ? 100.0 : 1000.0;
 }
 
+/// For compute-bound methods (a "multiply_adds_per_lookup" statistic: dhe, tt), the counter
+/// multiply_adds_per_second, which the summary sets against the gemm benchmark's rate.
+void set_compute_rate(benchmark::State& state, const EmbeddingTable& table, const Workload& w) {
+  for (const TableStatistic& s : table.statistics()) {
+    if (s.name != "multiply_adds_per_lookup") continue;
+    const double lookups = static_cast<double>(state.iterations()) * static_cast<double>(w.lookups());
+    state.counters["multiply_adds_per_second"] =
+        benchmark::Counter(lookups * s.value, benchmark::Counter::kIsRate);
+  }
+}
+
 struct MethodState : Held {
   std::unique_ptr<EmbeddingTable> table;
   std::unique_ptr<Adam> adam;  ///< made by the first train benchmark
@@ -109,6 +120,7 @@ void lookup(benchmark::State& state, const std::string& key, Size size, Index di
     return;
   }
   set_rates(state, w);
+  set_compute_rate(state, *m.table, w);
   state.SetLabel(m.label);
 }
 

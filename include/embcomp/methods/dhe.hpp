@@ -121,6 +121,19 @@ class DheTable : public EmbeddingTable {
   bool exact_gradient() const override { return false; }
   bool forward_matches_lookup() const override { return false; }
 
+  /// Multiply-adds of one network's lookup: k H + 4 H^2 + H d.
+  Index network_multiply_adds() const {
+    const Index H = plan_.hidden;
+    return hashes_ * H + (kHiddenLayers - 1) * H * H + H * dim();
+  }
+  /// "multiply_adds_per_lookup": the MLP's work per id, averaged over the fields (a full field
+  /// does none), as benchmarks compare it with the machine's GEMM rate.
+  std::vector<TableStatistic> statistics() const override {
+    const auto networks = std::count(plan_.network.begin(), plan_.network.end(), true);
+    return {{"multiply_adds_per_lookup", static_cast<double>(network_multiply_adds() * networks) /
+                                             static_cast<double>(schema().num_fields())}};
+  }
+
  protected:
   void lookup_impl(const IdBatch& ids, Matrix out) const override {
     for (Index f = 0; f < ids.fields; ++f) {
