@@ -41,6 +41,14 @@ inline std::vector<float> lookup(const EmbeddingTable& table, const std::vector<
   return out;
 }
 
+/// table.backward(ids, dE) into fresh Gradients; dE is [ids.size() x d].
+inline Gradients backward_of(EmbeddingTable& table, const std::vector<Index>& ids,
+                             const std::vector<float>& dE) {
+  Gradients grads;
+  table.backward(batch_of(ids, table.schema()), {dE.data(), static_cast<Index>(ids.size()), table.dim()}, grads);
+  return grads;
+}
+
 /// Uniform(-1, 1) values, e.g. a dE or loss weights.
 inline std::vector<float> random_values(std::size_t n, unsigned seed) {
   std::mt19937 rng(seed);

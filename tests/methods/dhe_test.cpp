@@ -92,9 +92,14 @@ TEST_CASE("dhe: the hash encoding follows the spec's formula", "[methods][dhe]")
     CHECK((h.a >= 1 && h.a < m && h.b >= 1 && h.b < m && h.p >= m));
     for (std::int64_t q = 2; q * q <= h.p; ++q) REQUIRE(h.p % q != 0);  // p is prime
   }
-  std::vector<float> uniform(64), normal(64);
+  std::vector<float> uniform(64), normal(64), fast(64);
+  const kernels::FastUniversalHashes doubles(hashes, m);
+  CHECK(kernels::FastUniversalHashes::fits_fast(m, (Index{1} << 31) - 1));
+  CHECK_FALSE(kernels::FastUniversalHashes::fits_fast(Index{1} << 30, Index{1} << 30));
   for (Index x : {Index{0}, Index{7}, Index{10'131'226}, (Index{1} << 31) - 1}) {
     kernels::dhe_encode(hashes.data(), 64, m, kernels::DheEncoding::uniform, x, uniform.data());
+    kernels::dhe_encode_uniform_fast(doubles, x, fast.data());
+    for (Index i = 0; i < 64; ++i) CHECK(fast[i] == Approx(uniform[i]).margin(1e-7));
     kernels::dhe_encode(hashes.data(), 64, m, kernels::DheEncoding::normal, x, normal.data());
     for (Index i = 0; i < 64; ++i) {
       CHECK(uniform[i] == Approx(2.0 * naive_unit(hashes[i], m, x) - 1.0).margin(1e-6));
@@ -105,6 +110,21 @@ TEST_CASE("dhe: the hash encoding follows the spec's formula", "[methods][dhe]")
       const double angle = 2 * M_PI * naive_unit(hashes[i + 1], m, x);
       CHECK(normal[i] == Approx(r * std::cos(angle)).margin(1e-4));
       CHECK(normal[i + 1] == Approx(r * std::sin(angle)).margin(1e-4));
+    }
+  }
+}
+
+TEST_CASE("dhe: exact_mod is v mod p for every v < 2^52", "[methods][dhe]") {
+  std::mt19937_64 rng(3);
+  for (std::int64_t p : {std::int64_t{1}, std::int64_t{2}, std::int64_t{997}, std::int64_t{1'000'003},
+                         std::int64_t{2'147'483'647}}) {
+    const double pd = static_cast<double>(p), inv = 1.0 / pd;
+    for (int i = 0; i < 20000; ++i) {
+      const std::int64_t v = static_cast<std::int64_t>(rng() >> 12);  // < 2^52
+      REQUIRE(kernels::exact_mod(static_cast<double>(v), pd, inv) == static_cast<double>(v % p));
+    }
+    for (std::int64_t v : {std::int64_t{0}, p - 1, p, p + 1, (std::int64_t{1} << 52) - 1}) {
+      REQUIRE(kernels::exact_mod(static_cast<double>(v), pd, inv) == static_cast<double>(v % p));
     }
   }
 }

@@ -202,8 +202,7 @@ TEST_CASE("qr: lookup and backward match a per-id reference, for each op", "[met
     check_close(lookup(*table, ids), naive.lookup(ids));
 
     const auto dE = random_values(ids.size() * static_cast<std::size_t>(s.dim), 5);
-    Gradients grads;
-    table->backward(batch_of(ids, s), {dE.data(), static_cast<Index>(ids.size()), s.dim}, grads);
+    const Gradients grads = backward_of(*table, ids, dE);
     const auto expected = naive.backward(ids, dE);
     check_close(densify(grads, naive.Q), expected[0]);
     check_close(densify(grads, naive.R), expected[1]);

@@ -96,8 +96,7 @@ TEST_CASE("robe: lookup and backward match a per-element reference", "[methods][
     const auto out = lookup(*table, ids);
     REQUIRE(out.size() == expected_out.size());
     for (std::size_t i = 0; i < out.size(); ++i) REQUIRE(out[i] == expected_out[i]);  // exact: a signed copy
-    Gradients grads;
-    table->backward(batch_of(ids, s), {dE.data(), static_cast<Index>(ids.size()), d}, grads);
+    const Gradients grads = backward_of(*table, ids, dE);
     const auto got = densify(grads, &table->array());
     for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == Approx(expected_grad[i]).epsilon(1e-5).margin(1e-5));
   }

@@ -184,8 +184,7 @@ TEST_CASE("tt: lookup and backward match a per-id einsum, per field and shared",
     const auto ids = random_ids(s, 120, 11);  // 600 positions: the parallel path, repeated rows
     check_close(lookup(*table, ids), naive.lookup(ids));
     const auto dE = random_values(ids.size() * static_cast<std::size_t>(s.dim), 5);
-    Gradients grads;
-    table->backward(batch_of(ids, s), {dE.data(), static_cast<Index>(ids.size()), s.dim}, grads);
+    const Gradients grads = backward_of(*table, ids, dE);
     const auto expected = naive.backward(ids, dE);
     for (int c = 0; c < 3; ++c) check_close(densify(grads, naive.core[c]), expected[c]);
     if (naive.F != nullptr) check_close(densify(grads, naive.F), expected[3]);

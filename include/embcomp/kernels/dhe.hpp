@@ -60,11 +60,65 @@ EMBCOMP_HD float dhe_unit(const UniversalHash& h, std::int64_t m, std::int64_t x
   return static_cast<float>(static_cast<double>(bucket) / static_cast<double>(m - 1));
 }
 
+/// v mod p, exactly, for integers 0 <= v < 2^52 and 1 <= p < 2^31 held in doubles
+/// (inv_p = 1 / p): the quotient rounded to nearest from v * inv_p (within one of the true
+/// one: its relative error is ~2^-52 and it is < 2^51), its product with p exact (< 2^53),
+/// then one correction either way. Branch-free double arithmetic, so loops over hashes
+/// vectorise, where an int64 division costs tens of cycles.
+EMBCOMP_HD double exact_mod(double v, double p, double inv_p) {
+  constexpr double kRound = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer
+  const double q = (v * inv_p + kRound) - kRound;
+  double r = v - q * p;
+  r += r < 0.0 ? p : 0.0;
+  r -= r >= p ? p : 0.0;
+  return r;
+}
+
+/// The hashes of a DHE encoder as doubles (structure of arrays), for dhe_encode_fast: valid
+/// when every a x + b stays below 2^52 (fits_fast), i.e. m * (largest id + 1) < 2^52.
+struct FastUniversalHashes {
+  std::vector<double> a, b, p, inv_p;
+  double m = 2, inv_m = 0.5;
+
+  FastUniversalHashes() = default;
+  FastUniversalHashes(const std::vector<UniversalHash>& hashes, std::int64_t buckets) {
+    for (const UniversalHash& h : hashes) {
+      a.push_back(static_cast<double>(h.a));
+      b.push_back(static_cast<double>(h.b));
+      p.push_back(static_cast<double>(h.p));
+      inv_p.push_back(1.0 / static_cast<double>(h.p));
+    }
+    m = static_cast<double>(buckets);
+    inv_m = 1.0 / m;
+  }
+  /// Whether ids below `ids` keep every a x + b below 2^52 (a, b < m).
+  static bool fits_fast(std::int64_t buckets, std::int64_t ids) {
+    return static_cast<double>(buckets) * static_cast<double>(ids + 1) < 4503599627370496.0;
+  }
+};
+
+/// out[k] = the uniform encoding 2 h_i(x) / (m - 1) - 1 of id x, through exact_mod; the same
+/// values as dhe_encode when FastUniversalHashes::fits_fast holds for x.
+inline void dhe_encode_uniform_fast(const FastUniversalHashes& h, std::int64_t x, float* out) {
+  const auto k = static_cast<Index>(h.a.size());
+  const double xd = static_cast<double>(x), scale = 2.0 / (h.m - 1.0);
+  const double *a = h.a.data(), *b = h.b.data(), *p = h.p.data(), *inv_p = h.inv_p.data();
+#pragma omp simd
+  for (Index i = 0; i < k; ++i) {
+    const double bucket = exact_mod(exact_mod(a[i] * xd + b[i], p[i], inv_p[i]), h.m, h.inv_m);
+    out[i] = static_cast<float>(bucket * scale - 1.0);
+  }
+}
+
 /// out[k] = the encoding of id x under hashes[k].
 EMBCOMP_HD void dhe_encode(const UniversalHash* hashes, Index k, std::int64_t m, DheEncoding encoding,
                            std::int64_t x, float* out) {
   if (encoding == DheEncoding::uniform) {
-    for (Index i = 0; i < k; ++i) out[i] = 2.0f * dhe_unit(hashes[i], m, x) - 1.0f;
+    const double scale = 2.0 / static_cast<double>(m - 1);
+    for (Index i = 0; i < k; ++i) {
+      const std::int64_t bucket = ((hashes[i].a * x + hashes[i].b) % hashes[i].p) % m;
+      out[i] = static_cast<float>(static_cast<double>(bucket) * scale - 1.0);
+    }
     return;
   }
   for (Index i = 0; i + 1 < k; i += 2) {

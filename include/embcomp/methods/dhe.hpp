@@ -24,8 +24,11 @@
 // forward without touching the running statistics.
 //
 // Hash constants (a_i, b_i, p_i per field) are drawn from the table's seed, kept in every
-// checkpoint, like hash's xxhash seed: nothing to store. int64 arithmetic throughout (the
-// reference's GPU kernel overflows int32, a defect the spec marks). Init as the reference:
+// checkpoint, like hash's xxhash seed: nothing to store. Exact integer arithmetic throughout
+// (the reference's GPU kernel overflows int32, a defect the spec marks): int64, or for the
+// uniform encoding of ids with m * n_f < 2^52, the same values through exact double
+// arithmetic that vectorises (kernels::exact_mod; an int64 division per hash made the
+// encoding most of a narrow network's lookup). Init as the reference:
 // every weight from the trainer's U(±b), b = 1 / sqrt(max n_f), biases 0, BatchNorm scale 1
 // and shift 0; full fields U(±b).
 #pragma once
@@ -181,6 +184,8 @@ class DheTable : public EmbeddingTable {
   /// One field's network over parameters registered with the table.
   struct Network {
     std::vector<kernels::UniversalHash> hashes;  ///< [k], drawn from the seed
+    kernels::FastUniversalHashes fast;           ///< the same as doubles, when they are exact
+    bool use_fast = false;                       ///< uniform encoding, a x + b < 2^52 for all ids
     std::deque<nn::Linear> linears;              ///< [6]
     std::deque<nn::BatchNorm> norms;             ///< [5]
     std::vector<nn::Activation> activations;     ///< [5], Mish
@@ -231,6 +236,9 @@ class DheTable : public EmbeddingTable {
       Network& net = storage_.emplace_back();
       net.hashes = kernels::make_universal_hashes(kernels::combine(seed(), 0xd4e0ULL + static_cast<std::uint64_t>(f)),
                                                   hashes_, buckets_);
+      net.use_fast = encoding_ == kernels::DheEncoding::uniform &&
+                     kernels::FastUniversalHashes::fits_fast(buckets_, s.cardinalities[f]);
+      if (net.use_fast) net.fast = kernels::FastUniversalHashes(net.hashes, buckets_);
       for (Index l = 0; l <= kHiddenLayers; ++l) {
         const std::string layer = name + ".layer" + std::to_string(l);
         Parameter& w = add_parameter(layer + ".weight", l == 0 ? hashes_ : H, l == kHiddenLayers ? d : H,
@@ -259,7 +267,12 @@ class DheTable : public EmbeddingTable {
   void encode(const IdBatch& ids, Index f, const Network& net, Matrix x) const {
 #pragma omp parallel for schedule(static) if (ids.batch * hashes_ > 65536)
     for (Index b = 0; b < ids.batch; ++b) {
-      kernels::dhe_encode(net.hashes.data(), hashes_, buckets_, encoding_, ids[b * ids.fields + f], x.row(b));
+      const Index id = ids[b * ids.fields + f];
+      if (net.use_fast) {
+        kernels::dhe_encode_uniform_fast(net.fast, id, x.row(b));
+      } else {
+        kernels::dhe_encode(net.hashes.data(), hashes_, buckets_, encoding_, id, x.row(b));
+      }
     }
   }
 
