@@ -60,6 +60,25 @@ TEST_CASE("robe: hashes follow the spec's order in exact arithmetic, ids up to 2
     CHECK(positive > total / 4);  // both signs occur
     CHECK(positive < 3 * total / 4);
   }
+  // robe_cells carries both hashes from element to element: the same pairs, also across a
+  // wrap at P (constants chosen so that a window starts 3 cells before P) and with S < d.
+  for (const Index chunk : {Index{1}, Index{2}, Index{8}}) {
+    for (const std::int64_t size : {std::int64_t{5}, std::int64_t{1'000'003}}) {
+      kernels::RobeHash h = kernels::make_robe_hash(11, size, chunk, true);
+      std::vector<Index> cells(8);
+      std::vector<float> signs(8);
+      for (Index x : {Index{0}, Index{3}, Index{123457}, (Index{1} << 31) - 1}) {
+        kernels::robe_cells(h, x, 7, 8, cells.data(), signs.data());
+        for (Index j = 0; j < 8; ++j) {
+          CHECK(cells[j] == naive_location(h, x, 7, j));
+          CHECK(signs[j] == naive_sign(h, x, 7, j));
+        }
+      }
+      h.r[1] = static_cast<std::int64_t>(kP) - 3, h.r[3] = 1, h.use_slot = false;
+      kernels::robe_cells(h, 0, 0, 8, cells.data(), signs.data());
+      for (Index j = 0; j < 8; ++j) CHECK(cells[j] == naive_location(h, 0, 0, j));
+    }
+  }
   // Z = 1: the d cells of an id are one window of consecutive cells, wrapping around the end
   // of the array (a wrap at P as well needs a start within d of P: none among these ids).
   const kernels::RobeHash one = kernels::make_robe_hash(3, 100, 8, false);
