@@ -22,19 +22,24 @@ struct MethodInfo {
   /// The key of the serving form its freeze() returns (serving_forms()); empty when the
   /// serving form is a frozen copy of the table itself.
   std::string serving_form;
+  /// Whether it reads TableArgs::counts (training-split id counts) when they are given: the
+  /// command line counts the training split only for such methods.
+  bool uses_counts = false;
 };
 
-/// Describes a method class that has kKey, kSummary and option_info(), and kServingForm when
-/// its freeze() returns a serving form of its own.
+/// Describes a method class that has kKey, kSummary and option_info(), kServingForm when its
+/// freeze() returns a serving form of its own, and kUsesCounts when it reads TableArgs::counts.
 template <class Method>
 MethodInfo describe() {
   std::string serving_form;
   if constexpr (requires { Method::kServingForm; }) serving_form = Method::kServingForm;
+  bool uses_counts = false;
+  if constexpr (requires { Method::kUsesCounts; }) uses_counts = Method::kUsesCounts;
   return {Method::kKey, Method::kSummary, Method::option_info(),
           [](const TableArgs& args, const Options& options) -> std::unique_ptr<EmbeddingTable> {
             return std::make_unique<Method>(args, options);
           },
-          serving_form};
+          serving_form, uses_counts};
 }
 
 /// Every registered method, in the order of the docs table.

@@ -265,6 +265,11 @@ Split parse_split(const std::string& spec, Index rows, std::uint64_t seed) {
   throw InvalidArgument("unknown --split '" + spec + "': reference[:PARTS], random:T,V, rows:T,V or tail:H");
 }
 
+std::shared_ptr<const IdCounts> Data::training_counts() const {
+  if (!counted) counted = std::make_shared<const IdCounts>(count_ids(*source, SplitPart::train));
+  return counted;
+}
+
 Data::~Data() {
   if (temporary_cache.empty()) return;
   source.reset();  // unmaps the files before they are removed

@@ -26,6 +26,7 @@
 #include "embcomp/data/prep.hpp"
 #include "embcomp/data/source.hpp"
 #include "embcomp/data/synthetic.hpp"
+#include "embcomp/table.hpp"
 
 namespace embcomp::cli {
 
@@ -71,7 +72,13 @@ struct Data {
   /// A cache made only for this run (no --cache given): removed with the Data.
   std::filesystem::path temporary_cache;
 
+  /// Occurrences of every id in the training split (for frequency-aware methods), counted on
+  /// first use and kept: one pass over the training rows.
+  std::shared_ptr<const IdCounts> training_counts() const;
+
   Data() = default;
+  mutable std::shared_ptr<const IdCounts> counted;  ///< training_counts(), once counted
+
   Data(Data&&) = default;
   Data& operator=(Data&&) = default;
   ~Data();

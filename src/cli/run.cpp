@@ -104,7 +104,9 @@ void set_threads(int threads) {
 json run_training(const Data& data, const std::string& method, double ratio,
                   const RunOptions& o, const std::filesystem::path& out, Verbosity verbosity) {
   const Schema schema = data.source->schema(o.dim);
-  auto table = make_table(method, TableArgs{schema, Budget{ratio}, o.seed});
+  std::shared_ptr<const IdCounts> counts;
+  if (method_info(SpecString::parse(method).key).uses_counts) counts = data.training_counts();
+  auto table = make_table(method, TableArgs{schema, Budget{ratio}, o.seed, counts});
   ModelArgs model_args;
   model_args.num_fields = schema.num_fields();
   model_args.dim = o.dim;

@@ -43,6 +43,17 @@ struct NaiveTt {
     }
     for (int c = 0; c < 3; ++c) core[c] = param_named(t, "core" + std::to_string(c));
     F = param_named(t, "full");
+    C = param_named(t, "cache");
+    keys = table.cached_keys();
+  }
+
+  /// The cache row of field f's id, or -1: a linear search of the keys.
+  Index cached_row(Index f, Index id) const {
+    const Index global = t.schema().field_offset(f) + id;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (keys[i] == global) return static_cast<Index>(i);
+    }
+    return -1;
   }
 
   /// The table id position p reads and its key there.
@@ -69,17 +80,21 @@ struct NaiveTt {
         for (Index k = 0; k < d; ++k) e[k] = F->row(full_base[tab] + x)[k];
         continue;
       }
+      if (const Index c = cached_row(static_cast<Index>(p) % fields, ids[p]); c >= 0) {
+        for (Index k = 0; k < d; ++k) e[k] = C->row(c)[k];
+        continue;
+      }
       for_each_term(tab, x, [&](Index k, Index, Index, Index, double v) { e[k] += v; });
     }
     return out;
   }
 
-  /// Dense gradients of core0..2 and full for the output gradient dE.
-  std::array<std::vector<double>, 4> backward(const std::vector<Index>& ids, const std::vector<float>& dE) const {
+  /// Dense gradients of core0..2, full and cache for the output gradient dE.
+  std::array<std::vector<double>, 5> backward(const std::vector<Index>& ids, const std::vector<float>& dE) const {
     const Index d = t.dim(), fields = t.schema().num_fields();
-    std::array<std::vector<double>, 4> grads;
-    for (int c = 0; c < 4; ++c) {
-      const Parameter* p = c < 3 ? core[c] : F;
+    std::array<std::vector<double>, 5> grads;
+    for (int c = 0; c < 5; ++c) {
+      const Parameter* p = c < 3 ? core[c] : c == 3 ? F : C;
       grads[c].assign(p == nullptr ? 0 : p->size(), 0.0);
     }
     for (std::size_t p = 0; p < ids.size(); ++p) {
@@ -87,6 +102,10 @@ struct NaiveTt {
       const float* g = dE.data() + p * static_cast<std::size_t>(d);
       if (!plan.tables[tab].compressed) {
         for (Index k = 0; k < d; ++k) grads[3][(full_base[tab] + x) * d + k] += g[k];
+        continue;
+      }
+      if (const Index c = cached_row(static_cast<Index>(p) % fields, ids[p]); c >= 0) {
+        for (Index k = 0; k < d; ++k) grads[4][c * d + k] += g[k];
         continue;
       }
       const auto r = rows_of(tab, x);
@@ -123,6 +142,8 @@ struct NaiveTt {
   std::vector<Index> full_base;
   const Parameter* core[3] = {nullptr, nullptr, nullptr};
   const Parameter* F = nullptr;
+  const Parameter* C = nullptr;
+  std::vector<Index> keys;
 };
 
 /// got == expected up to float rounding: relative 1e-4, and 1e-5 of the largest |expected|
@@ -175,7 +196,8 @@ TEST_CASE("tt: an infeasible ratio names the ratio of rank 1", "[methods][tt]") 
 
 TEST_CASE("tt: lookup and backward match a per-id einsum, per field and shared", "[methods][tt]") {
   const Schema s = small_schema(12);  // dims 2 x 2 x 3
-  for (const std::string spec : {"tt", "tt:tables=shared", "tt:threshold=40", "tt:init=reference"}) {
+  for (const std::string spec : {"tt", "tt:tables=shared", "tt:threshold=40", "tt:init=reference",
+                                 "tt:cache=0.3", "tt:tables=shared,cache=0.5"}) {
     INFO("spec " << spec);
     auto table = make_method<TtTable>(spec, {s, Budget{4}, 3});
     const NaiveTt naive(*table);
@@ -188,7 +210,11 @@ TEST_CASE("tt: lookup and backward match a per-id einsum, per field and shared",
     const auto expected = naive.backward(ids, dE);
     for (int c = 0; c < 3; ++c) check_close(densify(grads, naive.core[c]), expected[c]);
     if (naive.F != nullptr) check_close(densify(grads, naive.F), expected[3]);
-    CHECK(static_cast<double>(table->memory().parameter_bytes) <= Budget{4}.bytes(s));
+    if (naive.C != nullptr) check_close(densify(grads, naive.C), expected[4]);
+    CHECK((naive.C != nullptr) == (spec.find("cache") != std::string::npos));
+    const MemoryReport memory = table->memory();
+    CHECK(static_cast<double>(memory.serving_bytes) <= Budget{4}.bytes(s));
+    CHECK(memory.serving_bytes == table->sizing().bytes());
   }
 }
 
@@ -232,4 +258,58 @@ TEST_CASE("tt: the matched init gives embeddings the variance of a full table's 
       CHECK(variance > 1e4 * b * b);
     }
   }
+}
+
+TEST_CASE("tt: the cache holds the hottest ids, by counts or by rank, within the budget", "[methods][tt]") {
+  const Schema s = small_schema();  // {1000, 37, 5, 250, 1}
+  // Without counts: ranks 0, 1, 2, ... of every compressed field in turn.
+  auto by_rank = make_method<TtTable>("tt:cache=0.2", {s, Budget{3}, 1});
+  const TtPlan& plan = by_rank->sizing();
+  REQUIRE(plan.cached_rows > 10);
+  const double limit = Budget{3}.bytes(s);
+  CHECK(static_cast<double>(plan.bytes()) <= limit);
+  // No room left for another cached row (the leftover of the rank's granularity is used).
+  CHECK(static_cast<double>(plan.bytes() + TtPlan::cached_row_bytes(8)) > limit);
+  std::vector<Index> expected;
+  const auto offsets = s.field_offsets();
+  for (Index rank = 0; expected.size() < static_cast<std::size_t>(plan.cached_rows); ++rank) {
+    for (Index f = 0; f < 5; ++f) {
+      const bool compressed = plan.tables[f].compressed;
+      if (compressed && rank < s.cardinalities[f] && expected.size() < static_cast<std::size_t>(plan.cached_rows)) {
+        expected.push_back(offsets[f] + rank);
+      }
+    }
+  }
+  std::sort(expected.begin(), expected.end());
+  CHECK(by_rank->cached_keys() == expected);
+
+  // With counts: the top ids by count over the compressed fields, whatever their rank.
+  auto counts = std::make_shared<IdCounts>();
+  for (Index f = 0; f < 5; ++f) counts->push_back(std::vector<std::uint64_t>(static_cast<std::size_t>(s.cardinalities[f]), 1));
+  (*counts)[0][999] = 50, (*counts)[3][7] = 40, (*counts)[2][4] = 1000;  // field 2 stays full
+  auto by_count = make_method<TtTable>("tt:cache=0.2", {s, Budget{3}, 1, counts});
+  const auto& keys = by_count->cached_keys();
+  CHECK(std::binary_search(keys.begin(), keys.end(), offsets[0] + 999));
+  CHECK(std::binary_search(keys.begin(), keys.end(), offsets[3] + 7));
+  CHECK_FALSE(by_count->sizing().tables[2].compressed);
+  CHECK_FALSE(std::binary_search(keys.begin(), keys.end(), offsets[2] + 4));
+  // A cached id reads its own row of "cache".
+  std::vector<Index> ids = {999, 0, 0, 7, 0};
+  const auto out = lookup(*by_count, ids);
+  const Parameter* cache = param_named(*by_count, "cache");
+  const auto row = std::lower_bound(keys.begin(), keys.end(), offsets[0] + 999) - keys.begin();
+  CHECK(std::vector<float>(out.begin(), out.begin() + 8) == std::vector<float>(cache->row(row), cache->row(row) + 8));
+
+  // Near tt's highest ratio rank 1 does not fit beside a large share: the cache shrinks instead.
+  const Schema criteo = criteo_kaggle_schema();
+  const Budget near_limit{criteo.full_bytes() / (naive_floats(criteo.cardinalities, 16, 1) * 4) * 0.99};
+  const TtPlan without = TtTable::plan(criteo, near_limit, false, 0);
+  const TtPlan with = TtTable::plan(criteo, near_limit, false, 0, 0.9);
+  CHECK(without.rank == 1);
+  CHECK(with.rank == 1);
+  CHECK(with.cached_rows > 0);
+  CHECK(static_cast<double>(with.bytes()) <= near_limit.bytes(criteo));
+
+  CHECK_THROWS_AS(make_table("tt:cache=1", {s, Budget{3}, 1}), InvalidArgument);
+  CHECK_THROWS_AS(make_table("tt:cache=-0.1", {s, Budget{3}, 1}), InvalidArgument);
 }

@@ -27,6 +27,17 @@
 // 0.7673/0.7267/0.7231 against 0.6710/0.6092/0.6130 (`embcomp sweep --methods
 // tt:init=matched tt:init=reference --ratios 10,100 --data-seed S`).
 //
+// cache=s (TT-Rec's cache of hot rows; 0 = none, the reference): a share s of the budget holds
+// uncompressed rows for the most frequent ids of the compressed tables, the rank is solved from
+// the rest, and what the rank's granularity leaves over fills more cached rows. Where rank 1
+// does not fit beside the share, the cache takes what rank 1 leaves: the cache never narrows
+// the ratios tt reaches. A cached row
+// costs d floats plus its 8-byte key (the sorted keys are served index state, searched per
+// lookup). Hot ids come from the training-split counts (TableArgs::counts, the command line
+// passes them): the top ids by count over all compressed tables. Without counts the ids are
+// frequency ranks, and the cache takes ranks 0, 1, 2, ... of every compressed table in turn.
+// Cached rows start at a full table's U(±b) and train as full rows.
+//
 // Storage: the cores of all compressed tables stacked in "core0" [sum n0 x d0 R], "core1"
 // [sum n1 x R d1 R], "core2" [sum n2 x R d2], the full fields in "full" [sum n_f x d]; each
 // exists only when some table uses it. All are row-indexed with sparse, deduplicated
@@ -35,6 +46,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <queue>
 #include <vector>
 
 #include "embcomp/core/budget.hpp"
@@ -58,8 +71,16 @@ struct TtPlan {
   bool shared = false;        ///< one table over global ids (else one per field)
   Index rank = 0;             ///< R of every compressed table
   std::vector<Table> tables;  ///< [F] per field, or [1] shared
-  Index floats = 0;           ///< fp32 values of all tables together
-  std::size_t bytes() const { return static_cast<std::size_t>(floats) * sizeof(float); }
+  Index floats = 0;           ///< fp32 values of all tables together (cache rows excluded)
+  Index cached_rows = 0;      ///< hot rows held uncompressed (cache share > 0)
+  Index dim = 0;
+
+  /// Bytes of one cached row: d floats and its 8-byte key.
+  static std::size_t cached_row_bytes(Index d) { return static_cast<std::size_t>(d) * sizeof(float) + sizeof(Index); }
+  std::size_t bytes() const {
+    return static_cast<std::size_t>(floats) * sizeof(float) +
+           static_cast<std::size_t>(cached_rows) * cached_row_bytes(dim);
+  }
 };
 
 class TtTable : public EmbeddingTable {
@@ -70,14 +91,17 @@ class TtTable : public EmbeddingTable {
   static std::vector<OptionInfo> option_info() {
     return {{"tables", "per_field", "per_field (one TT per field, the reference) | shared"},
             {"threshold", "0", "per_field: fields with n_f <= threshold keep a full table"},
-            {"init", "matched", "matched (entries at a full table's scale) | reference"}};
+            {"init", "matched", "matched (entries at a full table's scale) | reference"},
+            {"cache", "0", "share of the budget for uncompressed rows of the hottest ids (0: none)"}};
   }
+  static constexpr bool kUsesCounts = true;  // the cache's hot ids
 
   TtTable(const TableArgs& args, const Options& options)
       : EmbeddingTable(args),
-        plan_(plan(args.schema, args.budget, shared_option(options),
-                   threshold_option(options))) {
+        plan_(plan(args.schema, args.budget, shared_option(options), threshold_option(options),
+                   cache_option(options))) {
     allocate();
+    choose_cached_ids();
     if (options.pick<bool>("init", {{"matched", false}, {"reference", true}})) {
       initialise_reference(args.seed);
     } else {
@@ -85,9 +109,11 @@ class TtTable : public EmbeddingTable {
     }
   }
 
-  /// Sizes a TtTable without building it: the largest rank whose tables fit `budget`.
-  /// Throws InfeasibleBudget (naming the reachable ratio) when even rank 1 does not fit.
-  static TtPlan plan(const Schema& schema, const Budget& budget, bool shared, long long threshold) {
+  /// Sizes a TtTable without building it: the largest rank whose tables fit `budget` (less the
+  /// cache's share), then as many cached rows as the rest of the budget holds. Throws
+  /// InfeasibleBudget (naming the reachable ratio) when even rank 1 does not fit.
+  static TtPlan plan(const Schema& schema, const Budget& budget, bool shared, long long threshold,
+                     double cache_share = 0.0) {
     const std::vector<Index> sizes =
         shared ? std::vector<Index>{schema.total_rows()} : schema.cardinalities;
     const FieldRule rule{shared ? 0 : threshold, schema.dim};
@@ -103,19 +129,33 @@ class TtTable : public EmbeddingTable {
     const double limit = budget.bytes(schema) / sizeof(float);
     // Past sqrt(N d) no core is smaller than its table: every rank above gives the same total.
     const Index top = ceil_root(schema.total_rows() * schema.dim, 2) + 1;
-    const Index rank = largest_fitting(1, top, [&](Index r) { return total(r) <= limit; });
+    const auto largest_rank = [&](double floats) {
+      return largest_fitting(1, top, [&](Index r) { return total(r) <= floats; });
+    };
+    // The cache never makes a budget infeasible: where rank 1 does not fit beside its share, the
+    // cache takes what rank 1 leaves.
+    const Index rank = std::max(largest_rank(limit * (1.0 - cache_share)), std::min<Index>(largest_rank(limit), 1));
     if (rank < 1) throw_infeasible(kKey, total(1) * sizeof(float), {schema, budget, 0});
-    TtPlan p{shared, rank, {}, 0};
+    TtPlan p{shared, rank, {}, 0, 0, schema.dim};
+    Index compressed_ids = 0;
     for (Index n : sizes) {
       const kernels::TtShape s = shape(n, rank);
       p.tables.push_back({n, rule.compresses(n, static_cast<double>(s.floats())), s});
+      if (p.tables.back().compressed) compressed_ids += n;
     }
     p.floats = static_cast<Index>(total(rank));
+    if (cache_share > 0.0) {
+      const double left = budget.bytes(schema) - static_cast<double>(p.floats) * sizeof(float);
+      const auto rows = static_cast<Index>(std::floor(left / static_cast<double>(TtPlan::cached_row_bytes(schema.dim))));
+      p.cached_rows = std::min(rows, compressed_ids);
+    }
     return p;
   }
 
   const TtPlan& sizing() const { return plan_; }
   Index rank() const { return plan_.rank; }
+  /// Global keys (field offset + id) of the cached rows, ascending; row i of "cache" is key i.
+  const std::vector<Index>& cached_keys() const { return cache_keys_.values; }
 
   /// "multiply_adds_per_lookup": the contraction's d0 d1 R^2 + d R per id of a compressed
   /// table, averaged over the fields (a full field does none).
@@ -138,14 +178,24 @@ class TtTable : public EmbeddingTable {
 #pragma omp for schedule(static)
       for (Index p = 0; p < ids.size(); ++p) {
         const Route r = route(ids, p);
-        if (r.compressed) {
+        if (r.via == Via::cores) {
           kernels::tt_contract(shape(), core_[0]->row(r.rows[0]), core_[1]->row(r.rows[1]),
                                core_[2]->row(r.rows[2]), t.data(), out.row(p));
         } else {
-          std::copy_n(full_->row(r.rows[0]), d, out.row(p));
+          std::copy_n((r.via == Via::full ? full_ : cache_)->row(r.rows[0]), d, out.row(p));
         }
       }
     }
+  }
+
+  /// The gradient of rows read as they are ("full", "cache"): dE row of each position.
+  void scatter_plain_rows(Parameter* table, const std::vector<Index>& positions,
+                          const std::vector<Index>& rows, ConstMatrix dE, Gradients& grads) {
+    if (positions.empty()) return;
+    scatter_param_grad(*table, rows, groups_, grads, [&](Index i, float* acc) {
+      const float* g = dE.row(positions[i]);
+      for (Index k = 0; k < dim(); ++k) acc[k] += g[k];
+    });
   }
 
   /// Per compressed position i: T_i (recomputed), dT_i = g G2^T, and its G0 and G2 gradient
@@ -153,12 +203,8 @@ class TtTable : public EmbeddingTable {
   void backward_impl(const IdBatch& ids, ConstMatrix dE, Gradients& grads) override {
     route_positions(ids);
     if (!positions_.empty()) core_gradients(dE, grads);
-    if (!full_positions_.empty()) {
-      scatter_param_grad(*full_, full_rows_, groups_, grads, [&](Index i, float* acc) {
-        const float* g = dE.row(full_positions_[i]);
-        for (Index k = 0; k < dim(); ++k) acc[k] += g[k];
-      });
-    }
+    scatter_plain_rows(full_, full_positions_, full_rows_, dE, grads);
+    scatter_plain_rows(cache_, cache_positions_, cache_rows_, dE, grads);
   }
 
  private:
@@ -167,11 +213,17 @@ class TtTable : public EmbeddingTable {
     Index base[3] = {0, 0, 0};  ///< first row in core0..2 (compressed) or base[0] in full
   };
   /// The rows one position reads: core rows, or rows[0] of "full".
+  enum class Via : std::uint8_t { cores, full, cache };
   struct Route {
-    bool compressed = false;
-    Index rows[3] = {0, 0, 0};
+    Via via = Via::cores;
+    Index rows[3] = {0, 0, 0};  ///< core rows, or rows[0] of "full" or "cache"
   };
 
+  static double cache_option(const Options& options) {
+    const double share = options.non_negative("cache");
+    if (share >= 1.0) throw InvalidArgument("tt: cache=" + options.text("cache") + " must be below 1 (a share of the budget)");
+    return share;
+  }
   static bool shared_option(const Options& options) {
     return options.pick<bool>("tables", {{"per_field", false}, {"shared", true}});
   }
@@ -204,7 +256,45 @@ class TtTable : public EmbeddingTable {
       }
     }
     if (full_rows > 0) full_ = &add_parameter("full", full_rows, dim(), ParamKind::rows);
+    if (plan_.cached_rows > 0) {
+      cache_ = &add_parameter("cache", plan_.cached_rows, dim(), ParamKind::rows);
+      cache_->fill_uniform(default_init_bound(schema()), kernels::combine(seed(), 4));
+    }
     offsets_ = schema().field_offsets();
+  }
+
+  /// The global keys (field offset + id) of the cached rows, ascending: the top ids by
+  /// training-split count over the compressed tables (ties to the smaller key), or without
+  /// counts ranks 0, 1, 2, ... of every compressed table in turn.
+  void choose_cached_ids() {
+    const auto K = static_cast<std::size_t>(plan_.cached_rows);
+    if (K == 0) return;
+    const Schema& s = schema();
+    std::vector<Index> fields;
+    for (Index f = 0; f < s.num_fields(); ++f) {
+      if (plan_.tables[plan_.shared ? 0 : static_cast<std::size_t>(f)].compressed) fields.push_back(f);
+    }
+    std::vector<Index>& keys = cache_keys_.values;
+    keys.clear();
+    if (args().counts) {
+      // A min-heap of the K best (count, -key) pairs seen: O(N log K) time, O(K) memory.
+      using Scored = std::pair<std::uint64_t, Index>;  // (count, -key): larger is hotter
+      std::priority_queue<Scored, std::vector<Scored>, std::greater<>> best;
+      for (Index f : fields) {
+        for (Index id = 0; id < s.cardinalities[f]; ++id) {
+          best.emplace(args().count_or_rank(f, id), -(offsets_[f] + id));
+          if (best.size() > K) best.pop();
+        }
+      }
+      for (; !best.empty(); best.pop()) keys.push_back(-best.top().second);
+    } else {
+      for (Index rank = 0; keys.size() < K; ++rank) {
+        for (Index f : fields) {
+          if (rank < s.cardinalities[f] && keys.size() < K) keys.push_back(offsets_[f] + rank);
+        }
+      }
+    }
+    std::sort(keys.begin(), keys.end());
   }
 
   /// s with 3 (s^2 / 3)^3 R^2 = b^2: embedding entries with the variance of U(±b).
@@ -249,30 +339,40 @@ class TtTable : public EmbeddingTable {
     const Index key = plan_.shared ? offsets_[field] + ids[p] : ids[p];
     const TableLayout& layout = layouts_[t];
     Route r;
-    r.compressed = plan_.tables[t].compressed;
-    if (!r.compressed) {
+    if (!plan_.tables[t].compressed) {
+      r.via = Via::full;
       r.rows[0] = layout.base[0] + key;
       return r;
+    }
+    if (cache_ != nullptr) {
+      const Index global = offsets_[field] + ids[p];
+      const auto it = std::lower_bound(cache_keys_.values.begin(), cache_keys_.values.end(), global);
+      if (it != cache_keys_.values.end() && *it == global) {
+        r.via = Via::cache;
+        r.rows[0] = it - cache_keys_.values.begin();
+        return r;
+      }
     }
     kernels::tt_rows(plan_.tables[t].shape, key, r.rows);
     for (int c = 0; c < 3; ++c) r.rows[c] += layout.base[c];
     return r;
   }
 
-  /// Splits the batch's positions into compressed ones (with their core rows) and full ones.
+  /// Splits the batch's positions into those read through the cores (with their core rows),
+  /// from "full" and from "cache".
   void route_positions(const IdBatch& ids) {
-    positions_.clear();
-    for (auto& rows : core_rows_) rows.clear();
-    full_positions_.clear();
-    full_rows_.clear();
+    for (auto* list : {&positions_, &core_rows_[0], &core_rows_[1], &core_rows_[2], &full_positions_,
+                       &full_rows_, &cache_positions_, &cache_rows_}) {
+      list->clear();
+    }
     for (Index p = 0; p < ids.size(); ++p) {
       const Route r = route(ids, p);
-      if (r.compressed) {
+      if (r.via == Via::cores) {
         positions_.push_back(p);
         for (int c = 0; c < 3; ++c) core_rows_[c].push_back(r.rows[c]);
       } else {
-        full_positions_.push_back(p);
-        full_rows_.push_back(r.rows[0]);
+        (r.via == Via::full ? full_positions_ : cache_positions_).push_back(p);
+        (r.via == Via::full ? full_rows_ : cache_rows_).push_back(r.rows[0]);
       }
     }
   }
@@ -312,9 +412,11 @@ class TtTable : public EmbeddingTable {
   std::vector<Index> offsets_;        ///< field offsets (the shared table's global ids)
   Parameter* core_[3] = {nullptr, nullptr, nullptr};
   Parameter* full_ = nullptr;
+  Parameter* cache_ = nullptr;  ///< [cached rows x d], row i the id of cache_keys_[i]
+  IndexArray<Index>& cache_keys_ = add_index<Index>("cache_keys");  ///< ascending global keys
 
   // backward scratch, reused from batch to batch
-  std::vector<Index> positions_, core_rows_[3], full_positions_, full_rows_;
+  std::vector<Index> positions_, core_rows_[3], full_positions_, full_rows_, cache_positions_, cache_rows_;
   std::vector<float> grad0_, grad2_, dt_;
   kernels::RowGroups groups_;
 };
