@@ -6,8 +6,8 @@
 // Sizing (per-field tables, as the reference with use_multi=1): Q_f is [ceil(n_f/c) x wq] and
 // R_f is [c x wr], with ONE collision count c shared by every compressed field. A field is
 // compressed only if n_f > threshold and its Q_f + R_f take fewer floats than its full
-// [n_f x d] table (for mul/add: ceil(n_f/c) + c < n_f, the spec's rule); otherwise it keeps the
-// full table. c is the smallest integer >= 1 whose total fits the budget, found by an exact
+// [n_f x d] table (for mul/add: ceil(n_f/c) + c < n_f, the spec's rule; core/budget.hpp
+// FieldRule, shared with tt and dhe); otherwise it keeps the full table. c is the smallest integer >= 1 whose total fits the budget, found by an exact
 // integer scan (see plan()).
 //
 // Deviations from the reference, on purpose:
@@ -32,6 +32,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "embcomp/core/budget.hpp"
 #include "embcomp/core/options.hpp"
 #include "embcomp/core/row_table.hpp"
 #include "embcomp/kernels/qr.hpp"
@@ -112,7 +113,7 @@ class QrTable : public EmbeddingTable {
    public:
     Cost(const Schema& schema, long long threshold, QrOp op)
         : schema_(schema),
-          threshold_(threshold),
+          rule_{threshold, schema.dim},
           op_(op),
           wq_(kernels::qr_quotient_width(op, schema.dim)),
           wr_(kernels::qr_remainder_width(op, schema.dim)) {
@@ -123,7 +124,7 @@ class QrTable : public EmbeddingTable {
       }
     }
 
-    bool compressed(Index n, Index c) const { return eligible(n) && split(n, c) < full(n); }
+    bool compressed(Index n, Index c) const { return rule_.compresses(n, static_cast<double>(split(n, c))); }
     Index field(Index n, Index c) const { return compressed(n, c) ? split(n, c) : full(n); }
 
     Index total(Index c) const {
@@ -160,12 +161,12 @@ class QrTable : public EmbeddingTable {
     }
 
    private:
-    bool eligible(Index n) const { return n > threshold_; }
+    bool eligible(Index n) const { return n > rule_.threshold; }
     Index full(Index n) const { return n * schema_.dim; }
     Index split(Index n, Index c) const { return kernels::qr_quotient_rows(n, c) * wq_ + c * wr_; }
 
     const Schema& schema_;
-    long long threshold_;
+    FieldRule rule_;
     QrOp op_;
     Index wq_;
     Index wr_;
