@@ -26,7 +26,7 @@ const std::vector<std::string>& conformance_specs() {
       "hash", "hash:hash=modulo", "hash:tables=per_field", "hash:tables=per_field,threshold=40",
       "qr", "qr:op=add", "qr:op=concat", "qr:threshold=40",
       "mde", "mde:round_dim=false", "mde:alpha=0.5",
-      "tt", "tt:tables=shared", "tt:threshold=40", "tt:cache=0.3",  // init=reference: tt_test
+      "tt", "tt:tables=shared", "tt:threshold=40", "tt:cache=0",  // init=reference: tt_test
       "dhe", "dhe:encoding=normal,hashes=16", "dhe:threshold=40",
       "robe", "robe:chunks=4", "robe:slot=true",
       "int8", "int8:scale_mode=per_row", "int16", "int16:scale_mode=per_row",
