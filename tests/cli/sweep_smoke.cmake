@@ -79,3 +79,30 @@ string(JSON chosen_1000 GET "${results}" records 2 note)
 if(NOT chosen_1000 MATCHES "tables=shared")
   message(FATAL_ERROR "hash at 1000x: '${chosen_1000}', expected the shared-table variant")
 endif()
+
+# A method that reaches none of the grid's ratios (int16 against 10x and 1000x) runs at its own
+# highest ratio in its first cell; the larger ratio is then known to be infeasible and is
+# recorded without training (no runs/ directory). The default grid's slow cells are skipped
+# only when no --methods are given, so none here.
+file(REMOVE_RECURSE "${OUT}/fallback")
+execute_process(
+  COMMAND "${EMBCOMP}" sweep --scale 0.0002 --train-rows 3000 --val-rows 1000 --test-rows 1000
+          --methods int16 --ratios 10,1000 --dim 8 --epochs 1 --evals-per-epoch 1 --threads 2
+          --no-plot --out "${OUT}/fallback"
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "embcomp sweep (fallback) exited with ${rc}:\n${out}${err}")
+endif()
+file(READ "${OUT}/fallback/results.json" fallback)
+string(JSON first_status GET "${fallback}" records 0 status)
+string(JSON first_note GET "${fallback}" records 0 note)
+string(JSON second_status GET "${fallback}" records 1 status)
+string(JSON second_limit GET "${fallback}" records 1 limit_ratio)
+if(NOT first_status STREQUAL "ok" OR NOT first_note MATCHES "highest ratio" OR
+   NOT second_status STREQUAL "infeasible" OR second_limit GREATER_EQUAL 2)
+  message(FATAL_ERROR "int16 at 10x/1000x: ${first_status} '${first_note}', then ${second_status} (limit ${second_limit})")
+endif()
+string(JSON known ERROR_VARIABLE no_known GET "${fallback}" records 1 limit_known)
+if(NOT known)
+  message(FATAL_ERROR "int16 at 1000x was built again although its limit was known")
+endif()
