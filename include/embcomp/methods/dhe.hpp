@@ -139,13 +139,13 @@ class DheTable : public EmbeddingTable {
 
  protected:
   void lookup_impl(const IdBatch& ids, Matrix out) const override {
+    nn::Buffer x, a, b, y;  // local: lookups are thread-safe; reused from field to field
     for (Index f = 0; f < ids.fields; ++f) {
       if (networks_[f] == nullptr) {
         copy_full_rows(ids, f, out);
         continue;
       }
       const Network& net = *networks_[f];
-      nn::Buffer x, a, b, y;
       encode(ids, f, net, x.resize(ids.batch, hashes_));
       ConstMatrix h = x.view();
       for (Index l = 0; l < kHiddenLayers; ++l) {
