@@ -18,6 +18,12 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEMBCOMP_WARNINGS_AS_ER
   -DEMBCOMP_BUILD_TESTS=ON -DEMBCOMP_BUILD_EXAMPLES=ON -DEMBCOMP_BUILD_BENCHMARKS=ON
 cmake --build "$build" -j"$jobs"
 
+# Where the real data samples are present, the tests that read them must run: a missing sample
+# is then a failure, never a skip (tests/shared_data.hpp).
+if [[ -d "$root/../shared/data" ]]; then
+  export EMBCOMP_REQUIRE_SHARED_DATA=1
+  echo "test.sh: $root/../shared/data is present; its tests must run"
+fi
 (cd "$build" && ctest --output-on-failure -j2)
 
 echo "test.sh: all tests passed"

@@ -1,5 +1,5 @@
 // The readers and the cache on real rows: the Criteo Kaggle sample in ../shared/data (never
-// copied into the repository). Skipped, with a warning, when the folder is absent.
+// copied into the repository). Reported as skipped when the folder is absent.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -8,23 +8,19 @@
 #include <vector>
 
 #include "embcomp/data/prep.hpp"
+#include "shared_data.hpp"
 #include "temp_files.hpp"
 
 using namespace embcomp;
 
 namespace {
-const std::string kCriteoDir = std::string(EMBCOMP_SHARED_DATA_DIR) + "/criteo-kaggle/derived";
-
-bool available(const std::string& path) {
-  if (std::filesystem::exists(path)) return true;
-  WARN("skipped: the real data sample " << path << " is absent");
-  return false;
-}
+const std::string kCriteoDir = test::shared_data_path("criteo-kaggle/derived");
+using test::shared_sample;
 }  // namespace
 
 TEST_CASE("criteo kaggle sample parses with the facts of its README", "[data][criteo]") {
   const std::string path = kCriteoDir + "/train_head9999.tsv";
-  if (!available(path)) return;
+  if (!shared_sample(path)) return;
   ReadOptions options;
   options.strict = true;  // the sample has no malformed row
   DelimitedReader reader(path, criteo_format(), options);
@@ -79,7 +75,7 @@ TEST_CASE("criteo kaggle sample parses with the facts of its README", "[data][cr
 
 TEST_CASE("criteo kaggle sample goes through prep and the cache", "[data][criteo]") {
   const std::string path = kCriteoDir + "/train_head9999.tsv";
-  if (!available(path)) return;
+  if (!shared_sample(path)) return;
   embcomp::test::TempDir dir("criteo_cache");
   const std::vector<std::string> inputs{path};
   const PrepResult result = prepare_cache(inputs, dir.path("cache"));
@@ -101,7 +97,7 @@ TEST_CASE("criteo kaggle sample goes through prep and the cache", "[data][criteo
 
 TEST_CASE("criteo kaggle unlabeled test rows parse without a label", "[data][criteo]") {
   const std::string path = kCriteoDir + "/test_unlabeled_head100.tsv";
-  if (!available(path)) return;
+  if (!shared_sample(path)) return;
   ReadOptions options;
   options.strict = true;
   DelimitedReader reader(path, criteo_format(false), options);

@@ -1,6 +1,6 @@
 // End to end on real rows: the Criteo Kaggle sample in ../shared/data (never copied into the
-// repository) through prep, the cache, DLRM with a full table and the trainer. Skipped, with a
-// warning, when the sample is absent.
+// repository) through prep, the cache, DLRM with a full table and the trainer. Reported as
+// skipped when the sample is absent.
 //
 // Split: the first 8,000 rows are the training file's share, the remaining 1,999 the test; of
 // the 8,000 the last 1,000 are held out as validation (early stopping and the best state are
@@ -13,6 +13,7 @@
 #include <string>
 
 #include "data/temp_files.hpp"
+#include "shared_data.hpp"
 #include "embcomp/data/prep.hpp"
 #include "embcomp/data/source.hpp"
 #include "embcomp/models/factory.hpp"
@@ -41,12 +42,8 @@ double constant_logloss(const BatchSource& data) {
 
 TEST_CASE("DLRM with a full table reaches test AUC 0.70 on the Criteo sample",
           "[train][criteo][end_to_end]") {
-  const std::string path =
-      std::string(EMBCOMP_SHARED_DATA_DIR) + "/criteo-kaggle/derived/train_head9999.tsv";
-  if (!std::filesystem::exists(path)) {
-    WARN("skipped: the real data sample " << path << " is absent");
-    return;
-  }
+  const std::string path = test::shared_data_path("criteo-kaggle/derived/train_head9999.tsv");
+  if (!test::shared_sample(path)) return;
   const test::TempDir directory("criteo_end_to_end");
   const std::string inputs[] = {path};
   const PrepResult prep = prepare_cache(inputs, directory.path("cache"));
