@@ -60,6 +60,7 @@ std::unique_ptr<EmbeddingTable> build(const MethodInfo& info, const SpecString& 
                                       const TableArgs& args) {
   const Options options(info.key, info.options, parsed.options);
   auto table = info.make(args, options);
+  options.require_all_read();
   table->set_spec(options.canonical());
   return table;
 }

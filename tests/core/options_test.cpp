@@ -33,3 +33,29 @@ TEST_CASE("spec strings split into key and options", "[core][options]") {
   CHECK(SpecString::parse("hash").options.empty());
   CHECK_THROWS_AS(SpecString::parse(":x=1"), InvalidArgument);
 }
+
+TEST_CASE("an option with no effect in the chosen configuration is an error naming both",
+          "[core][options]") {
+  // Default or equal to it (as in a canonical spec): accepted.
+  Options defaults("qr", kDeclared, "threshold=0");
+  CHECK_NOTHROW(defaults.not_applicable("threshold", "op=mul"));
+  // Any other value would be silently ignored: refused, naming the option and the conflict.
+  Options given("qr", kDeclared, "threshold=5");
+  CHECK_THROWS_WITH(given.not_applicable("threshold", "op=mul"),
+                    Catch::Contains("threshold=5") && Catch::Contains("no effect with op=mul"));
+}
+
+TEST_CASE("options notice a declared option the method neither read nor ruled out",
+          "[core][options]") {
+  Options o("qr", kDeclared, "decay=0.5");
+  o.text("op");
+  o.integer("threshold");
+  CHECK_THROWS_WITH(o.require_all_read(), Catch::Contains("'decay'") && Catch::Contains("a bug"));
+  o.number("decay");
+  CHECK_NOTHROW(o.require_all_read());
+  Options ruled_out("qr", kDeclared);
+  ruled_out.text("op");
+  ruled_out.not_applicable("threshold", "op=mul");
+  ruled_out.not_applicable("decay", "op=mul");
+  CHECK_NOTHROW(ruled_out.require_all_read());
+}

@@ -69,3 +69,13 @@ TEST_CASE("hash: backward sums the gradients of colliding ids", "[methods][hash]
   REQUIRE(g.rows == std::vector<Index>{0, 1});
   CHECK(std::vector<float>(g.values.begin(), g.values.end()) == std::vector<float>{9, 90, 6, 60});
 }
+
+TEST_CASE("hash: threshold under tables=shared is refused, not ignored", "[methods][hash]") {
+  const Schema s = small_schema();
+  CHECK_THROWS_WITH(make_table("hash:threshold=40", {s, Budget{4}, 1}),
+                    Catch::Contains("threshold=40") && Catch::Contains("tables=shared"));
+  CHECK_NOTHROW(make_table("hash:tables=per_field,threshold=40", {s, Budget{4}, 1}));
+  // A canonical spec lists every option at its value: it rebuilds the table.
+  auto t = make_table("hash", {s, Budget{4}, 1});
+  CHECK_NOTHROW(make_table(t->spec(), {s, Budget{4}, 1}));
+}

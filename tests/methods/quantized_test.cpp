@@ -64,3 +64,14 @@ TEST_CASE("per_row scale lets rows grow past the global range", "[methods][quant
     }
   }
 }
+
+TEST_CASE("quantized: a global scale or middle under scale_mode=per_row is refused",
+          "[methods][quantized]") {
+  const Schema s = small_schema();
+  for (const char* spec : {"int8:scale_mode=per_row,scale=0.02", "int16:scale_mode=per_row,middle=1"}) {
+    INFO(spec);
+    CHECK_THROWS_WITH(make_table(spec, {s, Budget{1.5}, 1}), Catch::Contains("scale_mode=per_row"));
+  }
+  auto t = make_table("int8:scale_mode=per_row", {s, Budget{1.5}, 1});
+  CHECK_NOTHROW(make_table(t->spec(), {s, Budget{1.5}, 1}));
+}

@@ -1,6 +1,8 @@
 // Method options from a factory string such as "qr:op=mul" or "cafe:threshold=500,decay=0.99".
 // A method declares its options with defaults; parsing rejects unknown keys and bad values, and
-// canonical() prints every option so that a spec string rebuilds exactly the same table.
+// canonical() prints every option so that a spec string rebuilds exactly the same table. Every
+// declared option must be read by the method or declared not applicable (`not_applicable`):
+// a value that would have no effect in the chosen configuration is an error naming the conflict.
 #pragma once
 
 #include <charconv>
@@ -63,7 +65,11 @@ class Options {
   /// their defaults.
   Options(std::string key, const std::vector<OptionInfo>& declared, std::string_view text = {})
       : key_(std::move(key)) {
-    for (const auto& o : declared) values_.emplace_back(o.name, o.default_value);
+    for (const auto& o : declared) {
+      values_.emplace_back(o.name, o.default_value);
+      defaults_.push_back(o.default_value);
+    }
+    read_.assign(values_.size(), false);
     for (auto& [name, value] : parse_option_pairs(text, "method '" + key_ + "'")) {
       set(name, std::move(value));
     }
@@ -128,6 +134,29 @@ class Options {
     bad_value(name, v, "one of " + list);
   }
 
+  /// Declares that option `name` has no effect in this configuration (`because`, e.g.
+  /// "tables=shared"): a value other than its default is an InvalidArgument naming both.
+  void not_applicable(std::string_view name, std::string_view because) const {
+    const std::size_t i = index_of(name);
+    read_[i] = true;
+    if (values_[i].second != defaults_[i]) {
+      throw InvalidArgument("method '" + key_ + "': option " + values_[i].first + "=" +
+                            values_[i].second + " has no effect with " + std::string(because));
+    }
+  }
+
+  /// Throws InvalidArgument naming the first declared option that was neither read nor declared
+  /// not applicable: the method forgot it, and a value given for it would be silently ignored.
+  /// The registry calls it after building every table.
+  void require_all_read() const {
+    for (std::size_t i = 0; i < values_.size(); ++i) {
+      if (!read_[i]) {
+        throw InvalidArgument("method '" + key_ + "' neither read nor declared not applicable "
+                              "its option '" + values_[i].first + "' (a bug in the method)");
+      }
+    }
+  }
+
   /// "key:a=1,b=2" with every declared option, in declaration order.
   std::string canonical() const {
     std::string s = key_;
@@ -151,12 +180,18 @@ class Options {
                           (known.empty() ? " (it takes none)" : "; its options are " + known));
   }
 
-  const std::string& find(std::string_view name) const {
-    for (const auto& [n, v] : values_) {
-      if (n == name) return v;
+  std::size_t index_of(std::string_view name) const {
+    for (std::size_t i = 0; i < values_.size(); ++i) {
+      if (values_[i].first == name) return i;
     }
     throw InvalidArgument("method '" + key_ + "': option '" + std::string(name) +
                           "' is not declared (a bug in the method)");
+  }
+
+  const std::string& find(std::string_view name) const {
+    const std::size_t i = index_of(name);
+    read_[i] = true;
+    return values_[i].second;
   }
 
   [[noreturn]] void bad_value(std::string_view name, const std::string& value,
@@ -167,6 +202,8 @@ class Options {
 
   std::string key_;
   std::vector<std::pair<std::string, std::string>> values_;
+  std::vector<std::string> defaults_;  // parallel to values_
+  mutable std::vector<bool> read_;     // parallel to values_: read or declared not applicable
 };
 
 }  // namespace embcomp

@@ -36,8 +36,7 @@ class HashTable : public GatherTable<HashTable> {
       : GatherTable(args),
         kind_(options.pick<kernels::HashKind>(
             "hash", {{"xxhash", kernels::HashKind::xxhash}, {"modulo", kernels::HashKind::modulo}})),
-        fields_(plan_fields(options.pick<bool>("tables", {{"shared", true}, {"per_field", false}}),
-                            options.integer("threshold"))),
+        fields_(plan_fields(options)),
         table_(add_parameter("rows", total_rows(), args.schema.dim, ParamKind::rows)) {
     set_rows_parameter(table_);
     table_.fill_uniform(default_init_bound(args.schema), args.seed);
@@ -56,11 +55,15 @@ class HashTable : public GatherTable<HashTable> {
     bool identity = false;  ///< a full (unhashed) field
   };
 
-  std::vector<FieldPlan> plan_fields(bool shared, long long threshold) const {
+  std::vector<FieldPlan> plan_fields(const Options& options) const {
     const Schema& s = schema();
     const double row_bytes = static_cast<double>(s.dim) * sizeof(float);
     const auto budget_rows = static_cast<Index>(std::floor(budget().bytes(s) / row_bytes));
-    return shared ? plan_shared(budget_rows) : plan_per_field(budget_rows, threshold);
+    if (options.pick<bool>("tables", {{"shared", true}, {"per_field", false}})) {
+      options.not_applicable("threshold", "tables=shared (one table over every field)");
+      return plan_shared(budget_rows);
+    }
+    return plan_per_field(budget_rows, options.integer("threshold"));
   }
 
   std::vector<FieldPlan> plan_shared(Index budget_rows) const {

@@ -42,6 +42,12 @@ class QuantizedTable : public FullTable {
     codec.codec = Bits == 8 ? Codec::int8 : Codec::int16;
     codec.scale_mode = options.pick<ScaleMode>(
         "scale_mode", {{"global", ScaleMode::global}, {"per_row", ScaleMode::per_row}});
+    if (codec.scale_mode == ScaleMode::per_row) {
+      // Each row stores its own scale and middle: the global ones would be ignored.
+      options.not_applicable("scale", "scale_mode=per_row (every row has its own scale)");
+      options.not_applicable("middle", "scale_mode=per_row (every row has its own middle)");
+      return codec;
+    }
     codec.scale = static_cast<float>(options.number("scale"));
     codec.offset = static_cast<float>(options.number("middle"));
     if (!(codec.scale > 0.0f)) {

@@ -233,12 +233,9 @@ class TtTable : public EmbeddingTable {
     return options.pick<bool>("tables", {{"per_field", false}, {"shared", true}});
   }
   static long long threshold_option(const Options& options) {
-    const long long threshold = options.integer("threshold");
-    if (threshold != 0 && shared_option(options)) {
-      throw InvalidArgument("tt: threshold applies to tables=per_field only (tables=shared has "
-                            "one table over every field)");
-    }
-    return threshold;
+    if (!shared_option(options)) return options.integer("threshold");
+    options.not_applicable("threshold", "tables=shared (one table over every field)");
+    return 0;
   }
 
   const kernels::TtShape& shape() const { return shape_; }

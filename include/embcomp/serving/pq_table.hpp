@@ -63,6 +63,7 @@ class PqServingTable final : public EmbeddingTable {
         centroids_(add_parameter("centroids", layout_.centroid_rows(), layout_.part_width(),
                                  ParamKind::dense)),
         codes_(add_index<std::uint64_t>("codes")) {
+    options.text("of");  // a label of the spec: the form does not depend on the method it serves
     if (layout_.parts < 1 || args.schema.dim % layout_.parts != 0 || layout_.centroids < 2 ||
         layout_.centroids > 256) {
       throw InvalidArgument("pq: parts must divide the dim and centroids be in [2, 256]");

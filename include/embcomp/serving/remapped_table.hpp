@@ -38,6 +38,7 @@ class RemappedServingTable final : public GatherTable<RemappedServingTable> {
         rows_(add_parameter("rows", 1, args.schema.dim, ParamKind::rows, {},
                             ParamTraits{ParamRole::trained, 1.0f, /*reshapeable=*/true})),
         remap_(add_index<std::int32_t>("remap")) {
+    options.text("of");  // a label of the spec: the form does not depend on the method it serves
     if (block_rows_ < 1) throw InvalidArgument("remapped: block_rows must be >= 1");
     set_rows_parameter(rows_);
     offsets_ = args.schema.field_offsets();

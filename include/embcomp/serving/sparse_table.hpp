@@ -22,8 +22,9 @@ class SparseServingTable final : public EmbeddingTable {
   }
 
   /// An empty form, filled by load_state (frozen checkpoints).
-  SparseServingTable(const TableArgs& args, const Options& /*options*/)
+  SparseServingTable(const TableArgs& args, const Options& options)
       : EmbeddingTable(args) {
+    options.text("of");  // a label of the spec: the form does not depend on the method it serves
     offsets_ = args.schema.field_offsets();
     add_index_state("sparse_rows", rows_);
     mark_frozen();
