@@ -44,6 +44,10 @@ void write_json(const std::filesystem::path& path, const json& value);
 /// Writes `text` to `path` the same way.
 void write_text(const std::filesystem::path& path, const std::string& text);
 
+/// The highest ratio the method `spec` reaches on `schema`: asking for an absurd one makes the
+/// method name its limit before it allocates anything.
+double highest_ratio(const std::string& spec, const Schema& schema);
+
 /// Whether standard output is a terminal (progress bars) rather than a file or a pipe.
 bool stdout_is_terminal();
 

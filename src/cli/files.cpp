@@ -3,9 +3,11 @@
 
 #include <cstdio>
 #include <fstream>
+#include <limits>
 
 #include "cli.hpp"
 #include "embcomp/core/error.hpp"
+#include "embcomp/registry.hpp"
 
 namespace embcomp::cli {
 
@@ -46,6 +48,15 @@ void write_text(const std::filesystem::path& path, const std::string& text) {
 
 void write_json(const std::filesystem::path& path, const json& value) {
   write_text(path, value.dump(2) + "\n");
+}
+
+double highest_ratio(const std::string& spec, const Schema& schema) {
+  try {
+    make_table(spec, TableArgs{schema, Budget{1e15}, 1});
+  } catch (const InfeasibleBudget& e) {
+    return e.limit_ratio();
+  }
+  return std::numeric_limits<double>::infinity();
 }
 
 bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }

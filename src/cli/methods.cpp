@@ -1,7 +1,6 @@
 // embcomp methods: every registered method with its options and the compression ratios it
 // can reach on a schema (Criteo Kaggle's by default).
 #include <cstdio>
-#include <limits>
 #include <memory>
 
 #include "cli.hpp"
@@ -17,17 +16,6 @@ struct MethodsOptions {
   double scale = 1.0;
   Index dim = 16;
 };
-
-/// The highest ratio `key` reaches on `schema`: asking for an absurd one makes the method
-/// name its limit before it allocates anything.
-double highest_ratio(const std::string& key, const Schema& schema) {
-  try {
-    make_table(key, TableArgs{schema, Budget{1e15}, 1});
-  } catch (const InfeasibleBudget& e) {
-    return e.limit_ratio();
-  }
-  return std::numeric_limits<double>::infinity();
-}
 
 int run_methods(const MethodsOptions& o) {
   const Schema schema{scaled_cardinalities(criteo_kaggle_schema(), o.scale), o.dim};

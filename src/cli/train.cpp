@@ -1,4 +1,5 @@
 // embcomp train: one model with one compressed table, on synthetic data or files.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -10,11 +11,15 @@ namespace embcomp::cli {
 
 namespace {
 
+/// Without --ratio a method trains at 10x, or at the highest ratio it reaches when that is lower
+/// (full 1x, int16 2x, int8 4x), so `embcomp train --method M` works for every method.
+constexpr double kDefaultRatio = 10.0;
+
 struct TrainOptions {
   DataOptions data;
   RunOptions run;
   std::string method = "hash";
-  double ratio = 10.0;
+  double ratio = 0.0;  // 0: the default, kDefaultRatio or the method's highest when lower
   std::string out;
 };
 
@@ -28,7 +33,9 @@ int run_train(const TrainOptions& o) {
               static_cast<long long>(data.source->rows(SplitPart::train)),
               static_cast<long long>(data.source->rows(SplitPart::validation)),
               static_cast<long long>(data.source->rows(SplitPart::test)));
-  json summary = run_training(data, o.method, o.ratio, o.run, o.out, Verbosity::progress);
+  const double ratio =
+      o.ratio > 0.0 ? o.ratio : std::min(kDefaultRatio, highest_ratio(o.method, schema));
+  json summary = run_training(data, o.method, ratio, o.run, o.out, Verbosity::progress);
   print_summary(summary);
   if (!o.out.empty()) std::printf("wrote %s/summary.json\n", o.out.c_str());
   return 0;
@@ -44,8 +51,10 @@ Command add_train_command(CLI::App& app) {
       ->capture_default_str()->check(CLI::IsMember({"dlrm", "wdl", "dcn"}));
   train->add_option("--method", o->method, "method factory string, e.g. qr:op=mul")
       ->capture_default_str();
-  train->add_option("--ratio", o->ratio, "compression ratio (full fp32 bytes / serving bytes)")
-      ->capture_default_str()->check(CLI::Range(1.0, 1e12));
+  train->add_option("--ratio", o->ratio,
+                    "compression ratio (full fp32 bytes / serving bytes); default: 10, or the "
+                    "method's highest when lower (full 1, int16 2, int8 4)")
+      ->default_str("10")->check(CLI::Range(1.0, 1e12));
   add_run_options(train, o->run);
   train->add_option("--checkpoint", o->run.checkpoint,
                     "write a training checkpoint to this file after every evaluation");
