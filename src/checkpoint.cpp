@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "checkpoint_format.hpp"
+#include "embcomp/core/atomic_file.hpp"
 #include "embcomp/registry.hpp"
 
 namespace embcomp {
@@ -40,6 +41,41 @@ TableIdentity read_header(Reader& in, std::uint32_t& flags) {
   return id;
 }
 
+/// A genuine checkpoint holds at least about this many bytes of state: a table sized by its
+/// budget stores about the budget (uncompressed bytes / ratio), and so does every serving form;
+/// a trainable method with a serving form of its own (dedup, deeplight, dpq) trains something
+/// larger, up to the uncompressed table, and its checkpoint holds that.
+double least_state_bytes(const std::string& spec, const TableArgs& args, bool frozen) {
+  const double full = args.schema.full_bytes();
+  if (frozen) return full / args.budget.ratio;
+  const std::string key = SpecString::parse(spec).key;
+  for (const MethodInfo& m : methods()) {
+    if (m.key == key) return m.serving_form.empty() ? full / args.budget.ratio : full;
+  }
+  return full / args.budget.ratio;  // an unknown key: make_table refuses it
+}
+
+/// How many times more than least_state_bytes a header may promise before it is refused as
+/// damaged or forged: far above any method's index or rounding overhead, far below what would
+/// let a few bytes of header allocate gigabytes.
+constexpr double kMaxExpansion = 65536.0;
+
+/// Throws CheckpointError when the header's table is implausibly large for the bytes that
+/// follow it (checked before the table is built, so nothing is allocated for it).
+void check_plausible_size(Reader& in, const std::string& spec, const TableArgs& args,
+                          bool frozen) {
+  const std::uint64_t left = in.bytes_left();
+  if (left == UINT64_MAX) return;  // not seekable
+  const double least = least_state_bytes(spec, args, frozen);
+  if (least > kMaxExpansion * (static_cast<double>(left) + 1.0)) {
+    throw CheckpointError("checkpoint damaged: its header describes a table of at least " +
+                          std::to_string(least) + " bytes, but only " + std::to_string(left) +
+                          " bytes of state follow (more than " +
+                          std::to_string(static_cast<long long>(kMaxExpansion)) +
+                          " times fewer)");
+  }
+}
+
 }  // namespace
 
 void EmbeddingTable::save(std::ostream& out) const {
@@ -54,9 +90,7 @@ void EmbeddingTable::save(std::ostream& out) const {
 }
 
 void EmbeddingTable::save(const std::string& path) const {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw CheckpointError("cannot open '" + path + "' for writing");
-  save(out);
+  write_file_atomically(path, [this](std::ostream& out) { save(out); });
 }
 
 std::unique_ptr<EmbeddingTable> EmbeddingTable::freeze() const {
@@ -71,6 +105,7 @@ std::unique_ptr<EmbeddingTable> load_table(std::istream& in) {
   Reader r(in);
   std::uint32_t flags = 0;
   const auto [spec, args] = read_header(r, flags);
+  check_plausible_size(r, spec, args, (flags & kFlagFrozen) != 0);
   std::unique_ptr<EmbeddingTable> table;
   try {
     // A frozen checkpoint builds its serving form directly, never the trainable table first.

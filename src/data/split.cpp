@@ -1,6 +1,7 @@
 #include "embcomp/data/split.hpp"
 
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <string>
 
@@ -95,6 +96,14 @@ Split split_by_parts(std::span<const Index> part_rows) {
   if (part_rows.size() != 3) {
     throw InvalidArgument("split by parts: expected 3 parts (train, validation, test), got " +
                           std::to_string(part_rows.size()));
+  }
+  Index total = 0;
+  for (const Index n : part_rows) {
+    if (n < 0 || n > std::numeric_limits<Index>::max() - total) {
+      throw InvalidArgument("split by parts: part sizes must be >= 0 and sum to at most 2^63 - 1, "
+                            "got " + std::to_string(n) + " after " + std::to_string(total) + " rows");
+    }
+    total += n;
   }
   const Index a = part_rows[0], b = a + part_rows[1], c = b + part_rows[2];
   return {RowSelection::of_range(0, a), RowSelection::of_range(a, b), RowSelection::of_range(b, c)};

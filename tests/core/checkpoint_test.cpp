@@ -78,3 +78,21 @@ TEST_CASE("a valid file naming an unknown method is refused", "[core][checkpoint
   table->set_spec("nosuchmethod");
   CHECK_THROWS_WITH(load_bytes(saved_bytes(*table)), Catch::Contains("unknown method 'nosuchmethod'"));
 }
+
+TEST_CASE("checkpoints at extreme ratios load", "[core][checkpoint]") {
+  // 2 x 10^7 ids of dim 16 (1.28 GB uncompressed) at 10^6x: a 1.3 kB table, legitimately
+  // 10^6 times smaller than its schema (hash and robe reach such ratios).
+  const Schema huge{{10'000'000, 10'000'000}, 16};
+  for (const char* spec : {"hash", "robe"}) {
+    INFO(spec);
+    auto table = make_table(spec, {huge, Budget{1e6}, 3});
+    auto loaded = load_bytes(saved_bytes(*table));
+    const std::vector<Index> ids = {9'999'999, 123};
+    CHECK(lookup(*loaded, ids) == lookup(*table, ids));
+  }
+  // A trainable method that trains the full table first (deeplight) stores it and loads; a
+  // header naming one with a few bytes of state (a forged ratio) is refused before anything is
+  // allocated: the fuzz regression table_checkpoint/deeplight_huge_schema ([fuzz]).
+  auto deeplight = make_table("deeplight", {small_schema(), Budget{100}, 3});
+  CHECK_NOTHROW(load_bytes(saved_bytes(*deeplight)));
+}

@@ -47,9 +47,9 @@ class IndexArray final : public IndexState {
   void load(Reader& in) override {
     constexpr std::uint64_t kMaxBytes = std::uint64_t{1} << 42;
     const auto count = in.pod<std::uint64_t>();
-    if (count > kMaxBytes / sizeof(T)) {
+    if (count > kMaxBytes / sizeof(T) || count * sizeof(T) > in.bytes_left()) {
       throw CheckpointError("checkpoint damaged: index array of " + std::to_string(count) +
-                            " elements");
+                            " elements (more than the file holds)");
     }
     std::vector<T> loaded(static_cast<std::size_t>(count));
     in.bytes(loaded.data(), loaded.size() * sizeof(T));

@@ -240,6 +240,13 @@ class Parameter {
       throw CheckpointError("checkpoint damaged: parameter '" + name_ + "' has shape [" +
                             std::to_string(rows) + " x " + std::to_string(width) + "]");
     }
+    const auto bytes = static_cast<std::uint64_t>(rows * width) *
+                       static_cast<std::uint64_t>(codec_.bits() / 8);
+    if (bytes > in.bytes_left()) {
+      throw CheckpointError("checkpoint damaged or truncated: parameter '" + name_ +
+                            "' has shape [" + std::to_string(rows) + " x " +
+                            std::to_string(width) + "], more values than the file holds");
+    }
     if (rows != rows_ || width != width_) reshape(rows, width);
   }
 

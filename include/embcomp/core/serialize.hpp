@@ -108,6 +108,25 @@ class Reader {
     }
   }
   std::uint64_t offset() const { return offset_; }
+  /// Bytes the stream holds after what was read, or UINT64_MAX when it cannot tell (not
+  /// seekable). A loader compares a stored size with it before allocating for that size, so
+  /// that a damaged or forged size is refused instead of exhausting memory.
+  std::uint64_t bytes_left() {
+    const std::streampos here = in_.tellg();
+    if (here == std::streampos(-1)) {
+      in_.clear();
+      return UINT64_MAX;
+    }
+    in_.seekg(0, std::ios::end);
+    const std::streampos end = in_.tellg();
+    in_.clear();
+    in_.seekg(here);
+    if (end == std::streampos(-1) || !in_ || end < here) {
+      in_.clear();
+      return UINT64_MAX;
+    }
+    return static_cast<std::uint64_t>(end - here);
+  }
 
  private:
   std::istream& in_;

@@ -74,6 +74,8 @@ class DheTable : public EmbeddingTable {
             {"threshold", "0", "fields with n_f <= threshold keep a full table"}};
   }
   static constexpr Index kHiddenLayers = 5;
+  /// Bound of the `hashes` option, so that the network sizes cannot overflow.
+  static constexpr Index kMaxHashes = Index{1} << 20;
 
   DheTable(const TableArgs& args, const Options& options)
       : EmbeddingTable(args),
@@ -208,7 +210,10 @@ class DheTable : public EmbeddingTable {
 
   static Index checked_hashes(const Options& options) {
     const long long k = options.integer("hashes");
-    if (k < 1) throw InvalidArgument("dhe: hashes=" + std::to_string(k) + " must be >= 1");
+    if (k < 1 || k > kMaxHashes) {
+      throw InvalidArgument("dhe: hashes=" + std::to_string(k) + " must be in [1, " +
+                            std::to_string(kMaxHashes) + "]");
+    }
     return k;
   }
   static std::int64_t checked_buckets(const Options& options) {

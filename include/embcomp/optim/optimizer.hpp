@@ -151,7 +151,8 @@ class Optimizer {
   };
 
   /// Reads what save_state wrote. The optimizer name and slot count must match this one's:
-  /// otherwise CheckpointError. Nothing is changed.
+  /// otherwise CheckpointError. Nothing is changed. A state larger than what the stream has
+  /// left is refused before anything is allocated for it.
   StagedState read_state(Reader& in) const {
     const std::string stored_name = in.string(64);
     if (stored_name != name()) {
@@ -176,6 +177,12 @@ class Optimizer {
                               "' has " + std::to_string(entry.size) + " elements");
       }
       if (in.pod<std::uint8_t>() == 0) continue;
+      const std::uint64_t bytes = static_cast<std::uint64_t>(slots()) * entry.size * sizeof(float);
+      if (bytes > in.bytes_left()) {
+        throw CheckpointError("checkpoint damaged or truncated: optimizer state of '" +
+                              entry.name + "' needs " + std::to_string(bytes) +
+                              " bytes, more than the file has left");
+      }
       assign_on_huge_pages(entry.values, static_cast<std::size_t>(slots()) * entry.size, 0.0f);
       in.bytes(entry.values.data(), entry.values.size() * sizeof(float));
     }

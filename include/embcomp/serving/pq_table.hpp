@@ -58,16 +58,11 @@ class PqServingTable final : public EmbeddingTable {
   /// An empty form of the spec's layout, filled by load_state (frozen checkpoints).
   PqServingTable(const TableArgs& args, const Options& options)
       : EmbeddingTable(args),
-        layout_{options.integer("parts"), options.integer("centroids"), options.flag("shared"),
-                args.schema.dim},
+        layout_(checked_layout(options, args.schema.dim)),
         centroids_(add_parameter("centroids", layout_.centroid_rows(), layout_.part_width(),
                                  ParamKind::dense)),
         codes_(add_index<std::uint64_t>("codes")) {
     options.text("of");  // a label of the spec: the form does not depend on the method it serves
-    if (layout_.parts < 1 || args.schema.dim % layout_.parts != 0 || layout_.centroids < 2 ||
-        layout_.centroids > 256) {
-      throw InvalidArgument("pq: parts must divide the dim and centroids be in [2, 256]");
-    }
     offsets_ = args.schema.field_offsets();
     codes_.values.assign(static_cast<std::size_t>(words()), 0);
     mark_frozen();
@@ -81,6 +76,17 @@ class PqServingTable final : public EmbeddingTable {
     codes_.values = std::move(codes);
     on_state_loaded();
     set_spec(Options(kKey, option_info(), spec_options(layout, of)).canonical());
+  }
+
+  /// The spec's layout, checked before anything is sized from it (parts = 0 divides by zero).
+  static PqLayout checked_layout(const Options& options, Index dim) {
+    const PqLayout layout{options.integer("parts"), options.integer("centroids"),
+                          options.flag("shared"), dim};
+    if (layout.parts < 1 || dim % layout.parts != 0 || layout.centroids < 2 ||
+        layout.centroids > 256) {
+      throw InvalidArgument("pq: parts must divide the dim and centroids be in [2, 256]");
+    }
+    return layout;
   }
 
   static std::string spec_options(const PqLayout& layout, const std::string& of) {

@@ -128,6 +128,14 @@ class SparseRows {
     s.layout_ = static_cast<SparseLayout>(layout);
     const auto n = static_cast<std::size_t>(nnz);
     const bool pointers = s.layout_ == SparseLayout::csr && s.rows_ > 0;  // none in the empty form
+    const std::uint64_t needed =
+        nnz * (sizeof(std::uint16_t) + sizeof(float) +
+               (s.layout_ == SparseLayout::coo ? sizeof(std::uint32_t) : 0)) +
+        (pointers ? static_cast<std::uint64_t>(s.rows_ + 1) * sizeof(std::uint32_t) : 0);
+    if (needed > in.bytes_left()) {  // refused before allocating for a forged size
+      throw CheckpointError("checkpoint damaged: sparse rows of " + std::to_string(nnz) +
+                            " values need more bytes than the file holds");
+    }
     s.row_ptr_.assign(pointers ? static_cast<std::size_t>(s.rows_ + 1) : 0, 0);
     if (s.layout_ == SparseLayout::coo) s.row_of_.resize(n);
     s.cols_.resize(n);

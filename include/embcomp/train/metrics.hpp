@@ -16,6 +16,14 @@ namespace embcomp {
 /// Throws InvalidArgument when the labels hold only one class.
 inline double exact_auc(std::span<const float> scores, std::span<const float> labels) {
   if (scores.size() != labels.size()) throw InvalidArgument("auc: scores and labels differ in size");
+  // A NaN breaks the sort's ordering and never equals itself, so the tie loop below would not
+  // advance: refuse it.
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    if (std::isnan(scores[i])) {
+      throw InvalidArgument("auc: score " + std::to_string(i) + " is NaN (the model's output is "
+                            "not finite: diverged training or non-finite parameters)");
+    }
+  }
   std::vector<std::size_t> order(scores.size());
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] < scores[b]; });

@@ -1,0 +1,5 @@
+#include "table_checkpoint_entry.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  return fuzz_table_checkpoint(data, size);
+}
