@@ -37,12 +37,16 @@ json statistics_json(const std::vector<TableStatistic>& statistics);
 /// Prints statistics_json's object as the report line "table       name value ...".
 void print_statistics(const json& statistics);
 
-/// Writes `value` to `path` (pretty-printed), through a temporary file and a rename so a
-/// reader never sees half a file. Throws InvalidArgument when it cannot be written.
+/// Writes `value` to `path` (pretty-printed) with write_file_atomically: a reader never sees
+/// half a file. Throws Error when it cannot be written.
 void write_json(const std::filesystem::path& path, const json& value);
 
 /// Writes `text` to `path` the same way.
 void write_text(const std::filesystem::path& path, const std::string& text);
+
+/// A CLI11 check of a compression ratio: a finite number in [1, 1e12] (CLI::Range lets NaN
+/// through).
+CLI::Validator finite_ratio();
 
 /// The highest ratio the method `spec` reaches on `schema`: asking for an absurd one makes the
 /// method name its limit before it allocates anything.

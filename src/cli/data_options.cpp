@@ -314,7 +314,11 @@ Data open_data(const DataOptions& o) {
       prepare_files(o, directory);
     }
   }
-  const CacheMeta meta = CacheReader(directory).meta();
+  // Every column's checksum before training (XXH64 reads at memory speed): a damaged byte in a
+  // cache is an error here, not a silently different run.
+  const CacheReader cache(directory);
+  cache.verify_checksums();
+  const CacheMeta meta = cache.meta();
   auto source = std::make_unique<CachedDataset>(directory, split_of(meta, o));
   data.name = o.from_files() ? o.train_file : directory;
   data.description = describe_cache(*source, directory);

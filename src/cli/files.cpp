@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "cli.hpp"
+#include "embcomp/core/atomic_file.hpp"
 #include "embcomp/core/error.hpp"
 #include "embcomp/registry.hpp"
 
@@ -36,18 +37,23 @@ void print_statistics(const json& statistics) {
 }
 
 void write_text(const std::filesystem::path& path, const std::string& text) {
-  std::filesystem::path temporary = path;
-  temporary += ".tmp";
-  {
-    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-    file << text;
-    if (!file.flush()) throw InvalidArgument("cannot write " + temporary.string());
-  }
-  std::filesystem::rename(temporary, path);
+  write_file_atomically(path.string(), [&](std::ostream& out) { out << text; });
 }
 
 void write_json(const std::filesystem::path& path, const json& value) {
   write_text(path, value.dump(2) + "\n");
+}
+
+CLI::Validator finite_ratio() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        double value = 0.0;
+        if (!CLI::detail::lexical_cast(text, value) || !(value >= 1.0 && value <= 1e12)) {
+          return "ratio " + text + " is not a number in [1, 1e12]";
+        }
+        return {};
+      },
+      "RATIO in [1, 1e12]");
 }
 
 double highest_ratio(const std::string& spec, const Schema& schema) {

@@ -517,7 +517,7 @@ Command add_sweep_command(CLI::App& app) {
                     "option are alternatives, chosen per cell on validation AUC")
 ;
   sweep->add_option("--ratios", o->ratios, "compression ratios")
-      ->capture_default_str()->check(CLI::Range(1.0, 1e12))->delimiter(',');
+      ->capture_default_str()->check(finite_ratio())->delimiter(',');
   sweep->add_option("--models", o->models, "CTR models")
       ->capture_default_str()->check(CLI::IsMember({"dlrm", "wdl", "dcn"}))->delimiter(',');
   add_run_options(sweep, o->run);

@@ -54,7 +54,7 @@ Command add_train_command(CLI::App& app) {
   train->add_option("--ratio", o->ratio,
                     "compression ratio (full fp32 bytes / serving bytes); default: 10, or the "
                     "method's highest when lower (full 1, int16 2, int8 4)")
-      ->default_str("10")->check(CLI::Range(1.0, 1e12));
+      ->default_str("10")->check(finite_ratio());
   add_run_options(train, o->run);
   train->add_option("--checkpoint", o->run.checkpoint,
                     "write a training checkpoint to this file after every evaluation");

@@ -1,5 +1,7 @@
 #include "embcomp/data/cache.hpp"
 
+#include "embcomp/core/atomic_file.hpp"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -162,34 +164,36 @@ void CacheWriter::finish() {
   for (auto& c : columns_) meta_.files.push_back(c->close());
   meta_.files.insert(meta_.files.end(), count_files_.begin(), count_files_.end());
 
-  const std::string path = directory_ + "/meta.bin";
-  std::ofstream stream(path, std::ios::binary | std::ios::trunc);
-  if (!stream) throw DataError("data cache: cannot create '" + path + "'");
-  Writer out(stream);
-  out.pod(kCacheMagic);
-  out.pod(kCacheVersion);
-  out.pod<std::uint64_t>(meta_.rows);
-  out.pod(static_cast<std::uint32_t>(meta_.num_dense));
-  out.pod(static_cast<std::uint32_t>(meta_.num_fields()));
-  out.pod(static_cast<std::uint8_t>(meta_.has_labels));
-  out.pod(meta_.min_count);
-  for (const CacheField& f : meta_.fields) {
-    out.pod(f.cardinality);
-    out.pod(f.id_bytes);
-    out.pod(static_cast<std::uint8_t>(f.has_oov));
-  }
-  out.pod(static_cast<std::uint32_t>(meta_.parts.size()));
-  for (const CachePart& p : meta_.parts) {
-    out.string(p.source);
-    out.pod(p.rows);
-  }
-  out.pod(static_cast<std::uint32_t>(meta_.files.size()));
-  for (const CacheFile& f : meta_.files) {
-    out.string(f.name);
-    out.pod(f.bytes);
-    out.pod(f.checksum);
-  }
-  out.finish();
+  // meta.bin is the cache's commit record: written last, and atomically, so a cache whose
+  // preparation was killed has no meta.bin (the constructor removed the old one) and is never
+  // read as complete.
+  write_file_atomically(directory_ + "/meta.bin", [this](std::ostream& stream) {
+    Writer out(stream);
+    out.pod(kCacheMagic);
+    out.pod(kCacheVersion);
+    out.pod<std::uint64_t>(meta_.rows);
+    out.pod(static_cast<std::uint32_t>(meta_.num_dense));
+    out.pod(static_cast<std::uint32_t>(meta_.num_fields()));
+    out.pod(static_cast<std::uint8_t>(meta_.has_labels));
+    out.pod(meta_.min_count);
+    for (const CacheField& f : meta_.fields) {
+      out.pod(f.cardinality);
+      out.pod(f.id_bytes);
+      out.pod(static_cast<std::uint8_t>(f.has_oov));
+    }
+    out.pod(static_cast<std::uint32_t>(meta_.parts.size()));
+    for (const CachePart& p : meta_.parts) {
+      out.string(p.source);
+      out.pod(p.rows);
+    }
+    out.pod(static_cast<std::uint32_t>(meta_.files.size()));
+    for (const CacheFile& f : meta_.files) {
+      out.string(f.name);
+      out.pod(f.bytes);
+      out.pod(f.checksum);
+    }
+    out.finish();
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,6 +240,12 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 
 namespace {
 
+// Bounds of meta.bin's counts: rows x (num_dense x 4 or 8 bytes) and cardinality x 8 bytes stay
+// far below 2^64, so no column size computed from them can wrap around.
+constexpr std::uint64_t kMaxCacheRows = std::uint64_t{1} << 40;
+constexpr Index kMaxCacheDense = Index{1} << 16;
+constexpr Index kMaxCacheCardinality = Index{1} << 40;
+
 CacheMeta read_meta(const std::string& directory) {
   const std::string path = directory + "/meta.bin";
   std::ifstream stream(path, std::ios::binary);
@@ -257,6 +267,11 @@ CacheMeta read_meta(const std::string& directory) {
     if (fields > 100000) throw DataError("data cache '" + path + "' is damaged (field count)");
     meta.has_labels = in.pod<std::uint8_t>() != 0;
     meta.min_count = in.pod<std::int64_t>();
+    // Column sizes are products of these counts: bounded so that they cannot overflow.
+    if (meta.rows > kMaxCacheRows || meta.num_dense > kMaxCacheDense) {
+      throw DataError("data cache '" + path + "' is damaged (" + std::to_string(meta.rows) +
+                      " rows of " + std::to_string(meta.num_dense) + " dense features)");
+    }
     meta.fields.resize(fields);
     for (CacheField& f : meta.fields) {
       f.cardinality = in.pod<Index>();
@@ -264,6 +279,10 @@ CacheMeta read_meta(const std::string& directory) {
       f.has_oov = in.pod<std::uint8_t>() != 0;
       if (f.id_bytes != 4 && f.id_bytes != 8) {
         throw DataError("data cache '" + path + "' is damaged (id width)");
+      }
+      if (f.cardinality < 0 || f.cardinality > kMaxCacheCardinality) {
+        throw DataError("data cache '" + path + "' is damaged (cardinality " +
+                        std::to_string(f.cardinality) + ")");
       }
     }
     const auto parts = in.pod<std::uint32_t>();
@@ -273,10 +292,25 @@ CacheMeta read_meta(const std::string& directory) {
       part.rows = in.pod<std::uint64_t>();
       meta.parts.push_back(std::move(part));
     }
+    std::uint64_t part_rows = 0;  // the parts' rows add up to the cache's, without wrapping
+    bool parts_fit = true;
+    for (const CachePart& part : meta.parts) {
+      parts_fit = parts_fit && part.rows <= meta.rows - part_rows;
+      if (parts_fit) part_rows += part.rows;
+    }
+    if (!parts_fit || part_rows != meta.rows) {
+      throw DataError("data cache '" + path + "' is damaged: its parts do not add up to its " +
+                      std::to_string(meta.rows) + " rows");
+    }
     const auto files = in.pod<std::uint32_t>();
     for (std::uint32_t i = 0; i < files && i < 1000000; ++i) {
       CacheFile file;
       file.name = in.string(4096);
+      // A column file lies in the cache directory: a name with a path separator is foreign.
+      if (file.name.empty() || file.name.find('/') != std::string::npos) {
+        throw DataError("data cache '" + path + "' is damaged (column file name '" +
+                        file.name.substr(0, 64) + "')");
+      }
       file.bytes = in.pod<std::uint64_t>();
       file.checksum = in.pod<std::uint64_t>();
       meta.files.push_back(std::move(file));

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <utility>
 
+#include "embcomp/core/atomic_file.hpp"
 #include "embcomp/core/serialize.hpp"
 #include "../checkpoint_format.hpp"
 #include "embcomp/registry.hpp"
@@ -440,27 +441,9 @@ void save_training_checkpoint(const std::string& path, const TrainerConfig& conf
                               const BatchSource& source, const EmbeddingTable& table,
                               Model& model, const Optimizer& optimizer,
                               const TrainingState& state) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw CheckpointError("cannot open '" + tmp + "' for writing the checkpoint");
-    try {
-      write_training_file(out, config, source, table, model, optimizer, state);
-      out.close();
-      if (!out) throw CheckpointError("closing '" + tmp + "' failed (disk full?)");
-    } catch (...) {
-      out.close();
-      std::error_code ignored;
-      std::filesystem::remove(tmp, ignored);
-      throw;
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(tmp, path, error);
-  if (error) {
-    std::filesystem::remove(tmp, error);
-    throw CheckpointError("cannot rename '" + tmp + "' to '" + path + "': " + error.message());
-  }
+  write_file_atomically(path, [&](std::ostream& out) {
+    write_training_file(out, config, source, table, model, optimizer, state);
+  });
 }
 
 TrainingState load_training_checkpoint(const std::string& path, const TrainerConfig& config,

@@ -189,6 +189,43 @@ TEST_CASE("strict mode throws at the first malformed row, naming file, line and 
   }
 }
 
+TEST_CASE("strict mode names every reason: field count, label, overlong line", "[data][readers]") {
+  struct Case {
+    std::string bad_row;
+    const char* reason;
+  };
+  const std::string overlong = criteo_row("1", "3", std::string(500, 'a'));
+  for (const Case& c : {Case{"1\t2\t3", to_string(MalformedReason::field_count)},
+                        Case{criteo_row("5"), to_string(MalformedReason::label_value)},
+                        Case{overlong, to_string(MalformedReason::overlong_line)}}) {
+    INFO(c.reason);
+    TempDir dir("criteo_strict_reasons");
+    const std::string path = dir.write("strict.tsv", criteo_row("0") + "\n" + c.bad_row + "\n");
+    ReadOptions options;
+    options.strict = true;
+    options.max_line_bytes = 400;
+    DelimitedReader reader(path, criteo_format(), options);
+    RawRow row;
+    CHECK(reader.next(row));
+    CHECK_THROWS_WITH(reader.next(row), Catch::Contains("strict.tsv:2") && Catch::Contains(c.reason));
+  }
+}
+
+TEST_CASE("bytes that are not UTF-8 are an opaque categorical value, not an error", "[data][readers]") {
+  TempDir dir("criteo_bytes");
+  const std::string path =
+      dir.write("bytes.tsv", criteo_row("1", "3", "\xff\xfe\x80") + "\n" + criteo_row("0") + "\n");
+  ReadOptions options;
+  options.strict = true;
+  DelimitedReader reader(path, criteo_format(), options);
+  RawRow row;
+  REQUIRE(reader.next(row));
+  CHECK(row.categorical[0] == "\xff\xfe\x80");
+  REQUIRE(reader.next(row));
+  CHECK(row.categorical[0] == "68fd1e64");
+  CHECK(reader.report().malformed == 0);
+}
+
 TEST_CASE("criteo reader without label reads 39 fields", "[data][readers]") {
   TempDir dir("criteo_unlabeled");
   std::string row = criteo_row("0");

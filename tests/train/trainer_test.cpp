@@ -19,8 +19,10 @@
 #include "embcomp/models/factory.hpp"
 #include "embcomp/registry.hpp"
 #include "embcomp/train/trainer.hpp"
+#include "stats.hpp"
 
 using namespace embcomp;
+using test::auc_standard_error;
 
 namespace {
 
@@ -90,12 +92,12 @@ class WrappedSource : public BatchSource {
       for (float& label : out.labels) label = 1.0f - label;
     }
     if (part == SplitPart::train && nan_row >= first && nan_row < first + out.size) {
-      out.dense[static_cast<std::size_t>((nan_row - first) * out.num_dense)] =
-          std::numeric_limits<float>::quiet_NaN();
+      out.dense[static_cast<std::size_t>((nan_row - first) * out.num_dense)] = poison;
     }
   }
 
   bool validation_is_flipped_train = false;
+  float poison = std::numeric_limits<float>::quiet_NaN();  ///< the value written at nan_row
   Index nan_row = -1;
   mutable std::array<Index, 3> rows_read{};
 
@@ -153,11 +155,15 @@ TEST_CASE("trainer: DLRM with hash at 4x learns close to the Bayes AUC", "[train
   config.evaluations_per_epoch = 2;
   Run run = train_once(data, config);
   const TrainResult& r = run.result;
-  INFO("test AUC " << r.test_auc << ", Bayes AUC " << bayes.auc);
-  // 40k rows leave a gap of about 0.085 to the Bayes AUC (measured 0.672 vs 0.756).
-  CHECK(r.test_auc > 0.64);
-  CHECK(r.test_auc > bayes.auc - 0.12);
-  CHECK(r.test_auc <= bayes.auc + 0.02);
+  // The claims, with the test split's sampling error (Hanley-McNeil, 10k rows: about 0.006)
+  // allowed 3 times: the model captures at least 60% of the Bayes-optimal scorer's lift over a
+  // random one (AUC - 0.5; measured 67%: 0.672 against 0.756, so 40k rows leave a gap), and it
+  // cannot beat the true probabilities on the same rows by more than sampling noise.
+  const double se = auc_standard_error(bayes.auc, static_cast<double>(bayes.positives),
+                                       static_cast<double>(bayes.rows - bayes.positives));
+  INFO("test AUC " << r.test_auc << ", Bayes AUC " << bayes.auc << ", standard error " << se);
+  CHECK(r.test_auc - 0.5 >= 0.6 * (bayes.auc - 0.5) - 3.0 * se);
+  CHECK(r.test_auc <= bayes.auc + 3.0 * se);
   CHECK(r.test_logloss < 0.6);
   CHECK(r.best_validation_auc > 0.64);
   CHECK(r.steps == 2 * (40'000 / 128));
@@ -322,6 +328,8 @@ TEST_CASE("trainer: a NaN gradient stops training naming the step", "[train][tra
   WrappedSource source(data);
   source.nan_row = 5 * 128 + 7;  // in the 6th batch
   CHECK_THROWS_AS(train_once(source, fast_config()), NonFiniteGradient);
+  CHECK_THROWS_WITH(train_once(source, fast_config()), Catch::Contains("step 6 "));
+  source.poison = std::numeric_limits<float>::infinity();  // Inf in a dense feature: the same
   CHECK_THROWS_WITH(train_once(source, fast_config()), Catch::Contains("step 6 "));
 }
 
