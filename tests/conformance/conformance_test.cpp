@@ -373,8 +373,16 @@ TEST_CASE("conformance: the serving form after finalize", "[conformance]") {
     auto frozen = table->freeze();
     CHECK(frozen->frozen());
     CHECK(lookup(*frozen, ids) == lookup(*table, ids));
-    // The form is the size the method reports as its serving bytes, within the budget.
-    CHECK(frozen->memory().serving_bytes == table->memory().serving_bytes);
+    // The form is the size the method reports as its serving bytes, within the budget, and it
+    // holds exactly that: its parameters' storage (counted here from the parameters themselves)
+    // and its index state, no optimizer state.
+    const MemoryReport served = frozen->memory();
+    CHECK(served.serving_bytes == table->memory().serving_bytes);
+    std::size_t parameter_storage = 0;
+    for (const Parameter* p : frozen->parameters()) parameter_storage += p->bytes();
+    CHECK(served.parameter_bytes == parameter_storage);
+    CHECK(served.serving_bytes == served.parameter_bytes + served.index_bytes);
+    CHECK(served.optimizer_bytes == 0);
     CHECK(static_cast<double>(frozen->memory().serving_bytes) <=
           table->budget().bytes(table->schema()));
     CHECK_THROWS_AS(frozen->backward(batch_of(ids, table->schema()), dE_view, grads), Error);
