@@ -22,9 +22,16 @@ jobs=${EMBCOMP_JOBS:-$(nproc)}
 
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ is needed (apt-get install clang libclang-rt-dev libomp-dev)" >&2; exit 2; }
 
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-  -DEMBCOMP_BUILD_FUZZERS=ON -DEMBCOMP_BUILD_TESTS=OFF -DEMBCOMP_BUILD_EXAMPLES=OFF \
-  -DEMBCOMP_BUILD_BENCHMARKS=OFF -DEMBCOMP_BUILD_CLI=OFF >/dev/null
+if [[ -n ${EMBCOMP_FUZZ_BUILD:-} ]]; then
+  # A build directory configured elsewhere with the fuzz targets on (scripts/test.sh passes the
+  # sanitizer build, build/asan, so the library is compiled once for both).
+  build=$EMBCOMP_FUZZ_BUILD
+  [[ $build = /* ]] || build="$root/$build"
+else
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+    -DEMBCOMP_BUILD_FUZZERS=ON -DEMBCOMP_BUILD_TESTS=OFF -DEMBCOMP_BUILD_EXAMPLES=OFF \
+    -DEMBCOMP_BUILD_BENCHMARKS=OFF -DEMBCOMP_BUILD_CLI=OFF >/dev/null
+fi
 cmake --build "$build" -j"$jobs" --target $(printf '%s_fuzz ' "${targets[@]}")
 
 export OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages embcomp needs to build and test, and only those that are
 # missing. Silent when everything is already installed. Uses sudo only when not root.
-# (OpenMP comes with g++ as libgomp; no libomp package is needed.)
+# (OpenMP comes with g++ as libgomp. clang 14 with its runtime libraries (libFuzzer, the
+# sanitizers) and libomp (with Archer) build the fuzz targets and the ThreadSanitizer tests.)
 set -euo pipefail
 
 packages=(cmake g++ make libeigen3-dev libxxhash-dev catch2 libbenchmark-dev libcli11-dev
-          nlohmann-json3-dev gnuplot-nox)
+          nlohmann-json3-dev gnuplot-nox clang libclang-rt-14-dev libomp-14-dev)
 
 missing=()
 for package in "${packages[@]}"; do

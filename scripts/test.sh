@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Builds embcomp with warnings as errors and runs every test: unit, conformance, examples and
-# packaging, plus a short smoke run of the benchmarks (CTest label `benchmarks`).
+# packaging, plus a short smoke run of the benchmarks (CTest label `benchmarks`); then the suite
+# under AddressSanitizer + UndefinedBehaviorSanitizer and the threaded code under
+# ThreadSanitizer (scripts/sanitize.sh), and every fuzz target for a bounded time
+# (scripts/fuzz.sh).
 #
 #   scripts/test.sh [build-dir]      (default: build/ci)
 #
-# Environment: EMBCOMP_JOBS (build parallelism, default nproc).
+# Environment: EMBCOMP_JOBS (build parallelism, default nproc); EMBCOMP_FUZZ_SECONDS (per fuzz
+# target, default 60; 0 skips fuzzing); EMBCOMP_SANITIZERS=0 skips the sanitizer builds (for a
+# quick local run; CI runs everything).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,5 +30,15 @@ if [[ -d "$root/../shared/data" ]]; then
   echo "test.sh: $root/../shared/data is present; its tests must run"
 fi
 (cd "$build" && ctest --output-on-failure -j2)
+
+if [[ ${EMBCOMP_SANITIZERS:-1} != 0 ]]; then
+  bash "$root/scripts/sanitize.sh" all
+fi
+fuzz_seconds=${EMBCOMP_FUZZ_SECONDS:-60}
+if [[ $fuzz_seconds != 0 ]]; then
+  # The sanitizer build already compiled the library for the fuzz targets: reuse it.
+  if [[ ${EMBCOMP_SANITIZERS:-1} != 0 ]]; then export EMBCOMP_FUZZ_BUILD="$root/build/asan"; fi
+  bash "$root/scripts/fuzz.sh" "$fuzz_seconds"
+fi
 
 echo "test.sh: all tests passed"
