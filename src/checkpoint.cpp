@@ -41,37 +41,44 @@ TableIdentity read_header(Reader& in, std::uint32_t& flags) {
   return id;
 }
 
-/// A genuine checkpoint holds at least about this many bytes of state: a table sized by its
-/// budget stores about the budget (uncompressed bytes / ratio), and so does every serving form;
-/// a trainable method with a serving form of its own (dedup, deeplight, dpq) trains something
-/// larger, up to the uncompressed table, and its checkpoint holds that.
-double least_state_bytes(const std::string& spec, const TableArgs& args, bool frozen) {
+/// How much state a genuine checkpoint of this header holds at least, and the factor by which
+/// a header may exceed the bytes that follow before it is refused as damaged or forged. A table
+/// sized by its budget stores about the budget (uncompressed bytes / ratio), and so does every
+/// serving form. A trainable method with a serving form of its own builds the whole table
+/// first (dedup, whose kept blocks may then be as small as the budget): its header may describe
+/// a table 65536 times its bytes, far above any method's overhead, far below what would let a
+/// few bytes allocate gigabytes. A method whose state is the whole table at every stage (dpq,
+/// deeplight) holds at least that, and its construction works on every row: 64 times.
+struct StateBound {
+  double least_bytes = 0.0;
+  double max_expansion = 65536.0;
+};
+
+StateBound state_bound(const std::string& spec, const TableArgs& args, bool frozen) {
   const double full = args.schema.full_bytes();
-  if (frozen) return full / args.budget.ratio;
+  const double budget = full / args.budget.ratio;
+  if (frozen) return {budget};
   const std::string key = SpecString::parse(spec).key;
   for (const MethodInfo& m : methods()) {
-    if (m.key == key) return m.serving_form.empty() ? full / args.budget.ratio : full;
+    if (m.key != key) continue;
+    if (m.state_holds_full_table) return {full, 64.0};
+    return {m.serving_form.empty() ? budget : full};
   }
-  return full / args.budget.ratio;  // an unknown key: make_table refuses it
+  return {budget};  // an unknown key: make_table refuses it
 }
 
-/// How many times more than least_state_bytes a header may promise before it is refused as
-/// damaged or forged: far above any method's index or rounding overhead, far below what would
-/// let a few bytes of header allocate gigabytes.
-constexpr double kMaxExpansion = 65536.0;
-
 /// Throws CheckpointError when the header's table is implausibly large for the bytes that
-/// follow it (checked before the table is built, so nothing is allocated for it).
+/// follow it (checked before the table is built, so nothing is allocated or computed for it).
 void check_plausible_size(Reader& in, const std::string& spec, const TableArgs& args,
                           bool frozen) {
   const std::uint64_t left = in.bytes_left();
   if (left == UINT64_MAX) return;  // not seekable
-  const double least = least_state_bytes(spec, args, frozen);
-  if (least > kMaxExpansion * (static_cast<double>(left) + 1.0)) {
+  const StateBound bound = state_bound(spec, args, frozen);
+  if (bound.least_bytes > bound.max_expansion * (static_cast<double>(left) + 1.0)) {
     throw CheckpointError("checkpoint damaged: its header describes a table of at least " +
-                          std::to_string(least) + " bytes, but only " + std::to_string(left) +
-                          " bytes of state follow (more than " +
-                          std::to_string(static_cast<long long>(kMaxExpansion)) +
+                          std::to_string(bound.least_bytes) + " bytes of state, but only " +
+                          std::to_string(left) + " bytes follow (more than " +
+                          std::to_string(static_cast<long long>(bound.max_expansion)) +
                           " times fewer)");
   }
 }

@@ -25,21 +25,28 @@ struct MethodInfo {
   /// Whether it reads TableArgs::counts (training-split id counts) when they are given: the
   /// command line counts the training split only for such methods.
   bool uses_counts = false;
+  /// Whether its trainable state holds the whole uncompressed table at every stage (dpq's
+  /// queries, deeplight's dense table): loading refuses a header whose table is far larger
+  /// than the checkpoint's bytes before building it (its construction works on every row).
+  bool state_holds_full_table = false;
 };
 
 /// Describes a method class that has kKey, kSummary and option_info(), kServingForm when its
-/// freeze() returns a serving form of its own, and kUsesCounts when it reads TableArgs::counts.
+/// freeze() returns a serving form of its own, kUsesCounts when it reads TableArgs::counts, and
+/// kStateHoldsFullTable when its trainable state is the whole table at every stage.
 template <class Method>
 MethodInfo describe() {
   std::string serving_form;
   if constexpr (requires { Method::kServingForm; }) serving_form = Method::kServingForm;
   bool uses_counts = false;
   if constexpr (requires { Method::kUsesCounts; }) uses_counts = Method::kUsesCounts;
+  bool full_state = false;
+  if constexpr (requires { Method::kStateHoldsFullTable; }) full_state = Method::kStateHoldsFullTable;
   return {Method::kKey, Method::kSummary, Method::option_info(),
           [](const TableArgs& args, const Options& options) -> std::unique_ptr<EmbeddingTable> {
             return std::make_unique<Method>(args, options);
           },
-          serving_form, uses_counts};
+          serving_form, uses_counts, full_state};
 }
 
 /// Every registered method, in the order of the docs table.

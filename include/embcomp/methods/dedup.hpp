@@ -155,10 +155,11 @@ class DedupTable : public GatherTable<DedupTable> {
     c.lsh_threshold = static_cast<Index>(o.integer("lsh_threshold"));
     c.bands = static_cast<Index>(o.integer("bands"));
     c.seed = kernels::combine(args.seed, 0xdedc0deULL);
-    if (c.block_rows < 1 || c.bands < 1 || c.lsh_threshold < 0 || !(c.fp >= 0.0f) ||
-        !(c.sim >= 0.0f && c.sim <= 1.0f)) {
-      throw InvalidArgument("dedup: block_rows and bands must be >= 1, lsh_threshold >= 0, "
-                            "fp >= 0 and sim in [0, 1]");
+    if (c.block_rows < 1 || c.block_rows > rows || c.bands < 1 || c.lsh_threshold < 0 ||
+        !(c.fp >= 0.0f) || !(c.sim >= 0.0f && c.sim <= 1.0f)) {
+      throw InvalidArgument("dedup: block_rows must be in [1, " + std::to_string(rows) +
+                            "] (the table's rows), bands >= 1, lsh_threshold >= 0, fp >= 0 and "
+                            "sim in [0, 1]");
     }
     return c;
   }

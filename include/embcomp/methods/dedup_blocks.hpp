@@ -44,8 +44,10 @@ struct DedupResult {
   Index duplicates = 0;
 };
 
-/// Blocks of `rows` rows: ceil(rows / r).
-inline Index block_count(Index rows, Index block_rows) { return (rows + block_rows - 1) / block_rows; }
+/// Blocks of `rows` rows: ceil(rows / r), without overflow for any r >= 1.
+inline Index block_count(Index rows, Index block_rows) {
+  return rows / block_rows + (rows % block_rows != 0 ? 1 : 0);
+}
 
 /// Deduplicates the blocks of table [rows x width] (see the file comment), stopping once
 /// `wanted` duplicates are found.

@@ -73,6 +73,7 @@ class DeepLightTable : public GatherTable<DeepLightTable> {
   static constexpr const char* kSummary =
       "gradual magnitude pruning of a full table, served as sparse rows";
   static constexpr const char* kServingForm = SparseServingTable::kKey;
+  static constexpr bool kStateHoldsFullTable = true;  // checked by load_table
   static std::vector<OptionInfo> option_info() {
     return {{"warmup", "0", "epochs of dense warm-up, x the trainer's epochs (0: none)"},
             {"prune", "1", "epochs of the pruning stage, x the trainer's epochs"},

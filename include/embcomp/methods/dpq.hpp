@@ -45,6 +45,7 @@ class DpqTable : public EmbeddingTable {
   static constexpr const char* kSummary =
       "differentiable product quantization: codes + centroids, straight-through training";
   static constexpr const char* kServingForm = PqServingTable::kKey;
+  static constexpr bool kStateHoldsFullTable = true;  // checked by load_table
   static std::vector<OptionInfo> option_info() {
     return {{"parts", "auto", "D: parts per embedding (auto: the most that fit the budget)"},
             {"centroids", "32", "K: centroids per part, 2..256"},
