@@ -1,6 +1,7 @@
 // The registry: one line per method, in the order of the docs table.
 #include "embcomp/registry.hpp"
 
+#include "embcomp/methods/alpt.hpp"
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/cafe_ml.hpp"
 #include "embcomp/methods/dedup.hpp"
@@ -34,6 +35,7 @@ const std::vector<MethodInfo>& methods() {
       describe<DedupTable>(),
       describe<DeepLightTable>(),
       describe<DpqTable>(),
+      describe<AlptTable>(),
   };
   return all;
 }

@@ -5,6 +5,7 @@
 #include "embcomp/registry.hpp"
 #include "embcomp/table.hpp"
 
+#include "embcomp/methods/alpt.hpp"
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/cafe_ml.hpp"
 #include "embcomp/methods/dedup.hpp"

@@ -39,6 +39,7 @@ const std::vector<std::string>& conformance_specs() {
       // should (dedup_test); fp=1 makes every LSH candidate a duplicate, so every stage runs.
       "dedup:fp=1", "dedup:fp=1,block_rows=50",
       "dpq", "dpq:shared=true", "dpq:parts=2,centroids=4",
+      "alpt", "alpt:bits=16",
   };
   return specs;
 }

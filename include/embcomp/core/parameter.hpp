@@ -35,22 +35,27 @@ enum class ParamRole : std::uint8_t { trained = 0, method_updated = 1, training_
 /// How a method registers a parameter besides its shape and codec.
 struct ParamTraits {
   ParamRole role = ParamRole::trained;
-  float lr_scale = 1.0f;     ///< the optimizer steps it at lr * lr_scale (ALPT's scales)
+  float lr_scale = 1.0f;     ///< the optimizer steps it at lr * lr_scale
   bool reshapeable = false;  ///< its shape may change between stages (and in a checkpoint)
 };
 
 /// Storage format of values.
 enum class Codec : std::uint8_t { fp32 = 0, int8 = 1, int16 = 2 };
 
-/// Scale of integer codes: one global (scale, offset) pair fixed at construction, as in the
-/// reference; or one symmetric scale per row, refitted to the row's range on every write.
-enum class ScaleMode : std::uint8_t { global = 0, per_row = 1 };
+/// Scale of integer codes:
+///   global   one (scale, offset) pair fixed at construction, as in the reference;
+///   per_row  one symmetric scale per row, refitted to the row's range on every write;
+///   learned  one step size per row, learned by the optimizer (ALPT: the LSQ gradient, see
+///            optim/optimizer.hpp) and kept across writes: a row is written on its new step.
+enum class ScaleMode : std::uint8_t { global = 0, per_row = 1, learned = 2 };
 
 struct CodecSpec {
   Codec codec = Codec::fp32;
   ScaleMode scale_mode = ScaleMode::global;
-  float scale = 0.01f;  ///< global mode: value = code * scale + offset
+  float scale = 0.01f;  ///< global: value = code * scale + offset; learned: every row's first step
   float offset = 0.0f;
+  /// learned: the optimizer steps the step sizes at the parameter's learning rate times this.
+  float step_lr_scale = 1.0f;
 
   int bits() const { return codec == Codec::int8 ? 8 : codec == Codec::int16 ? 16 : 32; }
 };
@@ -64,6 +69,10 @@ class Parameter {
     check_shape(rows, width);
     if (codec.codec != Codec::fp32 && !(codec.scale > 0.0f && std::isfinite(codec.scale))) {
       throw InvalidArgument("parameter " + name_ + ": quantization scale must be > 0");
+    }
+    if (codec.scale_mode == ScaleMode::learned &&
+        !(codec.step_lr_scale > 0.0f && std::isfinite(codec.step_lr_scale))) {
+      throw InvalidArgument("parameter " + name_ + ": step-size learning-rate scale must be > 0");
     }
     if (!(traits.lr_scale > 0.0f) || !std::isfinite(traits.lr_scale)) {
       throw InvalidArgument("parameter " + name_ + ": learning-rate scale must be finite and > 0");
@@ -148,6 +157,15 @@ class Parameter {
   /// The value step of row r's codes (its scale); 0 for fp32, whose values are continuous.
   float quantum(Index r) const { return is_fp32() ? 0.0f : row_scale(r); }
 
+  /// Whether the optimizer learns a step size per row (integer codes, ScaleMode::learned).
+  bool learns_step() const { return !is_fp32() && codec_.scale_mode == ScaleMode::learned; }
+  /// Sets row r's step size (learned mode): its codes keep their values, so the row's decoded
+  /// values scale with it; the optimizer sets it before writing the row on it.
+  void set_step(Index r, float step) { row_scales_[static_cast<std::size_t>(r)] = step; }
+
+  /// Values of optimizer state per slot: one per element, plus one per row for a learned step.
+  std::size_t state_elements() const { return size() + (learns_step() ? static_cast<std::size_t>(rows_) : 0); }
+
   /// Bytes held: values or codes, plus per-row scales or the global (scale, offset) pair.
   std::size_t bytes() const { return storage_bytes(rows_, width_, codec_); }
 
@@ -155,7 +173,7 @@ class Parameter {
   static std::size_t storage_bytes(Index rows, Index width, const CodecSpec& codec) {
     const auto n = static_cast<std::size_t>(rows * width);
     if (codec.codec == Codec::fp32) return n * sizeof(float);
-    const std::size_t scales = codec.scale_mode == ScaleMode::per_row
+    const std::size_t scales = has_row_scales(codec)
                                    ? static_cast<std::size_t>(rows) * sizeof(float)
                                    : 2 * sizeof(float);
     return n * static_cast<std::size_t>(codec.bits() / 8) + scales;
@@ -215,9 +233,19 @@ class Parameter {
     codec_.offset = in.pod<float>();
     in.bytes(storage(), code_bytes());
     in.bytes(row_scales_.data(), row_scales_.size() * sizeof(float));
+    for (const float scale : row_scales_) {
+      if (!(scale > 0.0f && std::isfinite(scale))) {
+        throw CheckpointError("checkpoint damaged: parameter '" + name_ + "' has a row scale " +
+                              std::to_string(scale) + " (scales are finite and > 0)");
+      }
+    }
   }
 
  private:
+  static bool has_row_scales(const CodecSpec& codec) {
+    return codec.codec != Codec::fp32 && codec.scale_mode != ScaleMode::global;
+  }
+
   static std::uint64_t next_id() {
     static std::atomic<std::uint64_t> counter{0};
     return ++counter;
@@ -258,8 +286,9 @@ class Parameter {
       case Codec::int8: assign_on_huge_pages(codes8_, size(), std::int8_t{0}); break;
       case Codec::int16: assign_on_huge_pages(codes16_, size(), std::int16_t{0}); break;
     }
-    if (codec_.codec != Codec::fp32 && codec_.scale_mode == ScaleMode::per_row) {
-      row_scales_.assign(static_cast<std::size_t>(rows_), 1.0f);
+    if (has_row_scales(codec_)) {
+      const bool learned = codec_.scale_mode == ScaleMode::learned;
+      row_scales_.assign(static_cast<std::size_t>(rows_), learned ? codec_.scale : 1.0f);
     }
   }
 
@@ -276,9 +305,9 @@ class Parameter {
   }
 
   float row_scale(Index r) const {
-    return codec_.scale_mode == ScaleMode::per_row ? row_scales_[r] : codec_.scale;
+    return has_row_scales(codec_) ? row_scales_[static_cast<std::size_t>(r)] : codec_.scale;
   }
-  float row_offset() const { return codec_.scale_mode == ScaleMode::per_row ? 0.0f : codec_.offset; }
+  float row_offset() const { return has_row_scales(codec_) ? 0.0f : codec_.offset; }
 
   template <class Code>
   void decode_row(const Code* codes, Index r, float* out) const {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "embcomp/core/types.hpp"
 #include "embcomp/kernels/host_device.hpp"
 
 namespace embcomp::kernels {
@@ -26,6 +27,24 @@ EMBCOMP_HD float quantize_stochastic(float value, float scale, float offset, int
 EMBCOMP_HD float quantize_nearest(float value, float scale, float offset, int bits) {
   const float q = std::nearbyint((value - offset) / scale);
   return std::fmin(std::fmax(q, code_min(bits)), code_max(bits));
+}
+
+/// LSQ's gradient of the quantized value round(w / step) * step with respect to step, for one
+/// element (Esser et al., ICLR 2020; the rounding's gradient taken as 1): round(v) - v with
+/// v = w / step inside the code range, the range's end outside it. Rounds half up, as ALPT.
+EMBCOMP_HD float lsq_step_derivative(float w, float step, int bits) {
+  const float v = w / step;
+  if (v <= code_min(bits)) return code_min(bits);
+  if (v >= code_max(bits)) return code_max(bits);
+  return std::floor(v + 0.5f) - v;
+}
+
+/// dLoss/dstep of a row's step size: sum over its width elements of g[c] (dLoss/d of the
+/// quantized value) times lsq_step_derivative(w[c]), scaled by LSQ's 1 / sqrt(width * Qp).
+EMBCOMP_HD float lsq_step_gradient(const float* w, const float* g, Index width, float step, int bits) {
+  float sum = 0.0f;
+  for (Index c = 0; c < width; ++c) sum += g[c] * lsq_step_derivative(w[c], step, bits);
+  return sum / std::sqrt(static_cast<float>(width) * code_max(bits));
 }
 
 /// Symmetric per-row scale that maps the row's largest magnitude to the largest code;

@@ -66,9 +66,9 @@ class Optimizer {
   /// method-updated parameter, which it never steps).
   std::size_t state_bytes(const Parameter& param) const {
     if (!param.optimized()) return 0;
-    return static_cast<std::size_t>(slots()) * param.size() * sizeof(float);
+    return static_cast<std::size_t>(slots()) * param.state_elements() * sizeof(float);
   }
-  /// State of `param` ([rows x slots*width]); null until its first update, and after the
+  /// State of `param` ([rows x slots*width], then [rows x slots] for learned step sizes); null until its first update, and after the
   /// parameter was reshaped (state is keyed by Parameter::id()).
   const std::vector<float>* state(const Parameter& param) const {
     const auto it = state_.find(param.id());
@@ -130,7 +130,7 @@ class Optimizer {
     out.pod(static_cast<std::uint64_t>(params.size()));
     for (const Parameter* param : params) {
       out.string(param->name());
-      out.pod(static_cast<std::uint64_t>(param->size()));
+      out.pod(static_cast<std::uint64_t>(param->state_elements()));
       const std::vector<float>* values = state(*param);
       const bool held = values != nullptr && !values->empty();
       out.pod(static_cast<std::uint8_t>(held ? 1 : 0));
@@ -205,10 +205,10 @@ class Optimizer {
         throw CheckpointError("optimizer state holds parameter '" + entry.name + "' where '" +
                               params[i]->name() + "' was expected");
       }
-      if (entry.size != params[i]->size()) {
+      if (entry.size != params[i]->state_elements()) {
         throw CheckpointError("checkpoint does not match this table: optimizer state size of '" +
                               entry.name + "' is " + std::to_string(entry.size) +
-                              " in the file, " + std::to_string(params[i]->size()) + " here");
+                              " in the file, " + std::to_string(params[i]->state_elements()) + " here");
       }
     }
     std::unordered_map<std::uint64_t, std::vector<float>> adopted;
@@ -238,7 +238,7 @@ class Optimizer {
   float* state_for(Parameter& param) {
     auto& s = state_[param.id()];
     if (s.empty() && slots() > 0) {
-      assign_on_huge_pages(s, static_cast<std::size_t>(slots()) * param.size(), 0.0f);
+      assign_on_huge_pages(s, static_cast<std::size_t>(slots()) * param.state_elements(), 0.0f);
     }
     return s.data();
   }
@@ -278,6 +278,13 @@ class Optimizer {
 ///   Rule::kSlots, Rule::Coefficients coefficients(lr, step) (per step, e.g. bias corrections),
 ///   Rule::update(float* w, const float* g, float* state, Index width, const Coefficients&).
 /// Rows are updated in parallel; quantized rows are decoded, updated and re-encoded.
+///
+/// A parameter with learned step sizes (ScaleMode::learned, ALPT) is updated in one pass per
+/// row, in the order of ALPT's step: w' = rule(decode(q; step), g); the step's gradient is
+/// LSQ's at w' (kernels::lsq_step_gradient) with g standing for dLoss/d(quantized w'), a one-pass
+/// approximation of the reference's second model pass (methods/alpt.hpp); step' = rule(step,
+/// that gradient) at lr * lr_scale * step_lr_scale with its own state (slots per row, after the
+/// elements' state) and the same step count t; then q = stochastic_round(w' / step').
 template <class Rule>
 class RowwiseOptimizer : public Optimizer {
  public:
@@ -319,6 +326,10 @@ class RowwiseOptimizer : public Optimizer {
       return;
     }
     const std::uint64_t stream = rounding_stream(param);
+    const bool learns_step = param.learns_step();
+    const auto step_coefficients = rule_.coefficients(
+        learning_rate() * param.lr_scale() * param.codec().step_lr_scale, steps());
+    float* step_state = state + param.rows() * state_width;  // learned steps: [rows x slots]
 #pragma omp parallel if (count > 256)
     {
       std::vector<float> row(static_cast<std::size_t>(width));
@@ -327,10 +338,21 @@ class RowwiseOptimizer : public Optimizer {
         const Index r = row_of(i);
         param.read_row(r, row.data());
         rule_.update(row.data(), grad_of(i), state + r * state_width, width, coefficients);
+        if (learns_step) {
+          float step = param.quantum(r);
+          const float g = kernels::lsq_step_gradient(row.data(), grad_of(i), width, step,
+                                                     param.codec().bits());
+          rule_.update(&step, &g, step_state + r * Rule::kSlots, 1, step_coefficients);
+          param.set_step(r, std::fmax(step, kMinStep));
+        }
         param.write_row(r, row.data(), stream);
       }
     }
   }
+
+  /// The smallest learned step size: ALPT's steps were unbounded and could reach 0 or below,
+  /// where decoding loses the row's sign or every value (methods/alpt.hpp).
+  static constexpr float kMinStep = 1e-10f;
 
   Rule rule_;
 };
