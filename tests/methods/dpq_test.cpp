@@ -5,7 +5,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "support.hpp"
+#include "pq_reference.hpp"
 
 using namespace embcomp;
 using namespace embcomp::test;
@@ -15,29 +15,6 @@ namespace {
 std::unique_ptr<DpqTable> make_dpq(const std::string& options, double ratio,
                                    Schema schema = small_schema()) {
   return make_method<DpqTable>("dpq" + options, {schema, Budget{ratio}, 3});
-}
-
-const Parameter& param(const EmbeddingTable& t, const std::string& name) {
-  for (const Parameter* p : t.parameters()) {
-    if (p->name() == name) return *p;
-  }
-  FAIL("no parameter " << name);
-  throw;
-}
-
-/// Naive nearest centroid of part j of q.
-Index nearest(const PqLayout& l, const Parameter& centroids, const float* q, Index j) {
-  Index best = 0;
-  double best_distance = 1e300;
-  for (Index k = 0; k < l.centroids; ++k) {
-    double distance = 0.0;
-    for (Index i = 0; i < l.part_width(); ++i) {
-      const double diff = q[j * l.part_width() + i] - centroids.row(l.centroid_row(j, k))[i];
-      distance += diff * diff;
-    }
-    if (distance < best_distance) best_distance = distance, best = k;
-  }
-  return best;
 }
 
 }  // namespace
@@ -67,59 +44,15 @@ TEST_CASE("dpq: forward picks the nearest centroids and writes the codes, backwa
     INFO("options " << options);
     auto t = make_dpq(options, 3.0);
     const PqLayout& l = t->layout();
-    const Schema& s = t->schema();
-    const Parameter& query = param(*t, "query");
-    const Parameter& centroids = param(*t, "centroids");
-    const auto ids = random_ids(s, 16, 5);
-    const IdBatch batch = batch_of(ids, s);
-    std::vector<float> out(ids.size() * static_cast<std::size_t>(s.dim));
-    t->forward(batch, {out.data(), batch.size(), s.dim});
-
-    // Naive twin of forward and of the regulariser.
-    const Index w = l.part_width();
-    double squares = 0.0;
-    std::vector<Index> assigned;
-    for (Index p = 0; p < batch.size(); ++p) {
-      const Index x = s.field_offset(batch.field_of(p)) + ids[static_cast<std::size_t>(p)];
-      for (Index j = 0; j < l.parts; ++j) {
-        const Index k = nearest(l, centroids, query.row(x), j);
-        assigned.push_back(k);
-        for (Index i = 0; i < w; ++i) {
-          const float c = centroids.row(l.centroid_row(j, k))[i];
-          REQUIRE(out[static_cast<std::size_t>(p * s.dim + j * w + i)] == c);
-          squares += std::pow(c - query.row(x)[j * w + i], 2);
-        }
-      }
-    }
-    CHECK(t->auxiliary_loss() == Approx(squares / static_cast<double>(batch.size() * s.dim)));
-    CHECK(lookup(*t, ids) == out);  // the codes were written
-
+    const PqForwardRun run = run_forward(*t, 16);
+    const auto centroid_row = [&l](Index j, Index k) { return l.centroid_row(j, k); };
+    const auto expected = naive_pq_forward(*param_named(*t, "query"), *param_named(*t, "centroids"), run.rows,
+                                           l.parts, centroid_row, [&l](std::size_t) { return l.centroids; });
+    CHECK(run.out == expected.out);
+    CHECK(t->auxiliary_loss() == Approx(expected.regulariser));
+    CHECK(lookup(*t, run.ids) == run.out);  // the codes were written
     // The surrogate: dQ rows are the summed dE; dC is the regulariser's gradient.
-    const auto dE = random_values(out.size(), 8);
-    Gradients grads;
-    t->backward(batch, {dE.data(), batch.size(), s.dim}, grads);
-    REQUIRE(grads.sparse.size() == 1);
-    REQUIRE(grads.dense.size() == 1);
-    std::vector<double> dQ(query.size(), 0.0), dC(centroids.size(), 0.0);
-    for (Index p = 0; p < batch.size(); ++p) {
-      const Index x = s.field_offset(batch.field_of(p)) + ids[static_cast<std::size_t>(p)];
-      for (Index c = 0; c < s.dim; ++c) dQ[static_cast<std::size_t>(x * s.dim + c)] += dE[static_cast<std::size_t>(p * s.dim + c)];
-      for (Index j = 0; j < l.parts; ++j) {
-        const Index row = l.centroid_row(j, assigned[static_cast<std::size_t>(p * l.parts + j)]);
-        for (Index i = 0; i < w; ++i) {
-          dC[static_cast<std::size_t>(row * w + i)] +=
-              2.0 * (centroids.row(row)[i] - query.row(x)[j * w + i]) / static_cast<double>(batch.size() * s.dim);
-        }
-      }
-    }
-    const SparseGrad& gq = grads.sparse[0];
-    CHECK(gq.param == &query);
-    for (Index i = 0; i < gq.count(); ++i) {
-      for (Index c = 0; c < s.dim; ++c) {
-        CHECK(gq.row(i)[c] == Approx(dQ[static_cast<std::size_t>(gq.rows[i] * s.dim + c)]).margin(1e-6));
-      }
-    }
-    for (std::size_t e = 0; e < dC.size(); ++e) CHECK(grads.dense[0].values[e] == Approx(dC[e]).margin(1e-7));
+    check_surrogate_backward(*t, run, expected, l.parts, centroid_row);
   }
 }
 

@@ -1,5 +1,5 @@
-// Product quantization math written once (dpq and its serving form; host+device):
-// bit-packed codes and the nearest centroid of a sub-vector.
+// Product quantization math written once (dpq, mgqe and their serving forms; host+device):
+// bit-packed codes, decoding a row from them, and the nearest centroid of a sub-vector.
 //
 // Codes layout: code (r, j) of row r, part j (D parts of `bits` bits each) starts at bit
 // (r D + j) bits of a uint64 array, least significant bit first; a code may span two words.
@@ -42,6 +42,18 @@ EMBCOMP_HD void write_code(std::uint64_t* words, Index index, int bits, std::uin
   if (shift + static_cast<std::uint64_t>(bits) > 64) {
     const std::uint64_t spill = 64 - shift;
     words[word + 1] = (words[word + 1] & ~(mask >> spill)) | (value >> spill);
+  }
+}
+
+/// out[parts x width] = the row whose D codes are codes [first, first + parts) of the packed
+/// `bits`-bit array: part j copies centroid row j part_stride + code of `table` [rows x width]
+/// (part_stride 0: every part reads the same centroids).
+EMBCOMP_HD void decode_codes(const std::uint64_t* codes, Index first, int bits, Index parts,
+                             const float* table, Index part_stride, Index width, float* out) {
+  for (Index j = 0; j < parts; ++j) {
+    const Index k = read_code(codes, first + j, bits);
+    const float* c = table + (j * part_stride + k) * width;
+    for (Index i = 0; i < width; ++i) out[j * width + i] = c[i];
   }
 }
 

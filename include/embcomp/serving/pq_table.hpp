@@ -35,13 +35,10 @@ struct PqLayout {
   }
   /// out[d] = row x decoded from `codes` and `table` [centroid_rows() x d/D].
   void decode(const std::uint64_t* codes, const float* table, Index x, float* out) const {
-    const Index w = part_width();
-    for (Index j = 0; j < parts; ++j) {
-      const Index k = kernels::read_code(codes, x * parts + j, bits());
-      const float* c = table + centroid_row(j, k) * w;
-      for (Index i = 0; i < w; ++i) out[j * w + i] = c[i];
-    }
+    kernels::decode_codes(codes, x * parts, bits(), parts, table, part_stride(), part_width(), out);
   }
+  /// Centroid rows between part j's and part j + 1's (0 when shared).
+  Index part_stride() const { return shared ? 0 : centroids; }
 };
 
 class PqServingTable final : public EmbeddingTable {
