@@ -46,7 +46,7 @@ fuzz_target() {
   [[ -f "$root/fuzz/dictionaries/$target.dict" ]] && dict=(-dict="$root/fuzz/dictionaries/$target.dict")
   local rc=0 bound=()
   if [[ -n ${EMBCOMP_FUZZ_SEED:-} ]]; then
-    # Reproducible: a fixed seed and a fixed number of inputs (about 60 s each on a 2-core
+    # Reproducible: a fixed seed and a fixed number of inputs (about 30 s each on a 2-core
     # machine), with the time only as a cap.
     bound=(-seed="$EMBCOMP_FUZZ_SEED" -runs="${ci_runs[$target]}")
   fi
@@ -59,8 +59,8 @@ fuzz_target() {
 # Inputs per target with EMBCOMP_FUZZ_SEED (CI): a deterministic run explores the same inputs
 # every time, so CI fails only on a change, never on a lucky draw; exploratory runs (no seed)
 # are done by hand.
-declare -A ci_runs=([text_reader]=40000 [cache_loader]=300000 [table_checkpoint]=3000
-                    [training_checkpoint]=8000 [factory_spec]=400000)
+declare -A ci_runs=([text_reader]=20000 [cache_loader]=150000 [table_checkpoint]=1500
+                    [training_checkpoint]=4000 [factory_spec]=200000)
 
 # The targets run side by side, one per core (each libFuzzer process is single-threaded).
 parallel=${EMBCOMP_FUZZ_PARALLEL:-$(nproc)}

@@ -1,6 +1,7 @@
 // The registry: one line per method, in the order of the docs table.
 #include "embcomp/registry.hpp"
 
+#include "embcomp/methods/adaembed.hpp"
 #include "embcomp/methods/alpt.hpp"
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/cafe_ml.hpp"
@@ -11,6 +12,7 @@
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
+#include "embcomp/methods/mgqe.hpp"
 #include "embcomp/methods/qr.hpp"
 #include "embcomp/methods/quantized.hpp"
 #include "embcomp/methods/robe.hpp"
@@ -35,7 +37,9 @@ const std::vector<MethodInfo>& methods() {
       describe<DedupTable>(),
       describe<DeepLightTable>(),
       describe<DpqTable>(),
+      describe<MgqeTable>(),
       describe<AlptTable>(),
+      describe<AdaEmbedTable>(),
   };
   return all;
 }
@@ -45,6 +49,7 @@ const std::vector<MethodInfo>& serving_forms() {
       describe<SparseServingTable>(),
       describe<RemappedServingTable>(),
       describe<PqServingTable>(),
+      describe<GroupedPqServingTable>(),
   };
   return all;
 }

@@ -5,6 +5,7 @@
 #include "embcomp/registry.hpp"
 #include "embcomp/table.hpp"
 
+#include "embcomp/methods/adaembed.hpp"
 #include "embcomp/methods/alpt.hpp"
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/cafe_ml.hpp"
@@ -15,11 +16,13 @@
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
+#include "embcomp/methods/mgqe.hpp"
 #include "embcomp/methods/qr.hpp"
 #include "embcomp/methods/quantized.hpp"
 #include "embcomp/methods/robe.hpp"
 #include "embcomp/methods/tt.hpp"
 
+#include "embcomp/serving/grouped_pq_table.hpp"
 #include "embcomp/serving/pq_table.hpp"
 #include "embcomp/serving/remapped_table.hpp"
 #include "embcomp/serving/sparse_rows.hpp"

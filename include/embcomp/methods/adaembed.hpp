@@ -1,0 +1,573 @@
+// adaembed: frequency-adaptive hot/cold embedding (spec methods-inter.md §7, DeepRec's
+// "Adaptive Embedding"). Each compressed field's hot ids (its top ids by training-split count)
+// get exclusive rows; its other ids share hashed cold rows. The split is static.
+//
+//   out[p] = rows[hot_base_f + rank_f(x)]                                   x hot in field f
+//          = rows[cold_base_f + bucket(key_offset_f + x - rank_f(x), C_f)]  x cold
+// rank_f(x) = hot ids of field f below x; x - rank_f(x) is x's cold ordinal, so hash=modulo is
+// the reference's "cold ordinal mod nrare". bucket: kernels/bucket.hpp (modulo | xxhash).
+//
+// Storage: "rows" [R x d] (reshapeable: its size follows the counts, and a checkpoint loaded
+// without counts takes the stored one), per field [hot rows][cold rows] with
+// cold_tables=per_field, or [every field's hot rows][one shared cold table] with
+// cold_tables=shared. Index state, all served and counted: "routes" [F] (AdaRoute), and the
+// hot sets, per field the cheaper of (kernels/rank_bitset.hpp)
+//   sorted  "hot_ids"   [h_f] uint32: 4 B per hot id, found by binary search
+//   bitset  "hot_words" [ceil(n_f/64)] uint64 + "hot_ranks" [ceil(n_f/64)] uint32: 12 B / 64 ids
+// and nothing at all when the hot set is a prefix {0..h_f-1} (no counts given: ids are
+// frequency ranks, TableArgs::count_or_rank) or empty or the whole field.
+//
+// Hot ids (select): global takes the top H ids of all compressed fields together by count
+// (GlobalTopIds; without counts the fields take ranks 0, 1, 2, ... in turn); per_field (the
+// reference) takes h_f = floor(p n_f) of each field's top ids. Either way ties go to the
+// smaller field, then the smaller id, and ids with count 0 (unseen in training) stay cold.
+//
+// Sizing (plan()): fields with n_f <= threshold keep a full table (every id hot, prefix). The
+// hot share p (of all compressed ids, or of each field's) is, with top_percent=auto, the
+// largest whose hot rows plus hot-set bytes fit hot_share of the budget left after the full
+// fields, the routes and the minimum cold rows (1 per field with cold ids, or 1 shared); the
+// cold rows then take every byte left (apportioned by cold ids with per_field; core/budget.hpp).
+// With top_percent = t, p = t and the cold rows take the rest. InfeasibleBudget names the
+// highest ratio (p = 0: one cold row per compressed field, or t's hot rows) otherwise.
+//
+// Departures from the reference, on purpose:
+// * The remap is counted and compact: the reference keeps an n-entry int32 remap it does not
+//   count (+6.25% of the full table at d = 16, so no more than 16x for real); here a field's
+//   hot set costs min(4 B per hot id, 12 B per 64 ids), nothing without counts, and a cold id
+//   needs no entry (its ordinal is x - rank_f(x)).
+// * top_percent follows from the budget (hot_share) instead of being asserted < cr; the
+//   reference's fixed share is top_percent = t.
+// * Ties: the hot ids are exactly the top ones by (count desc, field asc, id asc); the
+//   reference takes every id tied at the cut (so the hot share can overshoot and break its
+//   nrare >= 0 assertion) or trims ties at random (exact_split).
+// * One gather per id (its hot or its cold row) instead of two lookups summed with a zero row;
+//   the values are the same. Init U(+-1/sqrt(max n_f)) as the reference.
+// * select=global (default): the reference takes the same share of every field's ids
+//   (select=per_field), which with per-field cold tables leaves a field of 2 ids (the synthetic
+//   Criteo schema has several) one cold row for both; every training row holds one id per
+//   field, so counts compare across fields and the hottest ids of all fields get the rows.
+//
+// Defaults, on validation AUC (embcomp sweep --ratios 10,100, data seeds 1-3, means over the
+// seeds at 10x / 100x):
+//   select:      with per-field cold tables, global 0.7755 / 0.7728 against per_field
+//                0.6963 / 0.6670 (seed 1 only: the one-row collapse); with a shared cold
+//                table, global 0.7494 / 0.7476 against per_field 0.7488 / 0.7448;
+//   cold_tables: per_field (the reference's) 0.7516 / 0.7487 against shared 0.7494 / 0.7476;
+//   hot_share:   0.5 gives 0.7516 / 0.7487, 0.3 gives 0.7477 / 0.7483, 0.7 0.7512 / 0.7480
+//                (hash: 0.7484 / 0.7406).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "embcomp/core/budget.hpp"
+#include "embcomp/core/options.hpp"
+#include "embcomp/core/row_table.hpp"
+#include "embcomp/kernels/bucket.hpp"
+#include "embcomp/kernels/rank_bitset.hpp"
+#include "embcomp/table.hpp"
+
+namespace embcomp {
+
+/// How a field stores its hot set.
+enum class HotSet : std::int64_t { prefix = 0, sorted = 1, bitset = 2 };
+
+/// Where field f's ids go; one per field in the index state "routes".
+struct AdaRoute {
+  std::int64_t hot = 0;          ///< h_f: hot ids
+  std::int64_t hot_base = 0;     ///< first of its h_f exclusive rows
+  std::int64_t cold_base = 0;    ///< first row of its cold table
+  std::int64_t cold_rows = 0;    ///< C_f: rows of its cold table (0: every id hot)
+  std::int64_t key_offset = 0;   ///< added to the cold ordinal (shared table: earlier fields' cold ids)
+  std::int64_t set = 0;          ///< HotSet
+  std::int64_t set_offset = 0;   ///< first entry in hot_ids (sorted) or hot_words (bitset)
+  std::uint64_t seed = 0;        ///< bucket seed
+};
+
+/// The options of an AdaEmbedTable.
+struct AdaConfig {
+  double hot_share = 0.5;     ///< share of the spare budget for hot rows (top_percent < 0)
+  double top_percent = -1.0;  ///< fixed hot share of the ids; < 0: auto
+  bool shared_cold = false;   ///< one cold table for every field
+  bool global = true;         ///< hot ids: the top counts of all fields (else each field's top share)
+  long long threshold = 0;    ///< fields with n_f <= threshold keep a full table
+};
+
+/// The top H ids of several fields together by (score desc, field asc, id asc), as hot ids
+/// per field: h_f = #(score_f > k) + the first of field f's ties at k, where k is the H-th
+/// largest score. The score is the training-split count, or without counts max_f n_f - id (so
+/// the fields take ranks 0, 1, 2, ... in turn). With counts it holds each field's counts sorted
+/// (8 B per id) while a table is sized.
+class GlobalTopIds {
+ public:
+  /// `fields`: the fields taking part (the others get h_f = 0).
+  GlobalTopIds(const TableArgs& args, const std::vector<bool>& fields) : sizes_(fields.size(), 0) {
+    const Schema& s = args.schema;
+    for (std::size_t f = 0; f < fields.size(); ++f) {
+      if (!fields[f]) continue;
+      sizes_[f] = s.cardinalities[f];
+      max_score_ = std::max(max_score_, static_cast<std::uint64_t>(s.max_cardinality()));
+    }
+    if (!args.counts) return;
+    max_score_ = 0;
+    sorted_.resize(fields.size());
+    for (std::size_t f = 0; f < fields.size(); ++f) {
+      if (!fields[f]) continue;
+      sorted_[f] = (*args.counts)[f];
+      std::sort(sorted_[f].begin(), sorted_[f].end(), std::greater<>());
+      max_score_ = std::max(max_score_, sorted_[f].empty() ? 0 : sorted_[f].front());
+    }
+  }
+
+  /// Ids with a score > 0 (unseen ids have count 0), the most hot() takes.
+  Index seen() const { return at_least(1); }
+
+  /// h_f of the top `total` ids (total <= seen()).
+  std::vector<Index> hot(Index total) const {
+    std::vector<Index> h(sizes_.size(), 0);
+    if (total <= 0) return h;
+    // k: the largest score with at_least(k) >= total.
+    const auto k = static_cast<std::uint64_t>(largest_fitting(
+        1, static_cast<Index>(max_score_),
+        [&](Index c) { return at_least(static_cast<std::uint64_t>(c)) >= total; }));
+    Index ties = total - at_least(k + 1);
+    for (std::size_t f = 0; f < sizes_.size(); ++f) {
+      const Index above = count_at_least(f, k + 1);
+      const Index tied = std::min(ties, count_at_least(f, k) - above);
+      h[f] = above + tied;
+      ties -= tied;
+    }
+    return h;
+  }
+
+ private:
+  /// Ids of field f with a score >= c.
+  Index count_at_least(std::size_t f, std::uint64_t c) const {
+    if (sorted_.empty()) {  // scores max_score - id, id in [0, n_f)
+      return c > max_score_ ? 0 : std::min(sizes_[f], static_cast<Index>(max_score_ - c + 1));
+    }
+    const auto& s = sorted_[f];
+    return std::partition_point(s.begin(), s.end(), [c](std::uint64_t v) { return v >= c; }) - s.begin();
+  }
+  Index at_least(std::uint64_t c) const {
+    Index n = 0;
+    for (std::size_t f = 0; f < sizes_.size(); ++f) n += count_at_least(f, c);
+    return n;
+  }
+
+  std::vector<Index> sizes_;                       ///< n_f of the fields taking part, else 0
+  std::vector<std::vector<std::uint64_t>> sorted_;  ///< counts desc (empty without counts)
+  std::uint64_t max_score_ = 0;
+};
+
+/// The sizing decision, computed before anything is allocated.
+struct AdaPlan {
+  std::vector<Index> hot;        ///< h_f
+  std::vector<Index> cold_rows;  ///< C_f (shared: the shared table's rows for every cold field)
+  std::vector<HotSet> sets;      ///< how each field stores its hot set
+  Index rows = 0;                ///< R: rows of "rows"
+  double serving_bytes = 0;      ///< rows, routes and hot sets
+};
+
+class AdaEmbedTable : public GatherTable<AdaEmbedTable> {
+ public:
+  static constexpr const char* kKey = "adaembed";
+  static constexpr const char* kSummary =
+      "frequency-adaptive: hot ids get exclusive rows, the rest share hashed rows";
+  static constexpr bool kUsesCounts = true;
+  static std::vector<OptionInfo> option_info() {
+    return {{"hot_share", "0.5", "top_percent=auto: share of the budget's spare rows that are hot"},
+            {"top_percent", "auto", "auto (from hot_share) | a fixed hot share t of each field's ids"},
+            {"cold_tables", "per_field", "per_field (the reference) | shared (one cold table)"},
+            {"hash", "modulo", "cold row: modulo (cold ordinal mod C, the reference) | xxhash"},
+            {"select", "global", "hot ids: global (the top counts of all fields; without counts "
+                                 "ranks in turn) | per_field (each field's top share, the reference)"},
+            {"threshold", "0", "fields with n_f <= threshold keep a full table"}};
+  }
+
+  AdaEmbedTable(const TableArgs& args, const Options& options)
+      : GatherTable(args),
+        config_(parse(options)),
+        kind_(options.pick<kernels::HashKind>(
+            "hash", {{"modulo", kernels::HashKind::modulo}, {"xxhash", kernels::HashKind::xxhash}})),
+        plan_(plan(args, config_)),
+        routes_(add_index<AdaRoute>("routes")),
+        hot_ids_(add_index<std::uint32_t>("hot_ids")),
+        hot_words_(add_index<std::uint64_t>("hot_words")),
+        hot_ranks_(add_index<std::uint32_t>("hot_ranks")),
+        storage_(add_parameter("rows", plan_.rows, args.schema.dim, ParamKind::rows, {},
+                            ParamTraits{ParamRole::trained, 1.0f, /*reshapeable=*/true})) {
+    build_routes(plan_);
+    storage_.fill_uniform(default_init_bound(args.schema), args.seed);
+    set_rows_parameter(storage_);
+  }
+
+  /// Sizes a table without building it (see the header comment); throws InfeasibleBudget.
+  static AdaPlan plan(const TableArgs& args, const AdaConfig& config) {
+    const Sizing sizing(args, config);
+    if (config.top_percent >= 0) return sizing.at(config.top_percent, /*fixed=*/true);
+    return sizing.at(sizing.auto_share(), /*fixed=*/false);
+  }
+
+  const AdaConfig& config() const { return config_; }
+  /// The plan the table was built with (a loaded checkpoint's state may differ: counts).
+  const AdaPlan& sizing() const { return plan_; }
+  const AdaRoute& route(Index field) const { return routes_[static_cast<std::size_t>(field)]; }
+  /// Whether id is hot in field f.
+  bool is_hot(Index field, Index id) const { return locate(field, id).hot; }
+
+  Index row_of(const IdBatch& ids, Index p) const { return row_of(ids, p, ids.field_of(p)); }
+  /// The row position p reads, given field = ids.field_of(p).
+  Index row_of(const IdBatch& ids, Index p, Index field) const { return row_of_id(field, ids[p]); }
+
+  /// The row id reads in field f.
+  Index row_of_id(Index field, Index id) const {
+    const AdaRoute& r = route(field);
+    const Located at = locate(field, id);
+    if (at.hot) return r.hot_base + static_cast<Index>(at.rank);
+    const auto ordinal = static_cast<std::uint64_t>(id) - at.rank;
+    return r.cold_base + static_cast<Index>(kernels::bucket(
+                             static_cast<std::uint64_t>(r.key_offset) + ordinal,
+                             static_cast<std::uint64_t>(r.cold_rows), r.seed, kind_));
+  }
+
+ protected:
+  void on_state_loaded() override;
+
+ private:
+  static constexpr double kSortedBytesPerId = 4.0;
+  static constexpr double kBitsetBytesPerWord = 12.0;
+
+  static AdaConfig parse(const Options& options) {
+    AdaConfig c;
+    c.shared_cold = options.pick<bool>("cold_tables", {{"per_field", false}, {"shared", true}});
+    c.threshold = options.integer("threshold");
+    c.global = options.pick<bool>("select", {{"global", true}, {"per_field", false}});
+    if (options.text("top_percent") == "auto") {
+      c.hot_share = options.non_negative("hot_share");
+      if (c.hot_share > 1.0) throw InvalidArgument("adaembed: hot_share must be in [0, 1]");
+      return c;
+    }
+    options.not_applicable("hot_share", "a fixed top_percent");
+    c.top_percent = options.non_negative("top_percent");
+    if (c.top_percent > 1.0) throw InvalidArgument("adaembed: top_percent must be in [0, 1]");
+    return c;
+  }
+
+  /// Words of a bitset over n ids.
+  static Index words_of(Index n) { return (n + 63) / 64; }
+
+  /// The cost model of plan(): bytes as a function of the hot share of ids p.
+  class Sizing {
+   public:
+    Sizing(const TableArgs& args, const AdaConfig& config) : args_(args), config_(config) {
+      const Schema& s = args.schema;
+      row_ = static_cast<double>(s.dim) * sizeof(float);
+      fixed_ = routes_bytes();
+      for (Index f = 0; f < s.num_fields(); ++f) {
+        const Index n = s.cardinalities[static_cast<std::size_t>(f)];
+        if (n > Index{UINT32_MAX}) throw InvalidArgument("adaembed: a field has more than 2^32 - 1 ids");
+        kept_.push_back(n <= config.threshold);
+        seen_.push_back(kept_.back() ? n : seen_ids(args, f));
+        if (kept_.back()) fixed_ += static_cast<double>(n) * row_;
+        compressed_.push_back(!kept_.back());
+        if (!kept_.back()) compressed_ids_ += n;
+      }
+      if (config.global) global_.emplace(args, compressed_);
+    }
+
+    /// h_f at share p: of all compressed ids together (global) or of each field's.
+    std::vector<Index> hot_at(double p) const {
+      if (global_) {
+        const auto total = static_cast<Index>(std::floor(p * static_cast<double>(compressed_ids_)));
+        std::vector<Index> hot = global_->hot(std::min(total, global_->seen()));
+        for (std::size_t f = 0; f < hot.size(); ++f) {
+          if (kept_[f]) hot[f] = args_.schema.cardinalities[f];
+        }
+        return hot;
+      }
+      std::vector<Index> hot;
+      for (std::size_t f = 0; f < seen_.size(); ++f) {
+        const auto n = args_.schema.cardinalities[f];
+        const auto share = static_cast<Index>(std::floor(p * static_cast<double>(n)));
+        hot.push_back(kept_[f] ? n : std::min(share, seen_[f]));
+      }
+      return hot;
+    }
+
+    /// Bytes of the hot rows and hot sets for h.
+    double hot_bytes(const std::vector<Index>& hot) const {
+      double bytes = 0;
+      for (std::size_t f = 0; f < hot.size(); ++f) {
+        if (kept_[f]) continue;
+        const Index n = args_.schema.cardinalities[f];
+        bytes += static_cast<double>(hot[f]) * row_ + set_bytes(n, hot[f], choose_set(n, hot[f]));
+      }
+      return bytes;
+    }
+
+    /// Cold tables needed for h: fields with cold ids (per_field) or 1 (shared), or 0.
+    Index min_cold(const std::vector<Index>& hot) const {
+      Index fields = 0;
+      for (std::size_t f = 0; f < hot.size(); ++f) {
+        fields += hot[f] < args_.schema.cardinalities[f] ? 1 : 0;
+      }
+      return config_.shared_cold ? std::min<Index>(fields, 1) : fields;
+    }
+
+    /// The largest p whose hot bytes fit hot_share of the spare budget.
+    double auto_share() const {
+      const std::vector<Index> none = hot_at(0.0);
+      const double floor_bytes = fixed_ + static_cast<double>(min_cold(none)) * row_;
+      require_budget(kKey, floor_bytes, args_);
+      const double hot_limit = config_.hot_share * (args_.budget.bytes(args_.schema) - floor_bytes);
+      const auto fits = [&](double p) { return hot_bytes(hot_at(p)) <= hot_limit; };
+      if (fits(1.0)) return 1.0;
+      return bisect(0.0, 1.0, fits).below;
+    }
+
+    /// The plan at share p; the cold rows take what is left. `fixed`: p was given (top_percent).
+    AdaPlan at(double p, bool fixed) const {
+      AdaPlan plan;
+      plan.hot = hot_at(p);
+      const double hot = hot_bytes(plan.hot);
+      const Index tables = min_cold(plan.hot);
+      const double need = fixed_ + hot + static_cast<double>(tables) * row_;
+      if (fixed) require_budget(kKey, need, args_);
+      const double left = args_.budget.bytes(args_.schema) - fixed_ - hot;
+      plan.cold_rows = cold_rows(plan.hot, static_cast<Index>(std::floor(left / row_)), tables);
+      const Schema& s = args_.schema;
+      for (Index f = 0; f < s.num_fields(); ++f) {
+        const auto i = static_cast<std::size_t>(f);
+        plan.sets.push_back(kept_[i] ? HotSet::prefix : choose_set(s.cardinalities[i], plan.hot[i]));
+        plan.rows += plan.hot[i] + (config_.shared_cold ? 0 : plan.cold_rows[i]);
+      }
+      if (config_.shared_cold && tables > 0) plan.rows += shared_rows(plan.cold_rows);
+      plan.serving_bytes = routes_bytes() + static_cast<double>(plan.rows) * row_;
+      for (Index f = 0; f < s.num_fields(); ++f) {
+        const auto i = static_cast<std::size_t>(f);
+        plan.serving_bytes += set_bytes(s.cardinalities[i], plan.hot[i], plan.sets[i]);
+      }
+      return plan;
+    }
+
+   private:
+    /// Ids of field f with a count > 0 (all of them without counts).
+    static Index seen_ids(const TableArgs& args, Index f) {
+      const Index n = args.schema.cardinalities[static_cast<std::size_t>(f)];
+      if (!args.counts) return n;
+      const auto& c = (*args.counts)[static_cast<std::size_t>(f)];
+      return static_cast<Index>(std::count_if(c.begin(), c.end(), [](std::uint64_t v) { return v > 0; }));
+    }
+
+    /// The cheapest hot-set encoding of h of n ids: nothing for a prefix (no counts), none or
+    /// all; else sorted or bitset.
+    HotSet choose_set(Index n, Index h) const {
+      if (!args_.counts || h == 0 || h == n) return HotSet::prefix;
+      return set_bytes(n, h, HotSet::sorted) <= set_bytes(n, h, HotSet::bitset) ? HotSet::sorted
+                                                                                 : HotSet::bitset;
+    }
+
+    static double set_bytes(Index n, Index h, HotSet set) {
+      if (set == HotSet::sorted) return kSortedBytesPerId * static_cast<double>(h);
+      if (set == HotSet::bitset) return kBitsetBytesPerWord * static_cast<double>(words_of(n));
+      return 0.0;
+    }
+
+    /// C_f: `total` cold rows (at least `tables`) over the fields with cold ids, in proportion
+    /// to their cold ids (per_field), or all in one table (shared, the same C_f for each).
+    std::vector<Index> cold_rows(const std::vector<Index>& hot, Index total, Index tables) const {
+      std::vector<Index> cold_ids;
+      for (std::size_t f = 0; f < hot.size(); ++f) {
+        const Index n = args_.schema.cardinalities[f];
+        if (hot[f] < n) cold_ids.push_back(n - hot[f]);
+      }
+      std::vector<Index> rows(hot.size(), 0);
+      if (tables == 0) return rows;
+      total = std::max(total, tables);
+      std::vector<Index> per_table =
+          config_.shared_cold
+              ? std::vector<Index>{std::min(total, std::accumulate(cold_ids.begin(), cold_ids.end(), Index{0}))}
+              : apportion_rows(cold_ids, total);
+      std::size_t next = 0;
+      for (std::size_t f = 0; f < hot.size(); ++f) {
+        if (hot[f] == args_.schema.cardinalities[f]) continue;
+        rows[f] = per_table[config_.shared_cold ? 0 : next++];
+      }
+      return rows;
+    }
+
+    static Index shared_rows(const std::vector<Index>& cold_rows) {
+      return *std::max_element(cold_rows.begin(), cold_rows.end());
+    }
+
+    double routes_bytes() const {
+      return static_cast<double>(args_.schema.num_fields()) * sizeof(AdaRoute);
+    }
+
+    const TableArgs& args_;
+    const AdaConfig& config_;
+    double row_ = 0;
+    double fixed_ = 0;  ///< routes and full fields
+    std::vector<bool> kept_;
+    std::vector<bool> compressed_;
+    std::vector<Index> seen_;
+    Index compressed_ids_ = 0;
+    std::optional<GlobalTopIds> global_;
+  };
+
+  /// Whether id is hot in field f, and the hot ids below it.
+  struct Located {
+    bool hot = false;
+    std::uint64_t rank = 0;
+  };
+
+  Located locate(Index field, Index id) const {
+    const AdaRoute& r = route(field);
+    const auto x = static_cast<std::uint64_t>(id);
+    const auto h = static_cast<std::uint64_t>(r.hot);
+    switch (static_cast<HotSet>(r.set)) {
+      case HotSet::sorted: {
+        const std::uint32_t* list = hot_ids_.data() + r.set_offset;
+        const std::uint64_t rank = kernels::sorted_rank(list, h, x);
+        return {rank < h && list[rank] == x, rank};
+      }
+      case HotSet::bitset: {
+        const auto w = static_cast<std::size_t>(r.set_offset);
+        return {kernels::bitset_contains(hot_words_.data() + w, x),
+                kernels::bitset_rank(hot_words_.data() + w, hot_ranks_.data() + w, x)};
+      }
+      case HotSet::prefix:
+        break;
+    }
+    return {x < h, std::min(x, h)};
+  }
+
+  /// Fills the routes and the hot sets of plan p (hot ids: the top h_f by count, then id).
+  void build_routes(const AdaPlan& p) {
+    const Schema& s = schema();
+    Index next_row = 0, cold_ids_before = 0;
+    const bool shared = config_.shared_cold;
+    for (Index f = 0; f < s.num_fields(); ++f) {
+      const auto i = static_cast<std::size_t>(f);
+      AdaRoute r;
+      r.hot = p.hot[i];
+      r.hot_base = next_row;
+      r.cold_rows = p.cold_rows[i];
+      r.set = static_cast<std::int64_t>(p.sets[i]);
+      r.seed = shared ? seed() : kernels::combine(seed(), static_cast<std::uint64_t>(f));
+      r.key_offset = shared ? cold_ids_before : 0;
+      next_row += r.hot;
+      if (!shared) {
+        r.cold_base = next_row;
+        next_row += r.cold_rows;
+      }
+      cold_ids_before += r.cold_rows > 0 ? s.cardinalities[i] - r.hot : 0;
+      store_hot_set(f, r);
+      routes_.values.push_back(r);
+    }
+    if (shared) {
+      for (auto& r : routes_.values) r.cold_base = next_row;
+    }
+  }
+
+  /// The top h ids of field f by (count desc, id asc), in increasing id order.
+  std::vector<std::uint32_t> top_ids(Index f, Index h) const {
+    std::vector<std::uint32_t> ids(static_cast<std::size_t>(schema().cardinalities[static_cast<std::size_t>(f)]));
+    std::iota(ids.begin(), ids.end(), 0u);
+    const auto before = [&](std::uint32_t a, std::uint32_t b) {
+      const auto ca = args().count_or_rank(f, a), cb = args().count_or_rank(f, b);
+      return ca != cb ? ca > cb : a < b;
+    };
+    std::nth_element(ids.begin(), ids.begin() + h, ids.end(), before);
+    ids.resize(static_cast<std::size_t>(h));
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  }
+
+  void store_hot_set(Index f, AdaRoute& r) {
+    const auto set = static_cast<HotSet>(r.set);
+    if (set == HotSet::prefix) return;
+    const std::vector<std::uint32_t> hot = top_ids(f, r.hot);
+    if (set == HotSet::sorted) {
+      r.set_offset = static_cast<std::int64_t>(hot_ids_.size());
+      hot_ids_.values.insert(hot_ids_.values.end(), hot.begin(), hot.end());
+      return;
+    }
+    const std::size_t first = hot_words_.size();
+    const auto words = static_cast<std::size_t>(words_of(schema().cardinalities[static_cast<std::size_t>(f)]));
+    r.set_offset = static_cast<std::int64_t>(first);
+    hot_words_.values.resize(first + words, 0);
+    for (std::uint32_t id : hot) hot_words_[first + id / 64] |= 1ULL << (id % 64);
+    hot_ranks_.values.resize(first + words);
+    kernels::bitset_build_ranks(hot_words_.data() + first, words, hot_ranks_.data() + first);
+  }
+
+  /// Throws CheckpointError unless route f is consistent with the schema, rows and hot sets.
+  void check_route(Index f) const;
+
+  AdaConfig config_;
+  kernels::HashKind kind_;
+  AdaPlan plan_;
+  IndexArray<AdaRoute>& routes_;
+  IndexArray<std::uint32_t>& hot_ids_;
+  IndexArray<std::uint64_t>& hot_words_;
+  IndexArray<std::uint32_t>& hot_ranks_;
+  Parameter& storage_;  ///< "rows"
+};
+
+inline void AdaEmbedTable::on_state_loaded() {
+  if (static_cast<Index>(routes_.size()) != schema().num_fields() ||
+      hot_ranks_.size() != hot_words_.size()) {
+    throw CheckpointError("checkpoint damaged: adaembed routes");
+  }
+  for (Index f = 0; f < schema().num_fields(); ++f) check_route(f);
+}
+
+inline void AdaEmbedTable::check_route(Index f) const {
+  const AdaRoute& r = route(f);
+  const Index n = schema().cardinalities[static_cast<std::size_t>(f)];
+  const Index rows = storage_.rows();
+  const auto bad = [&](const char* what) {
+    throw CheckpointError("checkpoint damaged: adaembed field " + std::to_string(f) + " " + what);
+  };
+  // Written so that no sum can overflow, whatever the file holds.
+  if (r.hot < 0 || r.hot > n || r.hot_base < 0 || r.hot_base > rows - r.hot) bad("hot rows");
+  if (r.cold_rows < 0 || (r.cold_rows == 0 && r.hot < n) || r.cold_base < 0 ||
+      r.cold_base > rows - r.cold_rows || r.key_offset < 0) {
+    bad("cold rows");
+  }
+  const auto h = static_cast<std::size_t>(r.hot);
+  const auto at = static_cast<std::size_t>(r.set_offset);
+  switch (static_cast<HotSet>(r.set)) {
+    case HotSet::prefix:
+      return;
+    case HotSet::sorted:
+      if (r.set_offset < 0 || h > hot_ids_.size() || at > hot_ids_.size() - h) bad("hot ids");
+      for (std::size_t k = 0; k < h; ++k) {
+        const std::uint32_t id = hot_ids_[at + k];
+        if (static_cast<Index>(id) >= n || (k > 0 && id <= hot_ids_[at + k - 1])) bad("hot ids");
+      }
+      return;
+    case HotSet::bitset: {
+      const auto words = static_cast<std::size_t>(words_of(n));
+      if (r.set_offset < 0 || words > hot_words_.size() || at > hot_words_.size() - words) bad("hot bitset");
+      std::vector<std::uint32_t> ranks(words);
+      kernels::bitset_build_ranks(hot_words_.data() + at, words, ranks.data());
+      const std::uint64_t total =
+          words == 0 ? 0 : ranks.back() + static_cast<std::uint64_t>(std::popcount(hot_words_[at + words - 1]));
+      if (total != h || !std::equal(ranks.begin(), ranks.end(), hot_ranks_.data() + at)) bad("hot bitset");
+      if (n % 64 != 0 && (hot_words_[at + words - 1] >> (n % 64)) != 0) bad("hot bitset");
+      return;
+    }
+  }
+  bad("hot set kind");
+}
+
+}  // namespace embcomp
