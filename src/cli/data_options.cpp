@@ -158,6 +158,8 @@ Data open_synthetic(const DataOptions& o) {
   config.validation_rows = o.validation_rows;
   config.test_rows = o.test_rows;
   config.seed = o.data_seed;
+  config.id_order = o.id_order == "hashed" ? IdOrder::arbitrary : IdOrder::frequency_ranks;
+  config.drift = o.drift;
   auto source = std::make_unique<SyntheticCtr>(config);
   Data data;
   data.name = "synthetic";
@@ -172,6 +174,8 @@ Data open_synthetic(const DataOptions& o) {
                       {"train_rows", o.train_rows},
                       {"validation_rows", o.validation_rows},
                       {"test_rows", o.test_rows},
+                      {"id_order", o.id_order},
+                      {"drift", o.drift},
                       {"bayes_test_auc", data.bayes->auc},
                       {"bayes_test_logloss", data.bayes->logloss}};
   data.source = std::move(source);
@@ -195,6 +199,14 @@ void add_data_options(CLI::App* command, DataOptions& o, bool with_synthetic) {
         ->capture_default_str()->check(CLI::PositiveNumber)->group("Synthetic data");
     command->add_option("--test-rows", o.test_rows, "synthetic test rows")
         ->capture_default_str()->check(CLI::PositiveNumber)->group("Synthetic data");
+    command->add_option("--id-order", o.id_order,
+                        "synthetic ids: ranked (id 0 the most frequent) | hashed (a seeded permutation, "
+                        "like raw ids)")
+        ->capture_default_str()->check(CLI::IsMember({"ranked", "hashed"}))->group("Synthetic data");
+    command->add_option("--drift", o.drift,
+                        "synthetic popularity slides by drift x n_f ranks over the training stream "
+                        "(0.01: each field's top 1% replaced once)")
+        ->capture_default_str()->check(CLI::Range(0.0, 1e6))->group("Synthetic data");
   }
   command->add_option("--data-seed", o.data_seed, "seed of the synthetic data and of split permutations")
       ->capture_default_str()->group("Data");

@@ -2,6 +2,7 @@
 // files prepared into a binary cache, or a cache prepared before.
 //
 //   synthetic:  --scale S --train-rows N --val-rows N --test-rows N --data-seed K
+//               [--id-order ranked|hashed] [--drift D]
 //   files:      --train FILE [--valid FILE --test FILE] --format criteo|avazu|schema:...
 //               [--cache DIR] [--min-count N] [--strict] [--split SPEC]
 //   a cache:    --cache DIR (prepared by `embcomp prep`) [--split SPEC]
@@ -37,6 +38,8 @@ struct DataOptions {
   Index validation_rows = 100'000;
   Index test_rows = 100'000;
   std::uint64_t data_seed = 1;
+  std::string id_order = "ranked";  ///< ranked | hashed (SyntheticConfig::id_order)
+  double drift = 0.0;               ///< SyntheticConfig::drift
   // Files and caches.
   std::string train_file, valid_file, test_file;
   std::string format = "criteo";

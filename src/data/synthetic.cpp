@@ -14,7 +14,7 @@ namespace {
 
 // Stream tags: every random quantity has its own stream derived from the seed.
 constexpr std::uint64_t kTagRow = 0x0001, kTagEffect = 0x0002, kTagLatent = 0x0003,
-                        kTagDense = 0x0004, kTagPairs = 0x0005;
+                        kTagDense = 0x0004, kTagPairs = 0x0005, kTagOrder = 0x0006;
 // Counters inside one row's stream.
 constexpr std::uint64_t kZipfAttempts = 64, kCounterDense = 1 << 12, kCounterLabel = 1 << 16;
 
@@ -52,6 +52,26 @@ double h_integral_inverse(double x, double s) {
   return std::exp(helper_log1p_over_x(t) * x);
 }
 
+/// A seeded pseudo-random permutation of [0, n): a 4-round balanced Feistel network on
+/// 2 * half_bits bits (>= the bits of n - 1), applied again while the value is >= n (cycle
+/// walking keeps it a permutation of [0, n); fewer than 4 rounds of walking on average).
+std::uint64_t permute(std::uint64_t x, std::uint64_t n, std::uint64_t seed) {
+  unsigned bits = 1;
+  while (bits < 64 && (std::uint64_t{1} << bits) < n) ++bits;
+  const unsigned half = (bits + 1) / 2;
+  const std::uint64_t mask = (std::uint64_t{1} << half) - 1;
+  do {
+    std::uint64_t left = x >> half, right = x & mask;
+    for (std::uint64_t round = 0; round < 4; ++round) {
+      const std::uint64_t next = left ^ (kernels::combine(seed + round, right) & mask);
+      left = right;
+      right = next;
+    }
+    x = (left << half) | right;
+  } while (x >= n);
+  return x;
+}
+
 }  // namespace
 
 std::vector<Index> scaled_cardinalities(const Schema& schema, double scale, Index min_cardinality) {
@@ -70,9 +90,11 @@ SyntheticCtr::SyntheticCtr(SyntheticConfig config) : config_(std::move(config)) 
   Schema{config_.cardinalities, 1}.validate();
   if (config_.zipf_exponent <= 0.0 || config_.num_dense < 0 || config_.latent_dim < 1 ||
       config_.interaction_pairs < 0 || config_.train_rows < 0 || config_.validation_rows < 0 ||
-      config_.test_rows < 0 || config_.dense_missing < 0.0 || config_.dense_missing > 1.0) {
+      config_.test_rows < 0 || config_.dense_missing < 0.0 || config_.dense_missing > 1.0 ||
+      !(config_.drift >= 0.0 && config_.drift <= 1e6)) {
     throw InvalidArgument("synthetic: exponent must be > 0, latent_dim >= 1, row counts, "
-                          "num_dense and interaction_pairs >= 0, dense_missing in [0, 1]");
+                          "num_dense and interaction_pairs >= 0, dense_missing in [0, 1], "
+                          "drift in [0, 1e6]");
   }
   const double s = config_.zipf_exponent;
   for (Index n : config_.cardinalities) {
@@ -114,6 +136,27 @@ Index SyntheticCtr::rows(SplitPart part) const {
     case SplitPart::test: return config_.test_rows;
   }
   return 0;
+}
+
+IdOrder SyntheticCtr::id_order() const {
+  return config_.id_order == IdOrder::frequency_ranks && config_.drift == 0.0 ? IdOrder::frequency_ranks
+                                                                              : IdOrder::arbitrary;
+}
+
+Index SyntheticCtr::id_of_rank(Index field, Index rank, Index shift) const {
+  const auto n = static_cast<std::uint64_t>(config_.cardinalities[static_cast<std::size_t>(field)]);
+  const std::uint64_t slid = (static_cast<std::uint64_t>(rank) + static_cast<std::uint64_t>(shift)) % n;
+  if (config_.id_order == IdOrder::frequency_ranks) return static_cast<Index>(slid);
+  return static_cast<Index>(permute(slid, n, stream_of(config_.seed, kTagOrder, static_cast<std::uint64_t>(field))));
+}
+
+Index SyntheticCtr::rank_shift(Index field, SplitPart part, Index row) const {
+  if (config_.drift == 0.0) return 0;
+  const double t = part == SplitPart::train && config_.train_rows > 0
+                       ? static_cast<double>(row) / static_cast<double>(config_.train_rows)
+                       : 1.0;
+  const auto n = static_cast<double>(config_.cardinalities[static_cast<std::size_t>(field)]);
+  return static_cast<Index>(std::fmod(std::floor(config_.drift * n * t), n));
 }
 
 std::int64_t SyntheticCtr::zipf_rank(Index field, std::uint64_t stream) const {
@@ -166,7 +209,9 @@ void SyntheticCtr::generate_row(SplitPart part, Index row, float& label, float* 
   const std::uint64_t stream = stream_of(stream_of(config_.seed, kTagRow, static_cast<std::uint64_t>(part)),
                                          kTagRow, static_cast<std::uint64_t>(row));
   const auto fields = static_cast<Index>(config_.cardinalities.size());
-  for (Index f = 0; f < fields; ++f) ids[f] = zipf_rank(f, stream) - 1;
+  for (Index f = 0; f < fields; ++f) {
+    ids[f] = id_of_rank(f, zipf_rank(f, stream) - 1, rank_shift(f, part, row));
+  }
   for (Index j = 0; j < config_.num_dense; ++j) {
     const auto c = kCounterDense + 4 * static_cast<std::uint64_t>(j);
     const auto jj = static_cast<std::size_t>(j);

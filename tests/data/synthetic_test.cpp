@@ -161,3 +161,66 @@ TEST_CASE("synthetic batches are deterministic and independent of how they are c
   CHECK(zero_fraction > 0.18);  // 20 % missing, plus counts that floor to 0
   CHECK(zero_fraction < 0.35);
 }
+
+TEST_CASE("synthetic id_order=arbitrary permutes each field's ids, keeping the law and the task",
+          "[data][synthetic]") {
+  SyntheticConfig config = small_config();
+  config.cardinalities = {1, 2, 3, 1000, 4097};  // sizes below, at and above powers of two
+  const SyntheticCtr ranked(config);
+  config.id_order = IdOrder::arbitrary;
+  const SyntheticCtr hashed(config);
+  CHECK(ranked.id_order() == IdOrder::frequency_ranks);
+  CHECK(hashed.id_order() == IdOrder::arbitrary);
+  for (Index f = 0; f < 5; ++f) {
+    const Index n = config.cardinalities[static_cast<std::size_t>(f)];
+    std::vector<bool> seen(static_cast<std::size_t>(n), false);
+    Index moved = 0;
+    for (Index rank = 0; rank < n; ++rank) {
+      const Index id = hashed.id_of_rank(f, rank);
+      REQUIRE((id >= 0 && id < n));
+      REQUIRE_FALSE(seen[static_cast<std::size_t>(id)]);  // a bijection of [0, n)
+      seen[static_cast<std::size_t>(id)] = true;
+      moved += id != rank;
+      CHECK(ranked.id_of_rank(f, rank) == rank);
+    }
+    if (n >= 1000) CHECK(moved > n * 9 / 10);
+  }
+  // Sample r draws the same ranks under both orders: its ids are the permuted ranks, and its
+  // label the same (effects belong to ids, and the permuted id's effect is drawn for that id).
+  Batch a, b;
+  ranked.read(SplitPart::train, 0, 500, a);
+  hashed.read(SplitPart::train, 0, 500, b);
+  for (std::size_t p = 0; p < a.ids.size(); ++p) {
+    REQUIRE(b.ids[p] == hashed.id_of_rank(static_cast<Index>(p % 5), a.ids[p]));
+  }
+  CHECK(hashed.bayes_metrics().auc == Approx(ranked.bayes_metrics().auc).margin(0.03));
+}
+
+TEST_CASE("synthetic drift slides popularity over the training stream, validation at its end",
+          "[data][synthetic]") {
+  SyntheticConfig config;
+  config.cardinalities = {10'000};
+  config.num_dense = 0;
+  config.train_rows = 100'000;
+  config.validation_rows = 20'000;
+  config.drift = 0.01;  // 100 ranks over the stream
+  const SyntheticCtr generator(config);
+  CHECK(generator.id_order() == IdOrder::arbitrary);
+  CHECK(generator.rank_shift(0, SplitPart::train, 0) == 0);
+  CHECK(generator.rank_shift(0, SplitPart::train, 50'000) == 50);
+  CHECK(generator.rank_shift(0, SplitPart::validation, 0) == 100);
+  // The most frequent id of the first and the last tenth of training, and of validation.
+  auto top_id = [&](SplitPart part, Index first, Index count) {
+    Batch batch;
+    generator.read(part, first, count, batch);
+    std::vector<Index> counts(10'000, 0);
+    for (Index id : batch.ids) ++counts[static_cast<std::size_t>(id)];
+    return static_cast<Index>(std::max_element(counts.begin(), counts.end()) - counts.begin());
+  };
+  CHECK(top_id(SplitPart::train, 0, 10'000) <= 10);
+  CHECK(top_id(SplitPart::train, 90'000, 10'000) >= 90);
+  CHECK(top_id(SplitPart::train, 90'000, 10'000) <= 100);
+  CHECK(top_id(SplitPart::validation, 0, 20'000) == 100);
+  config.drift = -1.0;
+  CHECK_THROWS_AS(SyntheticCtr(config), InvalidArgument);
+}

@@ -33,7 +33,7 @@ TEST_CASE("hash=modulo reproduces the reference's global id mod M", "[methods][h
 
 TEST_CASE("hash=xxhash: colliding ids share a row, the same for every batch", "[methods][hash]") {
   const Schema s{{100000}, 4};
-  auto t = make_table("hash", {s, Budget{1000}, 3});  // 100 rows for 100,000 ids
+  auto t = make_table("hash:hash=xxhash", {s, Budget{1000}, 3});  // 100 rows for 100,000 ids
   std::vector<Index> ids(100000);
   for (Index i = 0; i < 100000; ++i) ids[i] = i;
   const auto out = lookup(*t, ids);
@@ -78,4 +78,22 @@ TEST_CASE("hash: threshold under tables=shared is refused, not ignored", "[metho
   // A canonical spec lists every option at its value: it rebuilds the table.
   auto t = make_table("hash", {s, Budget{4}, 1});
   CHECK_NOTHROW(make_table(t->spec(), {s, Budget{4}, 1}));
+}
+
+TEST_CASE("hash=auto: modulo on frequency-ranked ids, xxhash otherwise, recorded in the spec",
+          "[methods][hash]") {
+  const Schema s = small_schema();
+  TableArgs ranked{s, Budget{10}, 1};
+  TableArgs arbitrary = ranked;
+  arbitrary.id_order = IdOrder::arbitrary;
+  auto on_ranks = make_table("hash", ranked);
+  auto on_others = make_table("hash", arbitrary);
+  CHECK(on_ranks->spec() == "hash:hash=modulo,tables=shared,threshold=0");
+  CHECK(on_others->spec() == "hash:hash=xxhash,tables=shared,threshold=0");
+  // Each equals the table its recorded choice builds, whatever order it is rebuilt under: a
+  // checkpoint's spec does not depend on the data it is loaded with.
+  const auto ids = random_ids(s, 64, 5);
+  CHECK(lookup(*on_ranks, ids) == lookup(*make_table("hash:hash=modulo", arbitrary), ids));
+  CHECK(lookup(*on_others, ids) == lookup(*make_table(on_others->spec(), ranked), ids));
+  CHECK(lookup(*on_ranks, ids) != lookup(*on_others, ids));
 }

@@ -3,7 +3,17 @@
 // Row r of split part p is a pure function of (seed, p, r) through counter-based randomness,
 // so any batch of any part can be generated on its own, in any order, on any thread.
 //   ids:    field f draws a Zipf(exponent) rank k in [1, n_f] (rejection-inversion sampling);
-//           the id is k - 1, so id 0 is the most frequent (like a frequency-ordered vocabulary).
+//           the id is order_f((k - 1 + shift) mod n_f):
+//             id_order=frequency_ranks (default): order_f is the identity, so without drift id 0
+//               is the most frequent (like a frequency-ordered vocabulary);
+//             id_order=arbitrary: order_f is a seeded pseudo-random permutation of [0, n_f) (a
+//               Feistel network with cycle walking), like raw hashed or first-seen ids;
+//             drift D >= 0: shift = floor(D n_f t), where t = row / train_rows goes from 0 to 1
+//               over the training stream (read in order) and is 1 for validation and test: the
+//               popularity slides by D n_f ranks, so the ids hot at the end of training, and in
+//               validation and test, are not those hot at its start (at D = 0.01 the top 1% of
+//               a field's ranks is wholly replaced once).
+//           Effects belong to ids, so an id keeps its effect when its popularity moves.
 //   dense:  num_dense Criteo-like counts x = floor(exp(mu_j + sigma_j * z)), missing (0) with
 //           probability dense_missing, stored as log(1 + x) like Criteo.
 //   label:  Bernoulli(sigmoid(logit)) with
@@ -43,6 +53,8 @@ struct SyntheticConfig {
   Index validation_rows = 100'000;
   Index test_rows = 100'000;
   std::uint64_t seed = 1;
+  IdOrder id_order = IdOrder::frequency_ranks;
+  double drift = 0.0;  ///< popularity slides by drift * n_f ranks over the training stream
 };
 
 struct BayesMetrics {
@@ -67,7 +79,14 @@ class SyntheticCtr : public BatchSource {
   /// Bayes AUC and logloss on all rows of `part` (generated in chunks).
   BayesMetrics bayes_metrics(SplitPart part = SplitPart::test) const;
 
+  /// frequency_ranks only for ranked ids without drift.
+  IdOrder id_order() const override;
+
   const SyntheticConfig& config() const { return config_; }
+  /// The id of 0-based popularity rank `rank` of field f when the ranks have slid by `shift`.
+  Index id_of_rank(Index field, Index rank, Index shift = 0) const;
+  /// The rank shift of sample `row` of `part` (0 without drift).
+  Index rank_shift(Index field, SplitPart part, Index row) const;
   const std::vector<std::pair<Index, Index>>& interaction_fields() const { return pairs_; }
   /// Zipf rank sample (1-based) of a field of n ids for uniform numbers from (stream, counter).
   std::int64_t zipf_rank(Index field, std::uint64_t stream) const;
