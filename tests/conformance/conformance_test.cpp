@@ -23,15 +23,15 @@ namespace {
 const std::vector<std::string>& conformance_specs() {
   static const std::vector<std::string> specs = {
       "full",
-      "hash", "hash:hash=modulo", "hash:tables=per_field", "hash:tables=per_field,threshold=40",
+      "hash", "hash:hash=xxhash", "hash:tables=per_field", "hash:tables=per_field,threshold=40",
       "qr", "qr:op=add", "qr:op=concat", "qr:threshold=40",
       "mde", "mde:round_dim=false", "mde:alpha=0.5",
       "tt", "tt:tables=shared", "tt:threshold=40", "tt:cache=0",  // init=reference: tt_test
       "dhe", "dhe:encoding=normal,hashes=16", "dhe:threshold=40",
       "robe", "robe:chunks=4", "robe:slot=true",
       "int8", "int8:scale_mode=per_row", "int16", "int16:scale_mode=per_row",
-      "cafe", "cafe:sketch=per_field", "cafe:hash_tables=shared", "cafe:importance=frequency",
-      "cafe:threshold=adaptive", "cafe:hash=xxhash",
+      "cafe", "cafe:sketch=per_field", "cafe:hash_tables=per_field", "cafe:importance=frequency",
+      "cafe:threshold=adaptive", "cafe:hash=xxhash", "cafe:layout=reference",
       "cafe-ml", "cafe-ml:levels=3",
       "deeplight", "deeplight:warmup=0.5", "deeplight:schedule=reference", "deeplight:every=1",
       // dedup's default finds no near-duplicate blocks in this schema's freshly initialised

@@ -102,9 +102,19 @@ struct ModelSketch {
     });
   }
 
+  /// half_life: every score and T times 2^(-1/H), eagerly.
+  void time_decay() {
+    const auto factor = static_cast<float>(std::exp2(-1.0 / config.half_life));
+    for (auto& bucket : buckets) {
+      for (Entry& e : bucket) e.score *= factor;
+    }
+    threshold *= factor;
+  }
+
   std::vector<SketchPromotion> insert_batch(const std::vector<std::uint64_t>& ids,
                                             const std::vector<float>& scores) {
     if (total > 10.0 * static_cast<double>(config.buckets) * threshold) decay();
+    if (config.half_life > 0.0) time_decay();
     std::vector<SketchPromotion> out;
     for (std::size_t i = 0; i < ids.size(); ++i) {
       const std::int32_t row = insert(static_cast<std::uint32_t>(ids[i]), scores[i]);
@@ -526,4 +536,85 @@ TEST_CASE("kernels: sketch bucket choice and the multiply-shift modulo", "[sketc
     HotSketch s({1000, 4, 1, 1.0f, 1.0f, kernels::SketchHash::modulo, 0});
     CHECK(static_cast<std::uint64_t>(s.bucket_of(id)) == id % 1000);
   }
+}
+
+TEST_CASE("HotSketch half_life: the lazy time decay against an eager model", "[sketch]") {
+  // H = 4 batches: gain 2^16 every 64 batches, so 300 batches rescale 4 times; T starts at 1
+  // and adapts. Scores and T are compared in current units (the model multiplies them
+  // eagerly, the sketch divides once by its gain: equal within float rounding).
+  HotSketchConfig config{7, 4, 6, 1.0f, 0.5f, kernels::SketchHash::modulo, 0, true, 4.0};
+  HotSketch sketch(config);
+  ModelSketch model(config);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> score(0.05f, 3.0f);
+  Index promotions = 0;
+  float lowest_threshold = sketch.threshold(), highest_threshold = sketch.threshold();
+  for (int batch = 0; batch < 300; ++batch) {
+    std::vector<std::uint64_t> ids(40);
+    std::vector<float> scores(40);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const auto u = std::uniform_real_distribution<double>(0, 1)(rng);
+      ids[i] = (static_cast<std::uint64_t>(120.0 * u * u * u) + 40 * static_cast<std::uint64_t>(batch / 60)) % 120;
+      scores[i] = score(rng);
+    }
+    std::vector<SketchPromotion> got;
+    sketch.insert_batch(ids, scores, got);
+    const auto expected = model.insert_batch(ids, scores);
+    REQUIRE(got.size() == expected.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      CHECK(got[i].index == expected[i].index);
+      CHECK(got[i].hot_row == expected[i].hot_row);
+    }
+    promotions += static_cast<Index>(got.size());
+    REQUIRE(sketch.free_list() == std::vector<std::int32_t>(model.free.begin(), model.free.end()));
+    REQUIRE(sketch.threshold() == Approx(model.threshold).epsilon(1e-5));
+    for (std::uint64_t id = 0; id < 120; ++id) {
+      const SketchQuery q = sketch.query(id);
+      std::int32_t hot = -1;
+      float s = 0.0f;
+      for (const auto& e : model.buckets[id % 7]) {
+        if (e.id == id) hot = e.hot, s = e.score;
+      }
+      REQUIRE(q.hot_row == hot);
+      REQUIRE(q.score == Approx(s).epsilon(1e-5));
+    }
+    lowest_threshold = std::min(lowest_threshold, sketch.threshold());
+    highest_threshold = std::max(highest_threshold, sketch.threshold());
+  }
+  // T rose with the scores and came down again between rises: it follows recent importance.
+  CHECK(sketch.adjustments() > 3);
+  CHECK(highest_threshold > 5.0f);
+  CHECK(sketch.threshold() < highest_threshold);
+  CHECK(promotions > 2 * config.hot_rows);
+  // The gain survives save/load; a damaged one is refused.
+  const std::string bytes = saved(sketch);
+  const HotSketch loaded = loaded_from(config, bytes);
+  CHECK(loaded.threshold() == sketch.threshold());
+  CHECK(loaded.query(3).score == sketch.query(3).score);
+  std::string damaged = bytes;
+  const double bad_gain = 0.5;
+  std::memcpy(damaged.data() + damaged.size() - sizeof bad_gain, &bad_gain, sizeof bad_gain);
+  CHECK_THROWS_AS(loaded_from(config, damaged), CheckpointError);
+  // A time decay needs the adaptive threshold (a fixed T would never be reached again).
+  config.adaptive = false;
+  CHECK_THROWS_AS(HotSketch(config), InvalidArgument);
+}
+
+TEST_CASE("HotSketch half_life: a score that decays to nothing empties its slot and frees its row",
+          "[sketch]") {
+  // H = 0.01: the gain grows 2^100 a batch, so every batch rescales, and a score untouched for
+  // two batches falls below the smallest float.
+  HotSketch sketch({4, 2, 2, 1.0f, 1.0f, kernels::SketchHash::modulo, 0, true, 0.01});
+  std::vector<SketchPromotion> promoted;
+  sketch.insert_batch(std::vector<std::uint64_t>{5, 5}, std::vector<float>{1.0f, 1.0f}, promoted);
+  REQUIRE(promoted.size() == 1);
+  REQUIRE(sketch.query(5).hot());
+  CHECK(sketch.free_rows() == 1);
+  for (std::uint64_t id : {6, 7, 8}) {  // one new id a batch: none is hit, none promoted
+    sketch.insert_batch(std::vector<std::uint64_t>{id}, std::vector<float>{1.0f}, promoted);
+  }
+  CHECK_FALSE(sketch.query(5).hot());
+  CHECK(sketch.query(5).score == 0.0f);
+  CHECK(sketch.free_rows() == 2);
+  CHECK(sketch.tracked_count() == 2);  // ids 7 and 8; 6 faded with 5
 }

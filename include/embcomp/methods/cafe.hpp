@@ -1,63 +1,21 @@
-// cafe: HotSketch + hot/hash embedding tables (spec cafe.md §1, §2, §4, §7; Zhang et al.,
-// SIGMOD 2024). A HotSketch tracks feature importance; features whose score reaches the
-// threshold T get their own row in a shared hot table, every other feature of a compressed field
-// shares a row of its field's hash table. cafe-ml (cafe_ml.hpp) adds multi-level hash tables for
-// the non-hot features (spec §3); both are this class, cafe being the one-level case.
+// cafe: HotSketch + hot/hash embedding tables (spec cafe.md; Zhang et al., SIGMOD 2024). A
+// HotSketch tracks each feature's importance (its gradient norms); a feature whose score reaches
+// the threshold T gets its own row of the hot table, every other feature of a compressed field
+// reads a hash row (one shared cold table, or per field with layout=reference). cafe-ml
+// (cafe_ml.hpp) sums more hash levels for medium features; both are this class. Sizing and
+// options: cafe_plan.hpp. The design, the training step (forward routes, backward, importance
+// inserts and migration with optimizer state after the step) and every difference from the
+// reference, with its reason: docs/methods/cafe.md.
 //
 // Storage (row-major fp32 Parameters):
-//   "rows"      [sum_f m_f x d]  field f's rows at base_f: the full table (m_f = n_f) of a field
-//                                with n_f <= full_below, else its level-1 hash table
+//   "rows"      [sum_f m_f x d]  full tables of small fields, then the level-1 hash table(s)
 //   "hot"       [H x d]          the hot table (absent when no field is compressed)
 //   "level<l>"  [M_l x d]        cafe-ml only, l = 2..L: shared level-l hash tables
-//   sketches    one HotSketch (w = H buckets of c slots, 12 B per slot, plus the free list) or,
-//               with sketch=per_field, one per compressed field with its own hot-row range.
-//
-// Lookup of local id x in compressed field f, gid = field offset + x:
-//   q = sketch.query(gid)
+//   index state one HotSketch (or one per field with sketch=per_field) with its free list.
+// Lookup of local id x in compressed field f, gid = field offset + x, q = sketch.query(gid):
 //   hot:  out = hot[base_s + q.hot_row]
 //   else: out = rows[base_f + bucket(gid, m_f)] + sum_{l=2..k} level_l[bucket(gid, M_l)],
 //         k = 1 + #{l in 2..L : q.score >= T_l}, T_l = T * level_ratio^(l-1)  (cafe: k = 1)
-// bucket(): hash=modulo (default, the reference's gid mod m) or xxhash (kernels/bucket.hpp).
-//
-// Sizing (spec §2): budget B; fields with n_f <= full_below (auto: 2000 / ratio, the reference's
-// "compressed only if n > 2000 CR") keep a full table. Each compressed field needs >= 1 hash row,
-// each level >= 1 row and each sketch >= 1 hot row; of the budget left after these minima,
-// hash_share goes to the hash tables (level-1 tables in proportion to n_f; cafe-ml gives
-// level_share of it to levels 2..L, split equally) and the rest to hot rows, each costing its
-// embedding (4d B), its sketch bucket (c x 12 B) and its free-list entry (4 B): the reference's
-// 4d + 48 plus the free list it did not count. threshold and hash_share default to the
-// reference's per-ratio schedule (cafe_schedule). hash_tables=shared replaces the per-field
-// level-1 tables by one table of M rows for every compressed field (gid mod M): at extreme
-// ratios on schemas with many fields, per-field tables shrink to one row per field.
-//
-// One training step (trainer order: forward, backward, optimizer step, after_step):
-//   forward      lookup, keeping each position's route (its sketch answer) for backward
-//   backward     gradients of the rows each position read (forward's routes; routed again when
-//                backward follows a plain lookup, other ids, or a sketch change), and the
-//                per-occurrence importance ||dE_p|| (importance=frequency: 1), kept for after_step
-//   after_step   per compressed field, in field order: s_p = N ||g_p|| / sum_b ||g_b|| over the
-//                field's N positions; sketch.insert_batch (a decay check first, then Space-Saving
-//                inserts with promotion); then every newly hot feature's hot row receives a copy
-//                of the embedding the feature was actually read with in this batch (its summed
-//                hash rows, or its old hot row when it was demoted and promoted again).
-//   Differences from spec §4: the insert and the copy come after the optimizer step (the
-//   trainer's after_step hook), so the copy includes this batch's update of the hash row, which
-//   the reference's copy (taken before the step) loses; and the copy reads the row the feature
-//   actually used (the reference read E_hash[local id mod size] while lookups used the global
-//   id: the wrong row for every field but the first, its pitfall).
-//   Optimizer state: on promotion the hot row's optimizer state (Adagrad's accumulator, Adam's
-//   moments) is overwritten with the state of the hash row it was copied from (its level-1 row
-//   in cafe-ml, its old hot row when re-promoted), so value and state move together and a row
-//   reassigned by the free list never carries a previous feature's stale state. This needs
-//   StepContext::optimizer; without it (null) only the values are copied. On demotion nothing is
-//   written: the feature returns to its hash row (value and state as the hash row has them) and
-//   the freed row is overwritten when it is next assigned.
-// Evaluation and serving only query the sketch. save/load and freeze() keep the sketches and
-// their free lists (the reference's checkpoints dropped them).
-//
-// Deviations: hot rows are 0-based (the reference never handed out row 0); init of "rows" and
-// "hot" is U(+-1/sqrt(max n_f)) (the reference used 1/sqrt(n_f) for hash rows), levels >= 2
-// start at 0 so a feature that becomes medium keeps its embedding at first.
 #pragma once
 
 #include <algorithm>
@@ -69,115 +27,26 @@
 #include <string>
 #include <vector>
 
-#include "embcomp/core/options.hpp"
 #include "embcomp/core/row_table.hpp"
 #include "embcomp/kernels/bucket.hpp"
 #include "embcomp/kernels/norm.hpp"
 #include "embcomp/kernels/row_groups.hpp"
-#include "embcomp/kernels/sketch.hpp"
+#include "embcomp/methods/cafe_plan.hpp"
 #include "embcomp/optim/optimizer.hpp"
 #include "embcomp/sketch/hot_sketch.hpp"
 #include "embcomp/table.hpp"
 
 namespace embcomp {
 
-/// The reference's per-ratio choice of threshold and hash share (spec cafe.md §5, Criteo).
-struct CafeSchedule {
-  double threshold = 500.0;
-  double hash_share = 0.5;
-};
-
-/// The schedule entry whose compression rate (1 / ratio) is nearest in log scale.
-inline CafeSchedule cafe_schedule(double ratio) {
-  static constexpr std::array<double, 12> kRate = {0.5,   0.2,   0.1,   0.05, 0.02, 0.01,
-                                                   0.005, 0.002, 0.001, 5e-4, 2e-4, 1e-4};
-  static constexpr std::array<double, 12> kThreshold = {10,  10,  20,  30,  50,  100,
-                                                        200, 500, 500, 500, 500, 500};
-  static constexpr std::array<double, 12> kHashShare = {.7, .5, .5, .5, .3, .3,
-                                                        .2, .2, .2, .1, .1, .1};
-  const double log_rate = std::log(1.0 / ratio);
-  std::size_t best = 0;
-  for (std::size_t i = 1; i < kRate.size(); ++i) {
-    if (std::fabs(std::log(kRate[i]) - log_rate) < std::fabs(std::log(kRate[best]) - log_rate)) best = i;
-  }
-  return {kThreshold[best], kHashShare[best]};
-}
-
-/// The parsed options of cafe and cafe-ml.
-struct CafeConfig {
-  static constexpr Index kMaxLevels = 4;
-
-  std::string method = "cafe";   ///< the registry key, for messages
-  double threshold = 500.0;
-  bool adaptive_threshold = false;  ///< threshold=adaptive: T starts at 1 and rises (CAFE+)
-  double hash_share = 0.5;
-  float decay = 0.99f;
-  Index slots = 4;
-  bool frequency = false;        ///< importance = 1 per occurrence instead of the gradient norm
-  bool per_field_sketch = false;
-  bool shared_hash_table = false;  ///< one level-1 hash table for every compressed field
-  kernels::SketchHash sketch_hash = kernels::SketchHash::modulo;
-  kernels::HashKind hash = kernels::HashKind::modulo;
-  long long full_below = -1;     ///< -1: auto (2000 / ratio)
-  Index levels = 1;              ///< hash levels for non-hot features (cafe: 1)
-  double level_share = 0.0;      ///< share of the hash budget for levels 2..L
-  double level_ratio = 0.2;      ///< T_{l+1} = level_ratio * T_l
-
-  /// Fields with n_f <= this keep a full table, at compression `ratio`.
-  long long full_threshold(double ratio) const {
-    return full_below >= 0 ? full_below : static_cast<long long>(std::floor(2000.0 / ratio));
-  }
-  /// T_l for l = 2..levels (index l - 2).
-  std::vector<float> level_thresholds() const {
-    std::vector<float> t;
-    double value = threshold;
-    for (Index l = 2; l <= levels; ++l) t.push_back(static_cast<float>(value *= level_ratio));
-    return t;
-  }
-};
-
-/// Where each field's rows are and how many hot rows each sketch has: the sizing decision.
-struct CafePlan {
-  struct Field {
-    bool full = false;       ///< a full (unhashed) table
-    Index base = 0;          ///< first row in "rows"
-    Index rows = 0;          ///< m_f
-    Index offset = 0;        ///< global id offset
-    std::uint64_t seed = 0;  ///< hash=xxhash seed of this field's table
-    Index sketch = -1;       ///< index of its sketch (compressed fields)
-    std::uint64_t modulo_multiplier = 0;  ///< kernels::fastmod32_multiplier(rows)
-  };
-  std::vector<Field> fields;
-  Index table_rows = 0;               ///< rows of "rows"
-  std::vector<Index> sketch_rows;     ///< hot rows of each sketch (= its buckets)
-  std::vector<Index> sketch_base;     ///< first hot-table row of each sketch
-  Index hot_rows = 0;                 ///< rows of "hot"
-  std::vector<Index> level_rows;      ///< M_l of levels 2..L
-  std::size_t serving_bytes = 0;
-};
-
 class CafeTable : public EmbeddingTable {
  public:
   static constexpr const char* kKey = "cafe";
   static constexpr const char* kSummary =
-      "HotSketch tracks importance; hot features get own rows, the rest per-field hash rows";
-  static std::vector<OptionInfo> option_info() {
-    return {{"threshold", "auto",
-             "promotion score T; auto: the reference's per-ratio value; adaptive: starts at 1 and "
-             "rises to the hot-row count's score (CAFE+)"},
-            {"hash_share", "auto", "share of the budget for hash tables in [0, 1); auto: per ratio"},
-            {"decay", "0.99", "sketch decay factor in (0, 1] (1 = no decay)"},
-            {"slots", "4", "sketch slots per bucket"},
-            {"importance", "gradient", "gradient (per-occurrence gradient norm) | frequency"},
-            {"sketch", "shared", "shared (one sketch and hot table) | per_field"},
-            {"sketch_hash", "modulo", "sketch bucket: modulo (reference) | multiplicative | xxhash"},
-            {"hash", "modulo", "hash-table row: modulo (reference, gid mod m) | xxhash"},
-            {"hash_tables", "per_field", "level-1 hash tables: per_field (reference) | shared"},
-            {"full_below", "auto", "fields with n_f <= this keep a full table; auto: 2000/ratio"}};
-  }
+      "HotSketch tracks importance; hot features get own rows, the rest share hash rows";
+  static std::vector<OptionInfo> option_info() { return cafe_option_info(); }
 
   CafeTable(const TableArgs& args, const Options& options)
-      : CafeTable(args, parse(options, args.budget.ratio, false)) {}
+      : CafeTable(args, parse_cafe_config(options, args, /*multi_level=*/false)) {}
 
   const CafeConfig& config() const { return config_; }
   const CafePlan& plan() const { return plan_; }
@@ -228,7 +97,7 @@ class CafeTable : public EmbeddingTable {
 
  protected:
   CafeTable(const TableArgs& args, CafeConfig config)
-      : EmbeddingTable(args), config_(config), plan_(make_plan(args, config_)) {
+      : EmbeddingTable(args), config_(config), plan_(plan_cafe(args, config_)) {
     rows_ = &add_parameter("rows", plan_.table_rows, args.schema.dim, ParamKind::rows);
     rows_->fill_uniform(default_init_bound(args.schema), args.seed);
     if (plan_.hot_rows > 0) {
@@ -247,41 +116,11 @@ class CafeTable : public EmbeddingTable {
       sketches_.emplace_back(HotSketchConfig{plan_.sketch_rows[s], config_.slots, plan_.sketch_rows[s],
                                              static_cast<float>(config_.threshold), config_.decay,
                                              config_.sketch_hash, kernels::combine(args.seed, s),
-                                             config_.adaptive_threshold});
+                                             config_.adaptive_threshold, config_.half_life});
     }
     for (std::size_t s = 0; s < sketches_.size(); ++s) {  // after the last emplace: stable
       add_index_state("sketch" + std::to_string(s), sketches_[s]);
     }
-  }
-
-  /// Options common to cafe and cafe-ml; `multi_level` reads levels, level_share, level_ratio.
-  static CafeConfig parse(const Options& o, double ratio, bool multi_level) {
-    CafeConfig c;
-    c.method = o.key();
-    const CafeSchedule schedule = cafe_schedule(ratio);
-    const std::string& threshold = o.text("threshold");
-    c.adaptive_threshold = threshold == "adaptive";
-    c.threshold = threshold == "auto" ? schedule.threshold : c.adaptive_threshold ? 1.0 : o.number("threshold");
-    c.hash_share = o.text("hash_share") == "auto" ? schedule.hash_share : o.number("hash_share");
-    c.decay = static_cast<float>(o.number("decay"));
-    c.slots = static_cast<Index>(o.integer("slots"));
-    c.frequency = o.pick<bool>("importance", {{"gradient", false}, {"frequency", true}});
-    c.per_field_sketch = o.pick<bool>("sketch", {{"shared", false}, {"per_field", true}});
-    c.shared_hash_table = o.pick<bool>("hash_tables", {{"per_field", false}, {"shared", true}});
-    c.sketch_hash = o.pick<kernels::SketchHash>("sketch_hash",
-                                                {{"modulo", kernels::SketchHash::modulo},
-                                                 {"multiplicative", kernels::SketchHash::multiplicative},
-                                                 {"xxhash", kernels::SketchHash::xxhash}});
-    c.hash = o.pick<kernels::HashKind>(
-        "hash", {{"modulo", kernels::HashKind::modulo}, {"xxhash", kernels::HashKind::xxhash}});
-    c.full_below = o.text("full_below") == "auto" ? -1 : o.integer("full_below");
-    if (multi_level) {
-      c.levels = static_cast<Index>(o.integer("levels"));
-      c.level_share = o.number("level_share");
-      c.level_ratio = o.number("level_ratio");
-    }
-    validate(c, multi_level ? 2 : 1);
-    return c;
   }
 
   void lookup_impl(const IdBatch& ids, Matrix out) const override { read(ids, &out, nullptr); }
@@ -344,161 +183,6 @@ class CafeTable : public EmbeddingTable {
     Index position = 0;
     Index hot = 0;
   };
-
-  static void validate(const CafeConfig& c, Index min_levels) {
-    const auto bad = [&](const std::string& what) {
-      throw InvalidArgument("method '" + c.method + "': " + what);
-    };
-    if (!(c.threshold > 0.0) || !std::isfinite(c.threshold)) bad("threshold must be finite and > 0");
-    if (!(c.hash_share >= 0.0 && c.hash_share < 1.0)) bad("hash_share must be in [0, 1)");
-    if (!(c.decay > 0.0f && c.decay <= 1.0f)) bad("decay must be in (0, 1]");
-    if (c.slots < 1 || c.slots > 64) bad("slots must be in [1, 64]");
-    if (c.full_below < -1) bad("full_below must be >= 0 or auto");
-    if (c.levels < min_levels || c.levels > CafeConfig::kMaxLevels) {
-      bad("levels must be in [" + std::to_string(min_levels) + ", " +
-          std::to_string(CafeConfig::kMaxLevels) + "]");
-    }
-    if (!(c.level_share >= 0.0 && c.level_share < 1.0)) bad("level_share must be in [0, 1)");
-    if (!(c.level_ratio > 0.0 && c.level_ratio < 1.0)) bad("level_ratio must be in (0, 1)");
-  }
-
-  /// Bytes of one hot row with its sketch bucket and free-list entry.
-  static double hot_row_bytes(const Schema& s, const CafeConfig& c) {
-    return static_cast<double>(s.dim) * 4.0 + static_cast<double>(c.slots * 12 + 4);
-  }
-
-  /// Smallest serving size when fields with n_f <= keep_below stay full; `compressed` receives
-  /// the number of compressed fields.
-  static double min_bytes(const Schema& s, const CafeConfig& c, long long keep_below) {
-    const double row = static_cast<double>(s.dim) * 4.0;
-    double bytes = 0.0;
-    Index compressed = 0;
-    for (Index n : s.cardinalities) {
-      if (n <= keep_below) bytes += static_cast<double>(n) * row;
-      else ++compressed;
-    }
-    if (compressed == 0) return bytes;
-    const double sketches = c.per_field_sketch ? static_cast<double>(compressed) : 1.0;
-    const double tables = c.shared_hash_table ? 1.0 : static_cast<double>(compressed);
-    return bytes + (tables + static_cast<double>(c.levels - 1)) * row + sketches * hot_row_bytes(s, c);
-  }
-
-  /// The highest ratio whose budget holds the smallest form. With full_below=auto the set of
-  /// full fields shrinks as the ratio R grows (field f stays full while R <= 2000 / n_f), so R
-  /// is cut into ranges (lo, hi] with one set each; within a range R is feasible up to
-  /// full_bytes / min_bytes of its set.
-  static double highest_ratio(const Schema& s, const CafeConfig& c) {
-    if (c.full_below >= 0) return s.full_bytes() / min_bytes(s, c, c.full_below);
-    std::vector<double> cuts = {1.0};
-    for (Index n : s.cardinalities) {
-      if (2000.0 / static_cast<double>(n) > 1.0) cuts.push_back(2000.0 / static_cast<double>(n));
-    }
-    std::sort(cuts.begin(), cuts.end());
-    cuts.push_back(std::numeric_limits<double>::infinity());
-    double best = 0.0;
-    for (std::size_t i = 0; i + 1 < cuts.size(); ++i) {
-      const double lo = cuts[i], hi = cuts[i + 1];
-      if (!(hi > lo)) continue;
-      const long long keep = std::isinf(hi) ? 0 : static_cast<long long>(std::floor(2000.0 / hi + 1e-9));
-      const double top = std::min(hi, s.full_bytes() / min_bytes(s, c, keep));
-      if (top > lo || (i == 0 && top >= lo)) best = std::max(best, top);
-    }
-    return best;
-  }
-
-  static CafePlan make_plan(const TableArgs& args, const CafeConfig& c) {
-    const Schema& s = args.schema;
-    if (s.total_rows() > static_cast<Index>(std::numeric_limits<std::uint32_t>::max())) {
-      throw InvalidArgument("method '" + c.method + "': global ids must fit 32 bits (the sketch's id field); "
-                            "the schema has " + std::to_string(s.total_rows()) + " ids");
-    }
-    const long long keep_below = c.full_threshold(args.budget.ratio);
-    const double budget = args.budget.bytes(s);
-    const double needed = min_bytes(s, c, keep_below);
-    if (needed > budget) throw_infeasible(c.method, s.full_bytes() / highest_ratio(s, c), args);
-
-    CafePlan plan;
-    const double row = static_cast<double>(s.dim) * 4.0;
-    Index compressed_ids = 0, compressed = 0;
-    for (Index n : s.cardinalities) {
-      if (n > keep_below) compressed_ids += n, ++compressed;
-    }
-    const double spare = budget - needed;
-    const double hash_spare = c.hash_share * spare;
-    const double level_spare = c.levels > 1 ? c.level_share * hash_spare : 0.0;
-    const double level1_spare = hash_spare - level_spare;
-    double used = 0.0;
-    for (Index f = 0; f < s.num_fields(); ++f) {
-      const Index n = s.cardinalities[f];
-      CafePlan::Field field;
-      field.full = n <= keep_below;
-      field.base = plan.table_rows;
-      field.offset = s.field_offset(f);
-      field.seed = kernels::combine(args.seed, static_cast<std::uint64_t>(f) + 1);
-      field.rows = field.full ? n
-                              : std::min<Index>(n, 1 + static_cast<Index>(std::floor(
-                                                           level1_spare * static_cast<double>(n) /
-                                                           (row * static_cast<double>(compressed_ids)))));
-      if (!field.full && c.shared_hash_table) field.rows = 0;  // placed below
-      plan.table_rows += field.rows;
-      used += static_cast<double>(field.rows) * row;
-      plan.fields.push_back(field);
-    }
-    if (c.shared_hash_table && compressed > 0) {
-      // One table after the full ones: every compressed field's gid mod M.
-      const Index m = std::min<Index>(compressed_ids, 1 + static_cast<Index>(std::floor(level1_spare / row)));
-      for (CafePlan::Field& field : plan.fields) {
-        if (!field.full) field.base = plan.table_rows, field.rows = m;
-      }
-      plan.table_rows += m;
-      used += static_cast<double>(m) * row;
-    }
-    for (CafePlan::Field& field : plan.fields) {
-      field.modulo_multiplier = kernels::fastmod32_multiplier(static_cast<std::uint32_t>(field.rows));
-    }
-    for (Index l = 2; l <= c.levels && compressed > 0; ++l) {
-      const Index m = std::min<Index>(
-          compressed_ids,
-          1 + static_cast<Index>(std::floor(level_spare / static_cast<double>(c.levels - 1) / row)));
-      plan.level_rows.push_back(m);
-      used += static_cast<double>(m) * row;
-    }
-    if (compressed > 0) plan_hot_rows(s, c, keep_below, budget - used, compressed_ids, plan);
-    plan.serving_bytes = static_cast<std::size_t>(used) +
-                         static_cast<std::size_t>(plan.hot_rows) * static_cast<std::size_t>(s.dim) * 4;
-    for (Index h : plan.sketch_rows) {
-      plan.serving_bytes += HotSketch::bytes_for({h, c.slots, h, 1.0f, 1.0f, c.sketch_hash, 0});
-    }
-    return plan;
-  }
-
-  /// Hot rows from `left` bytes: shared, or per compressed field in proportion to n_f (each
-  /// sketch >= 1 row); never more rows than the ids they serve.
-  static void plan_hot_rows(const Schema& s, const CafeConfig& c, long long keep_below, double left,
-                            Index compressed_ids, CafePlan& plan) {
-    const Index total = std::min<Index>(
-        compressed_ids, static_cast<Index>(std::floor(left / hot_row_bytes(s, c))));
-    if (!c.per_field_sketch) {
-      plan.sketch_rows.push_back(total);
-    } else {
-      Index compressed = 0;
-      for (Index n : s.cardinalities) compressed += n > keep_below ? 1 : 0;
-      for (Index n : s.cardinalities) {
-        if (n <= keep_below) continue;
-        const double share = static_cast<double>(total - compressed) * static_cast<double>(n) /
-                             static_cast<double>(compressed_ids);
-        plan.sketch_rows.push_back(std::min<Index>(n, 1 + static_cast<Index>(std::floor(share))));
-      }
-    }
-    Index sketch = 0;
-    for (CafePlan::Field& f : plan.fields) {
-      if (!f.full) f.sketch = c.per_field_sketch ? sketch++ : 0;
-    }
-    for (Index h : plan.sketch_rows) {
-      plan.sketch_base.push_back(plan.hot_rows);
-      plan.hot_rows += h;
-    }
-  }
 
   std::uint64_t gid(const CafePlan::Field& f, Index id) const {
     return static_cast<std::uint64_t>(f.offset + id);

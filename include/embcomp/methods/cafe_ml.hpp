@@ -9,7 +9,7 @@
 // level_share of the hash budget goes to the shared tables of levels 2..L (split equally), the
 // rest to the per-field level-1 tables. Level tables start at zero, so a feature that becomes
 // medium keeps its embedding at first. Everything else (sizing, sketch, migration, optimizer
-// state, checkpoints) is cafe's: see cafe.hpp. On promotion the hot row receives the summed
+// state, checkpoints) is cafe's: see cafe.hpp and cafe_plan.hpp. On promotion the hot row receives the summed
 // embedding the feature was read with, and the optimizer state of its level-1 row.
 #pragma once
 
@@ -33,7 +33,7 @@ class CafeMlTable : public CafeTable {
   }
 
   CafeMlTable(const TableArgs& args, const Options& options)
-      : CafeTable(args, parse(options, args.budget.ratio, /*multi_level=*/true)) {}
+      : CafeTable(args, parse_cafe_config(options, args, /*multi_level=*/true)) {}
 };
 
 }  // namespace embcomp

@@ -26,6 +26,14 @@
 //   rises, so a low start fills the hot rows at once and the rows then move to the ids that keep
 //   scoring. The decay trigger uses the current T: as T follows the scores up, decay fires
 //   rarely and the scores are close to cumulative ones.
+// half_life H > 0 (adaptive only; CAFE+'s --sketch-alpha, whose increments were left unscaled):
+//   a time decay. Before each insert_batch every score and T are multiplied by 2^(-1/H), so a
+//   score counts what was inserted in the last few H batches and T, which adaptive keeps at the
+//   hot_rows-th largest score, comes down again when the scores do. It is done lazily (forward
+//   decay): slots store score x gain, gain = 2^(batches / H) since the last rescale, inserts add
+//   s x gain, and every 2^16 of gain the stored scores are divided by it (a score that falls to
+//   0 empties its slot and frees its row). query(), top_k() and threshold() answer in current
+//   units.
 //
 // Scores s <= 0 or not finite are ignored (the reference would store a score-0, i.e. empty,
 // slot). Ids must fit 32 bits. Memory: 12 B per slot plus 4 B per hot row for the free list.
@@ -66,6 +74,7 @@ struct HotSketchConfig {
   kernels::SketchHash hash = kernels::SketchHash::modulo;
   std::uint64_t seed = 0;     ///< for hash = xxhash
   bool adaptive = false;      ///< raise T as described at the top (CAFE+)
+  double half_life = 0.0;     ///< time decay in batches (0: none); adaptive only
 
   /// Throws InvalidArgument naming the first bad field.
   void validate() const {
@@ -77,6 +86,8 @@ struct HotSketchConfig {
     }
     if (!(threshold > 0.0f) || !std::isfinite(threshold)) bad("threshold must be finite and > 0");
     if (!(decay > 0.0f && decay <= 1.0f)) bad("decay " + std::to_string(decay) + " must be in (0, 1]");
+    if (!(half_life >= 0.0) || !std::isfinite(half_life)) bad("half_life must be finite and >= 0");
+    if (half_life > 0.0 && !adaptive) bad("half_life needs the adaptive threshold");
   }
 };
 
@@ -117,8 +128,8 @@ class HotSketch {
   }
 
   const HotSketchConfig& config() const { return config_; }
-  /// The promotion threshold now: config().threshold, or where adaptive has raised it.
-  float threshold() const { return threshold_; }
+  /// The promotion threshold now: config().threshold, or where adaptive has moved it.
+  float threshold() const { return current(threshold_); }
   /// Tracked ids with score >= threshold().
   Index above_threshold() const { return above_; }
   /// Times adaptive has raised the threshold.
@@ -151,6 +162,7 @@ class HotSketch {
     for (std::uint64_t id : ids) check_id(id);
     promoted.clear();
     if (decay_due()) decay();
+    advance_time();
     for (std::size_t i = 0; i < ids.size(); ++i) {
       const std::int32_t row = insert_checked(static_cast<std::uint32_t>(ids[i]), scores[i]);
       if (row >= 0) promoted.push_back({static_cast<Index>(i), row});
@@ -167,7 +179,7 @@ class HotSketch {
     const SketchSlot* b = bucket(bucket_of(id));
     const auto key = static_cast<std::uint32_t>(id);
     for (Index i = 0; i < config_.slots; ++i) {
-      if (!b[i].empty() && b[i].id == key) return {b[i].hot_row, b[i].score};
+      if (!b[i].empty() && b[i].id == key) return {b[i].hot_row, current(b[i].score)};
     }
     return {};
   }
@@ -187,7 +199,7 @@ class HotSketch {
   std::vector<SketchEntry> top_k(Index k) const {
     std::vector<SketchEntry> all;
     for (const SketchSlot& s : slots_) {
-      if (!s.empty()) all.push_back({s.id, s.score, s.hot()});
+      if (!s.empty()) all.push_back({s.id, current(s.score), s.hot()});
     }
     const auto order = [](const SketchEntry& a, const SketchEntry& b) {
       return a.score != b.score ? a.score > b.score : a.id < b.id;
@@ -201,7 +213,7 @@ class HotSketch {
   /// Whether the next insert_batch starts with a decay.
   bool decay_due() const {
     return kernels::sketch_decay_due(inserted_, static_cast<std::uint64_t>(config_.buckets),
-                                     threshold_);
+                                     current(threshold_));
   }
 
   /// Demotes hot slots whose decayed score falls below T (their rows go to the back of the free
@@ -266,6 +278,7 @@ class HotSketch {
       out.pod(threshold_);
       out.pod(adjustments_);
     }
+    if (config_.half_life > 0.0) out.pod(gain_);
   }
   void load(Reader& in) {
     expect_equal(in, config_.buckets, "sketch buckets");
@@ -287,9 +300,17 @@ class HotSketch {
     if (config_.adaptive) {
       threshold = in.pod<float>();
       adjustments = in.pod<std::uint64_t>();
-      if (!(threshold >= config_.threshold) || !std::isfinite(threshold)) {
+      if (!(threshold > 0.0f) || !std::isfinite(threshold) ||
+          (config_.half_life == 0.0 && threshold < config_.threshold)) {
         throw CheckpointError("checkpoint damaged: sketch threshold " + std::to_string(threshold) +
                               " below its start " + std::to_string(config_.threshold));
+      }
+    }
+    double gain = 1.0;
+    if (config_.half_life > 0.0) {
+      gain = in.pod<double>();
+      if (!(gain >= 1.0 && gain <= kRescaleGain * 2.0)) {
+        throw CheckpointError("checkpoint damaged: sketch time-decay gain " + std::to_string(gain));
       }
     }
     check_consistent(slots, list);
@@ -301,6 +322,7 @@ class HotSketch {
     decays_ = decays;
     threshold_ = threshold;
     adjustments_ = adjustments;
+    gain_ = gain;
     above_ = count_above();
   }
 
@@ -319,6 +341,7 @@ class HotSketch {
   std::int32_t insert_checked(std::uint32_t key, float score) {
     if (!(score > 0.0f) || !std::isfinite(score)) return -1;
     inserted_ += score;
+    score = static_cast<float>(score * gain_);
     SketchSlot* b = bucket(bucket_of(key));
     const Index c = config_.slots;
     for (Index i = 0; i < c; ++i) {
@@ -350,6 +373,31 @@ class HotSketch {
     return static_cast<Index>(std::count_if(slots_.begin(), slots_.end(), [&](const SketchSlot& s) {
       return !s.empty() && s.score >= threshold_;
     }));
+  }
+
+  /// A stored score (or T) in current units.
+  float current(float stored) const { return gain_ == 1.0 ? stored : static_cast<float>(stored / gain_); }
+
+  /// half_life: one batch of time decay (the gain grows); every kRescaleGain the stored scores
+  /// and T are divided by the gain. A score that reaches 0 empties its slot (freeing its row).
+  void advance_time() {
+    if (config_.half_life == 0.0) return;
+    gain_ *= std::exp2(1.0 / config_.half_life);
+    if (gain_ < kRescaleGain) return;
+    for (Index b = 0; b < config_.buckets; ++b) {
+      SketchSlot* slots = bucket(b);
+      for (Index i = 0; i < config_.slots; ++i) {
+        SketchSlot& s = slots[i];
+        if (s.empty()) continue;
+        s.score = static_cast<float>(s.score / gain_);
+        if (s.score > 0.0f) continue;
+        if (s.hot()) demote(s);
+        s = SketchSlot{};  // the smallest scores come last: the bucket stays sorted
+      }
+    }
+    threshold_ = std::max(static_cast<float>(threshold_ / gain_), std::numeric_limits<float>::min());
+    gain_ = 1.0;
+    above_ = count_above();
   }
 
   /// adaptive: T = the hot_rows-th largest score; hot slots below it are demoted (slot order).
@@ -429,8 +477,11 @@ class HotSketch {
     }
   }
 
+  static constexpr double kRescaleGain = 65536.0;
+
   HotSketchConfig config_;
-  float threshold_ = 0.0f;       // T now (config_.threshold unless adaptive raised it)
+  float threshold_ = 0.0f;       // T now, stored units (config_.threshold unless adaptive moved it)
+  double gain_ = 1.0;            // half_life: stored = current x gain_
   Index above_ = 0;              // non-empty slots with score >= threshold_
   std::uint64_t adjustments_ = 0;
   std::vector<float> scratch_scores_;
