@@ -31,7 +31,8 @@ const std::vector<std::string>& conformance_specs() {
       "robe", "robe:chunks=4", "robe:slot=true",
       "int8", "int8:scale_mode=per_row", "int16", "int16:scale_mode=per_row",
       "cafe", "cafe:sketch=per_field", "cafe:hash_tables=per_field", "cafe:importance=frequency",
-      "cafe:threshold=adaptive", "cafe:hash=xxhash", "cafe:layout=reference",
+      "cafe:threshold=adaptive", "cafe:threshold=adaptive,half_life=50", "cafe:hash=xxhash",
+      "cafe:layout=reference",
       "cafe-ml", "cafe-ml:levels=3",
       "deeplight", "deeplight:warmup=0.5", "deeplight:schedule=reference", "deeplight:every=1",
       // dedup's default finds no near-duplicate blocks in this schema's freshly initialised

@@ -56,6 +56,12 @@ TEST_CASE("cafe: per-ratio defaults of the reference and the layouts", "[methods
   CHECK(as_cafe(*r).config().shared_hash_table);
   CHECK(as_cafe(*r).config().hash_share == 0.2);
   CHECK(as_cafe(*r).config().hash == kernels::HashKind::xxhash);
+  // The time decay moves an adaptive threshold only.
+  CHECK(as_cafe(*make_table("cafe:threshold=adaptive,half_life=50", {large, Budget{1000}, 1})).config().half_life == 50);
+  CHECK_THROWS_WITH(make_table("cafe:half_life=50", {large, Budget{1000}, 1}),
+                    Catch::Contains("half_life=50 has no effect with threshold=auto"));
+  CHECK_THROWS_AS(make_table("cafe:threshold=adaptive,half_life=-1", {large, Budget{1000}, 1}), InvalidArgument);
+  CHECK_THROWS_AS(make_table("cafe:layout=paper", {large, Budget{1000}, 1}), InvalidArgument);
   auto u = make_table("cafe:threshold=42,hash_share=0.4", {large, Budget{1000}, 1});
   CHECK(as_cafe(*u).config().threshold == 42);
   CHECK(as_cafe(*u).config().hash_share == 0.4);
