@@ -80,10 +80,6 @@ struct TableArgs {
   /// frequent. Not part of a checkpoint: a method keeps what it derives from them as index
   /// state.
   std::shared_ptr<const IdCounts> counts;
-  /// How the data numbers its ids; methods that exploit rank order (hash=auto's modulo
-  /// buckets) choose by it, and record their choice in their spec, so a checkpoint does not
-  /// depend on it.
-  IdOrder id_order = IdOrder::frequency_ranks;
 
   /// The training-split count of `id` in field f, or, without counts, n_f - id (a stand-in
   /// that orders ids as their frequency ranks do).

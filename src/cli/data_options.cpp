@@ -158,7 +158,7 @@ Data open_synthetic(const DataOptions& o) {
   config.validation_rows = o.validation_rows;
   config.test_rows = o.test_rows;
   config.seed = o.data_seed;
-  config.id_order = o.id_order == "hashed" ? IdOrder::arbitrary : IdOrder::frequency_ranks;
+  config.id_order = o.id_order == "hashed" ? IdOrder::hashed : IdOrder::ranked;
   config.drift = o.drift;
   auto source = std::make_unique<SyntheticCtr>(config);
   Data data;

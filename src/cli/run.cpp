@@ -106,9 +106,7 @@ json run_training(const Data& data, const std::string& method, double ratio,
   const Schema schema = data.source->schema(o.dim);
   std::shared_ptr<const IdCounts> counts;
   if (method_info(SpecString::parse(method).key).uses_counts) counts = data.training_counts();
-  TableArgs args{schema, Budget{ratio}, o.seed, counts};
-  args.id_order = data.source->id_order();
-  auto table = make_table(method, args);
+  auto table = make_table(method, TableArgs{schema, Budget{ratio}, o.seed, counts});
   ModelArgs model_args;
   model_args.num_fields = schema.num_fields();
   model_args.dim = o.dim;

@@ -138,15 +138,10 @@ Index SyntheticCtr::rows(SplitPart part) const {
   return 0;
 }
 
-IdOrder SyntheticCtr::id_order() const {
-  return config_.id_order == IdOrder::frequency_ranks && config_.drift == 0.0 ? IdOrder::frequency_ranks
-                                                                              : IdOrder::arbitrary;
-}
-
 Index SyntheticCtr::id_of_rank(Index field, Index rank, Index shift) const {
   const auto n = static_cast<std::uint64_t>(config_.cardinalities[static_cast<std::size_t>(field)]);
   const std::uint64_t slid = (static_cast<std::uint64_t>(rank) + static_cast<std::uint64_t>(shift)) % n;
-  if (config_.id_order == IdOrder::frequency_ranks) return static_cast<Index>(slid);
+  if (config_.id_order == IdOrder::ranked) return static_cast<Index>(slid);
   return static_cast<Index>(permute(slid, n, stream_of(config_.seed, kTagOrder, static_cast<std::uint64_t>(field))));
 }
 

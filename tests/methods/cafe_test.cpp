@@ -39,23 +39,20 @@ TEST_CASE("cafe: per-ratio defaults of the reference and the layouts", "[methods
   CHECK(t->spec() == "cafe:layout=reference,threshold=auto,half_life=0,hash_share=auto,decay=0.99,slots=4,"
                      "importance=gradient,sketch=shared,sketch_hash=modulo,hash=modulo,"
                      "hash_tables=auto,full_below=auto");
-  // The default layout: one shared cold table with half the spare budget, the reference's
-  // threshold, and hash=auto resolved by the id order (recorded in the spec).
+  // The default layout: one shared cold table with its share of the spare budget and the
+  // reference's threshold.
   auto d = make_table("cafe", {large, Budget{1000}, 1});
   CHECK(as_cafe(*d).config().threshold == 500);
   CHECK(as_cafe(*d).config().hash_share == CafeConfig::kSharedHashShare);
   CHECK(as_cafe(*d).config().shared_hash_table);
   CHECK(as_cafe(*d).config().hash == kernels::HashKind::modulo);
-  TableArgs arbitrary{large, Budget{1000}, 1};
-  arbitrary.id_order = IdOrder::arbitrary;
-  auto a = make_table("cafe", arbitrary);
-  CHECK(as_cafe(*a).config().hash == kernels::HashKind::xxhash);
-  CHECK(a->spec().find("hash=xxhash,hash_tables=auto") != std::string::npos);
   // An option given explicitly wins over the layout's.
-  auto r = make_table("cafe:layout=reference,hash_tables=shared,hash=xxhash", arbitrary);
+  auto r = make_table("cafe:layout=reference,hash_tables=shared", {large, Budget{1000}, 1});
   CHECK(as_cafe(*r).config().shared_hash_table);
   CHECK(as_cafe(*r).config().hash_share == 0.2);
-  CHECK(as_cafe(*r).config().hash == kernels::HashKind::xxhash);
+  auto h = make_table("cafe:hash_share=0.3,hash_tables=per_field", {large, Budget{1000}, 1});
+  CHECK_FALSE(as_cafe(*h).config().shared_hash_table);
+  CHECK(as_cafe(*h).config().hash_share == 0.3);
   // The time decay moves an adaptive threshold only.
   CHECK(as_cafe(*make_table("cafe:threshold=adaptive,half_life=50", {large, Budget{1000}, 1})).config().half_life == 50);
   CHECK_THROWS_WITH(make_table("cafe:half_life=50", {large, Budget{1000}, 1}),

@@ -80,20 +80,21 @@ TEST_CASE("hash: threshold under tables=shared is refused, not ignored", "[metho
   CHECK_NOTHROW(make_table(t->spec(), {s, Budget{4}, 1}));
 }
 
-TEST_CASE("hash=auto: modulo on frequency-ranked ids, xxhash otherwise, recorded in the spec",
+TEST_CASE("hash: modulo by default, spreading a field of n_f <= M ids over distinct rows",
           "[methods][hash]") {
-  const Schema s = small_schema();
-  TableArgs ranked{s, Budget{10}, 1};
-  TableArgs arbitrary = ranked;
-  arbitrary.id_order = IdOrder::arbitrary;
-  auto on_ranks = make_table("hash", ranked);
-  auto on_others = make_table("hash", arbitrary);
-  CHECK(on_ranks->spec() == "hash:hash=modulo,tables=shared,threshold=0");
-  CHECK(on_others->spec() == "hash:hash=xxhash,tables=shared,threshold=0");
-  // Each equals the table its recorded choice builds, whatever order it is rebuilt under: a
-  // checkpoint's spec does not depend on the data it is loaded with.
-  const auto ids = random_ids(s, 64, 5);
-  CHECK(lookup(*on_ranks, ids) == lookup(*make_table("hash:hash=modulo", arbitrary), ids));
-  CHECK(lookup(*on_others, ids) == lookup(*make_table(on_others->spec(), ranked), ids));
-  CHECK(lookup(*on_ranks, ids) != lookup(*on_others, ids));
+  const Schema s{{40, 25, 3}, 4};  // N = 68 ids
+  auto t = make_table("hash", {s, Budget{1.5}, 1});  // M = 45 rows
+  CHECK(t->spec() == "hash:hash=modulo,tables=shared,threshold=0");
+  REQUIRE(t->parameters()[0]->rows() == 45);
+  // Every field of at most M ids reads distinct rows (its global ids are contiguous), whatever
+  // order its ids are numbered in; xxhash's random buckets collide some of them.
+  for (Index f = 0; f < 3; ++f) {
+    const Index n = s.cardinalities[static_cast<std::size_t>(f)];
+    std::vector<Index> ids(static_cast<std::size_t>(n * 3), 0);
+    for (Index i = 0; i < n; ++i) ids[static_cast<std::size_t>(i * 3 + f)] = i;
+    const auto out = lookup(*t, ids);
+    std::set<std::vector<float>> rows;
+    for (Index i = 0; i < n; ++i) rows.insert({out.begin() + (i * 3 + f) * 4, out.begin() + (i * 3 + f + 1) * 4});
+    CHECK(static_cast<Index>(rows.size()) == n);
+  }
 }

@@ -157,21 +157,11 @@ class Options {
     }
   }
 
-  /// Records what option `name` (read by the method, e.g. "auto") resolved to, so that
-  /// canonical() names the choice and rebuilds the same table whatever it was resolved from.
-  void resolve(std::string_view name, std::string value) const {
-    const std::size_t i = index_of(name);
-    read_[i] = true;
-    resolved_.resize(values_.size());
-    resolved_[i] = std::move(value);
-  }
-
-  /// "key:a=1,b=2" with every declared option (as resolved), in declaration order.
+  /// "key:a=1,b=2" with every declared option, in declaration order.
   std::string canonical() const {
     std::string s = key_;
     for (std::size_t i = 0; i < values_.size(); ++i) {
-      const bool resolved = i < resolved_.size() && !resolved_[i].empty();
-      s += (i == 0 ? ":" : ",") + values_[i].first + "=" + (resolved ? resolved_[i] : values_[i].second);
+      s += (i == 0 ? ":" : ",") + values_[i].first + "=" + values_[i].second;
     }
     return s;
   }
@@ -214,7 +204,6 @@ class Options {
   std::vector<std::pair<std::string, std::string>> values_;
   std::vector<std::string> defaults_;  // parallel to values_
   mutable std::vector<bool> read_;     // parallel to values_: read or declared not applicable
-  mutable std::vector<std::string> resolved_;  // parallel to values_ when set: resolve()'s values
 };
 
 }  // namespace embcomp

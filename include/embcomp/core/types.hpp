@@ -10,11 +10,6 @@ namespace embcomp {
 /// Ids, row indices and sizes. Ids are per-field local ids in [0, n_f).
 using Index = std::int64_t;
 
-/// How a data set numbers each field's ids. frequency_ranks: id 0 is the most frequent value
-/// of its field in the training split (the vocabulary, data/vocabulary.hpp, and the synthetic
-/// generator by default); arbitrary: any other order (first seen, hashed, drifting popularity).
-enum class IdOrder : std::uint8_t { frequency_ranks = 0, arbitrary = 1 };
-
 /// A row-major matrix view over memory owned elsewhere: element (r, c) is data[r * cols + c].
 template <class T>
 struct MatrixView {

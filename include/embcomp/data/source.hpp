@@ -22,10 +22,6 @@ class BatchSource {
   /// Samples [first, first + count) of `part` into `out`; count is clipped at the part's end.
   virtual void read(SplitPart part, Index first, Index count, Batch& out) const = 0;
 
-  /// How the source numbers its ids (TableArgs::id_order): a cache's vocabulary numbers them
-  /// by descending frequency.
-  virtual IdOrder id_order() const { return IdOrder::frequency_ranks; }
-
   Schema schema(Index dim = 16) const { return Schema{cardinalities(), dim}; }
 };
 

@@ -4,9 +4,9 @@
 // so any batch of any part can be generated on its own, in any order, on any thread.
 //   ids:    field f draws a Zipf(exponent) rank k in [1, n_f] (rejection-inversion sampling);
 //           the id is order_f((k - 1 + shift) mod n_f):
-//             id_order=frequency_ranks (default): order_f is the identity, so without drift id 0
-//               is the most frequent (like a frequency-ordered vocabulary);
-//             id_order=arbitrary: order_f is a seeded pseudo-random permutation of [0, n_f) (a
+//             id_order=ranked (default): order_f is the identity, so without drift id 0 is the
+//               most frequent (like a frequency-ordered vocabulary);
+//             id_order=hashed: order_f is a seeded pseudo-random permutation of [0, n_f) (a
 //               Feistel network with cycle walking), like raw hashed or first-seen ids;
 //             drift D >= 0: shift = floor(D n_f t), where t = row / train_rows goes from 0 to 1
 //               over the training stream (read in order) and is 1 for validation and test: the
@@ -34,6 +34,9 @@
 
 namespace embcomp {
 
+/// How the generator numbers each field's ids (see the top).
+enum class IdOrder : std::uint8_t { ranked = 0, hashed = 1 };
+
 /// max(min_cardinality, round(n_f * scale)) for every field of `schema`.
 std::vector<Index> scaled_cardinalities(const Schema& schema, double scale, Index min_cardinality = 2);
 
@@ -53,7 +56,7 @@ struct SyntheticConfig {
   Index validation_rows = 100'000;
   Index test_rows = 100'000;
   std::uint64_t seed = 1;
-  IdOrder id_order = IdOrder::frequency_ranks;
+  IdOrder id_order = IdOrder::ranked;
   double drift = 0.0;  ///< popularity slides by drift * n_f ranks over the training stream
 };
 
@@ -78,9 +81,6 @@ class SyntheticCtr : public BatchSource {
 
   /// Bayes AUC and logloss on all rows of `part` (generated in chunks).
   BayesMetrics bayes_metrics(SplitPart part = SplitPart::test) const;
-
-  /// frequency_ranks only for ranked ids without drift.
-  IdOrder id_order() const override;
 
   const SyntheticConfig& config() const { return config_; }
   /// The id of 0-based popularity rank `rank` of field f when the ranks have slid by `shift`.

@@ -10,10 +10,10 @@
 // free-list entry (4 B): the reference's 4d + 48 plus the free list it did not count.
 //
 // Layouts (option layout; hash_tables, hash_share, threshold and hash given explicitly win):
-//   shared (default)  one cold hash table for every compressed field, hash_share 0.5, the
-//                     per-ratio threshold, hash=auto (modulo on frequency-ranked ids);
+//   shared (default)  one cold hash table for every compressed field, hash_share 0.7, the
+//                     per-ratio threshold;
 //   reference         the paper's: per-field cold tables, the per-ratio hash share and
-//                     threshold (cafe_schedule), hash=modulo.
+//                     threshold (cafe_schedule).
 // The shared layout was chosen on validation AUC over 3 data seeds (README, CAFE section).
 #pragma once
 
@@ -59,8 +59,8 @@ inline CafeSchedule cafe_schedule(double ratio) {
 /// The parsed options of cafe and cafe-ml.
 struct CafeConfig {
   static constexpr Index kMaxLevels = 4;
-  /// layout=shared's hash share (chosen on validation AUC, README).
-  static constexpr double kSharedHashShare = 0.5;
+  /// layout=shared's hash share (best of 0.3/0.5/0.7 on validation AUC, README).
+  static constexpr double kSharedHashShare = 0.7;
 
   std::string method = "cafe";   ///< the registry key, for messages
   bool reference_layout = false; ///< layout=reference
@@ -96,22 +96,21 @@ struct CafeConfig {
 /// The options cafe and cafe-ml share (cafe-ml adds its own: cafe_ml.hpp).
 inline std::vector<OptionInfo> cafe_option_info() {
   return {{"layout", "shared",
-           "shared (one cold hash table, hash_share 0.5, hash=auto) | reference (per-field cold "
-           "tables, the per-ratio hash share, hash=modulo: the paper's setting)"},
+           "shared (one cold hash table, hash_share 0.7) | reference (per-field cold tables, the "
+           "per-ratio hash share: the paper's setting)"},
           {"threshold", "auto",
            "promotion score T; auto: the reference's per-ratio value; adaptive: starts at 1 and "
            "rises to the hot-row count's score (CAFE+)"},
           {"half_life", "0",
            "threshold=adaptive: scores and T halve every half_life batches (0: cumulative scores)"},
           {"hash_share", "auto",
-           "share of the budget for hash tables in [0, 1); auto: 0.5 (shared), per ratio (reference)"},
+           "share of the budget for hash tables in [0, 1); auto: 0.7 (shared), per ratio (reference)"},
           {"decay", "0.99", "sketch decay factor in (0, 1] (1 = no decay)"},
           {"slots", "4", "sketch slots per bucket"},
           {"importance", "gradient", "gradient (per-occurrence gradient norm) | frequency"},
           {"sketch", "shared", "shared (one sketch and hot table) | per_field"},
           {"sketch_hash", "modulo", "sketch bucket: modulo (reference) | multiplicative | xxhash"},
-          {"hash", "auto",
-           "hash-table row: auto (the layout's) | modulo (gid mod m) | xxhash"},
+          {"hash", "modulo", "hash-table row: modulo (the reference's gid mod m) | xxhash"},
           {"hash_tables", "auto", "level-1 hash tables: auto (the layout's) | per_field | shared"},
           {"full_below", "auto", "fields with n_f <= this keep a full table; auto: 2000/ratio"}};
 }
@@ -138,7 +137,7 @@ inline void validate(const CafeConfig& c, Index min_levels) {
 }  // namespace cafe_detail
 
 /// The options of cafe (`multi_level` = false) or cafe-ml (true: reads levels, level_share and
-/// level_ratio), resolved against the layout and `args` (ratio, id order).
+/// level_ratio), resolved against the layout and the ratio of `args`.
 inline CafeConfig parse_cafe_config(const Options& o, const TableArgs& args, bool multi_level) {
   CafeConfig c;
   c.method = o.key();
@@ -167,12 +166,7 @@ inline CafeConfig parse_cafe_config(const Options& o, const TableArgs& args, boo
                                               {{"modulo", kernels::SketchHash::modulo},
                                                {"multiplicative", kernels::SketchHash::multiplicative},
                                                {"xxhash", kernels::SketchHash::xxhash}});
-  if (c.reference_layout && o.text("hash") == "auto") {
-    o.resolve("hash", "modulo");
-    c.hash = kernels::HashKind::modulo;
-  } else {
-    c.hash = pick_bucket_hash(o, args);
-  }
+  c.hash = pick_bucket_hash(o);
   c.full_below = o.text("full_below") == "auto" ? -1 : o.integer("full_below");
   if (multi_level) {
     c.levels = static_cast<Index>(o.integer("levels"));

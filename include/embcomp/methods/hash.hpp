@@ -6,12 +6,13 @@
 // tables=per_field: field f gets M_f rows, the budget split in proportion to n_f with at least
 //   one row per field, the sum within the budget (core/budget.hpp apportion_rows); a field with
 //   n_f <= threshold keeps a full table (never hashed).
-// hash=modulo is the reference's plain id mod M; hash=xxhash uses XXH64 with the table seed.
-//   hash=auto (default) takes modulo when the ids are frequency ranks (TableArgs::id_order: the
-//   vocabulary's and the synthetic generator's order) and xxhash otherwise: on ranked ids the M
-//   most frequent ids of a field land in distinct rows, a frequency-aware hash for free, while
-//   on ids in any other order xxhash's random buckets avoid modulo's structured collisions
-//   (x and x + M share a row). Evidence (validation AUC, 3 data seeds): README, hash.
+// hash=modulo (default; the reference's) is the global id mod M; hash=xxhash uses XXH64 with
+//   the table seed. Ids are dense per field, so modulo spreads each field's contiguous global
+//   ids evenly over the rows (a field of n_f <= M ids never collides with itself), and on
+//   frequency-ranked ids (the vocabulary's order) the M most frequent ids of a field land in
+//   distinct rows; xxhash's buckets are random, some rows crowded and some empty. modulo was
+//   ahead or tied on validation AUC on ranked and on hashed, drifting ids (README, "hash and
+//   CAFE on evidence"); xxhash remains for ids with arithmetic structure that could align with M.
 #pragma once
 
 #include <algorithm>
@@ -27,17 +28,10 @@
 
 namespace embcomp {
 
-/// Option `name` (auto | modulo | xxhash) of a hashing method: auto takes modulo when
-/// args.id_order is frequency_ranks, else xxhash, and records the choice in the spec.
-inline kernels::HashKind pick_bucket_hash(const Options& options, const TableArgs& args,
-                                          std::string_view name = "hash") {
-  if (options.text(name) == "auto") {
-    const bool ranked = args.id_order == IdOrder::frequency_ranks;
-    options.resolve(name, ranked ? "modulo" : "xxhash");
-    return ranked ? kernels::HashKind::modulo : kernels::HashKind::xxhash;
-  }
+/// Option `name` (modulo | xxhash) of a hashing method: the bucket function.
+inline kernels::HashKind pick_bucket_hash(const Options& options, std::string_view name = "hash") {
   return options.pick<kernels::HashKind>(
-      name, {{"xxhash", kernels::HashKind::xxhash}, {"modulo", kernels::HashKind::modulo}});
+      name, {{"modulo", kernels::HashKind::modulo}, {"xxhash", kernels::HashKind::xxhash}});
 }
 
 class HashTable : public GatherTable<HashTable> {
@@ -45,15 +39,14 @@ class HashTable : public GatherTable<HashTable> {
   static constexpr const char* kKey = "hash";
   static constexpr const char* kSummary = "hashing trick: ids hashed into a smaller table";
   static std::vector<OptionInfo> option_info() {
-    return {{"hash", "auto", "bucket function: auto (modulo on frequency-ranked ids, else xxhash) | "
-                             "modulo (the reference's id mod M) | xxhash"},
+    return {{"hash", "modulo", "bucket function: modulo (the reference's global id mod M) | xxhash"},
             {"tables", "shared", "shared (one table for all fields) | per_field"},
             {"threshold", "0", "per_field: fields with n_f <= threshold keep a full table"}};
   }
 
   HashTable(const TableArgs& args, const Options& options)
       : GatherTable(args),
-        kind_(pick_bucket_hash(options, args)),
+        kind_(pick_bucket_hash(options)),
         fields_(plan_fields(options)),
         table_(add_parameter("rows", total_rows(), args.schema.dim, ParamKind::rows)) {
     set_rows_parameter(table_);
