@@ -143,6 +143,28 @@ std::vector<std::tuple<std::uint32_t, float, std::int32_t>> contents(const Model
   return out;
 }
 
+/// 40 (id, score) pairs of batch `batch`: a skewed universe of 120 ids whose popular part moves
+/// every 60 batches, so that hot ids cool down and decay demotes them; scores in [0.05, 3).
+void moving_skewed_batch(int batch, std::mt19937& rng, std::vector<std::uint64_t>& ids,
+                         std::vector<float>& scores) {
+  std::uniform_real_distribution<float> score(0.05f, 3.0f);
+  ids.resize(40);
+  scores.resize(40);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto u = std::uniform_real_distribution<double>(0, 1)(rng);
+    ids[i] = (static_cast<std::uint64_t>(120.0 * u * u * u) + 40 * static_cast<std::uint64_t>(batch / 60)) % 120;
+    scores[i] = score(rng);
+  }
+}
+
+/// The model's answer for `id` (as a query): hot row and score, or cold and 0.
+SketchQuery model_query(const ModelSketch& m, std::uint64_t id) {
+  for (const auto& e : m.buckets[id % static_cast<std::uint64_t>(m.config.buckets)]) {
+    if (e.id == id) return {e.hot, e.score};
+  }
+  return {};
+}
+
 /// Zipf(z) ranks 0 .. n-1 by inversion of the exact CDF.
 class ZipfStream {
  public:
@@ -206,18 +228,11 @@ TEST_CASE("HotSketch matches a brute-force model of the rules", "[sketch]") {
     HotSketch sketch(config);
     ModelSketch model(config);
     std::mt19937 rng(42);
-    std::uniform_real_distribution<float> score(0.05f, 3.0f);
     Index promotions = 0, decays_seen = 0;
+    std::vector<std::uint64_t> ids;
+    std::vector<float> scores;
     for (int batch = 0; batch < 300; ++batch) {
-      std::vector<std::uint64_t> ids(40);
-      std::vector<float> scores(40);
-      for (std::size_t i = 0; i < ids.size(); ++i) {
-        // A skewed universe of 120 ids whose popular part moves every 60 batches, so that hot
-        // ids cool down and decay demotes them.
-        const auto u = std::uniform_real_distribution<double>(0, 1)(rng);
-        ids[i] = (static_cast<std::uint64_t>(120.0 * u * u * u) + 40 * static_cast<std::uint64_t>(batch / 60)) % 120;
-        scores[i] = score(rng);
-      }
+      moving_skewed_batch(batch, rng, ids, scores);
       std::vector<SketchPromotion> got;
       const std::uint64_t decays_before = sketch.decays();
       sketch.insert_batch(ids, scores, got);
@@ -240,14 +255,9 @@ TEST_CASE("HotSketch matches a brute-force model of the rules", "[sketch]") {
       REQUIRE(sketch.above_threshold() == above);
       // Every query agrees with the model.
       for (std::uint64_t id = 0; id < 120; ++id) {
-        const SketchQuery q = sketch.query(id);
-        std::int32_t hot = -1;
-        float s = 0.0f;
-        for (const auto& e : model.buckets[id % 7]) {
-          if (e.id == id) hot = e.hot, s = e.score;
-        }
-        REQUIRE(q.hot_row == hot);
-        REQUIRE(q.score == s);
+        const SketchQuery q = sketch.query(id), expected_q = model_query(model, id);
+        REQUIRE(q.hot_row == expected_q.hot_row);
+        REQUIRE(q.score == expected_q.score);
       }
     }
     // Adaptive T grows with the scores, and the decay trigger (10 x buckets x T) with it.
@@ -546,17 +556,12 @@ TEST_CASE("HotSketch half_life: the lazy time decay against an eager model", "[s
   HotSketch sketch(config);
   ModelSketch model(config);
   std::mt19937 rng(7);
-  std::uniform_real_distribution<float> score(0.05f, 3.0f);
   Index promotions = 0;
-  float lowest_threshold = sketch.threshold(), highest_threshold = sketch.threshold();
+  float highest_threshold = sketch.threshold();
+  std::vector<std::uint64_t> ids;
+  std::vector<float> scores;
   for (int batch = 0; batch < 300; ++batch) {
-    std::vector<std::uint64_t> ids(40);
-    std::vector<float> scores(40);
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      const auto u = std::uniform_real_distribution<double>(0, 1)(rng);
-      ids[i] = (static_cast<std::uint64_t>(120.0 * u * u * u) + 40 * static_cast<std::uint64_t>(batch / 60)) % 120;
-      scores[i] = score(rng);
-    }
+    moving_skewed_batch(batch, rng, ids, scores);
     std::vector<SketchPromotion> got;
     sketch.insert_batch(ids, scores, got);
     const auto expected = model.insert_batch(ids, scores);
@@ -569,16 +574,10 @@ TEST_CASE("HotSketch half_life: the lazy time decay against an eager model", "[s
     REQUIRE(sketch.free_list() == std::vector<std::int32_t>(model.free.begin(), model.free.end()));
     REQUIRE(sketch.threshold() == Approx(model.threshold).epsilon(1e-5));
     for (std::uint64_t id = 0; id < 120; ++id) {
-      const SketchQuery q = sketch.query(id);
-      std::int32_t hot = -1;
-      float s = 0.0f;
-      for (const auto& e : model.buckets[id % 7]) {
-        if (e.id == id) hot = e.hot, s = e.score;
-      }
-      REQUIRE(q.hot_row == hot);
-      REQUIRE(q.score == Approx(s).epsilon(1e-5));
+      const SketchQuery q = sketch.query(id), expected_q = model_query(model, id);
+      REQUIRE(q.hot_row == expected_q.hot_row);
+      REQUIRE(q.score == Approx(expected_q.score).epsilon(1e-5));
     }
-    lowest_threshold = std::min(lowest_threshold, sketch.threshold());
     highest_threshold = std::max(highest_threshold, sketch.threshold());
   }
   // T rose with the scores and came down again between rises: it follows recent importance.
