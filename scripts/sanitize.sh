@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite under sanitizers (scripts/test.sh runs both):
 #
-#   scripts/sanitize.sh asan   every C++ test, the CLI smoke tests and the crash test under
+#   scripts/sanitize.sh asan   every C++ test, the CLI smoke and unit tests and the crash test under
 #                              AddressSanitizer + UndefinedBehaviorSanitizer (clang, preset
 #                              asan, build/asan, which also holds the fuzz targets that
 #                              scripts/fuzz.sh runs); the first report fails the run
@@ -24,7 +24,7 @@ quality_tests='^conformance: training beats the trivial AUC on a planted task$|o
 
 run_asan() {
   cmake --preset asan > /dev/null
-  cmake --build --preset asan -j"$jobs" --target embcomp_tests embcomp_cli
+  cmake --build --preset asan -j"$jobs" --target embcomp_tests embcomp_cli embcomp_cli_tests
   # The packaging test installs and rebuilds the library (no sanitizer code to find there).
   # Tests of what training learns (quality_tests) ran in the release build: here they would
   # repeat the same code paths, already driven by the conformance and method tests, ten times
