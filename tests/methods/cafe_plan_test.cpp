@@ -24,7 +24,7 @@ CafeConfig parsed(const std::string& text, const TableArgs& args, bool multi_lev
 
 }  // namespace
 
-TEST_CASE("cafe plan: the layouts set the cold tables and the hash share, explicit options win",
+TEST_CASE("cafe plan: the layouts set the cold tables and the hash share and explicit options win",
           "[methods][cafe]") {
   const TableArgs args{Schema{{300000, 100000}, 8}, Budget{1000}, 1};
   const CafeConfig shared = parsed("", args);
@@ -46,7 +46,7 @@ TEST_CASE("cafe plan: the layouts set the cold tables and the hash share, explic
   CHECK_THROWS_AS(parsed("levels=1", args, /*multi_level=*/true), InvalidArgument);
 }
 
-TEST_CASE("cafe plan: one shared cold table takes its share of the spare budget, hot rows the rest",
+TEST_CASE("cafe plan: one shared cold table takes its share of the spare budget and hot rows the rest",
           "[methods][cafe]") {
   const Schema s{{200000, 50000, 3000, 1}, 16};  // the 1-id field stays full at 100x (<= 20)
   const TableArgs args{s, Budget{100}, 1};
@@ -72,7 +72,7 @@ TEST_CASE("cafe plan: one shared cold table takes its share of the spare budget,
   CHECK(static_cast<double>(ml.serving_bytes) <= budget);
 }
 
-TEST_CASE("cafe plan: the highest ratio fits, and just beyond it is infeasible", "[methods][cafe]") {
+TEST_CASE("cafe plan: the highest ratio fits and just beyond it is infeasible", "[methods][cafe]") {
   const Schema s{{5000, 700, 37, 3}, 8};
   for (const char* text : {"", "layout=reference", "sketch=per_field", "full_below=0"}) {
     INFO(text);
