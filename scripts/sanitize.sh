@@ -24,7 +24,8 @@ quality_tests='^conformance: training beats the trivial AUC on a planted task$|o
 
 run_asan() {
   cmake --preset asan > /dev/null
-  cmake --build --preset asan -j"$jobs" --target embcomp_tests embcomp_cli embcomp_cli_tests
+  cmake --build --preset asan -j"$jobs" --target embcomp_tests embcomp_cli embcomp_cli_tests \
+    embcomp_cuda_host_tests
   # The packaging test installs and rebuilds the library (no sanitizer code to find there).
   # Tests of what training learns (quality_tests) ran in the release build: here they would
   # repeat the same code paths, already driven by the conformance and method tests, ten times

@@ -20,8 +20,20 @@ jobs=${EMBCOMP_JOBS:-$(nproc)}
 
 bash "$root/scripts/install-deps.sh"
 
+# Where the CUDA toolkit is installed, the nvcc build of the CUDA backend is compiled too (warnings
+# as errors), so a change that breaks it fails here; its tests run on a GPU and report themselves
+# skipped without one. The host-mode tests of the same kernels run everywhere.
+cuda_flags=()
+nvcc=$(command -v nvcc || true)
+[[ -z $nvcc && -x /usr/local/cuda/bin/nvcc ]] && nvcc=/usr/local/cuda/bin/nvcc
+if [[ -n $nvcc ]]; then
+  cuda_flags=(-DEMBCOMP_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc")
+  echo "test.sh: $nvcc found: the CUDA backend's nvcc build is compiled too"
+fi
+
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEMBCOMP_WARNINGS_AS_ERRORS=ON \
-  -DEMBCOMP_BUILD_TESTS=ON -DEMBCOMP_BUILD_EXAMPLES=ON -DEMBCOMP_BUILD_BENCHMARKS=ON
+  -DEMBCOMP_BUILD_TESTS=ON -DEMBCOMP_BUILD_EXAMPLES=ON -DEMBCOMP_BUILD_BENCHMARKS=ON \
+  "${cuda_flags[@]}"
 cmake --build "$build" -j"$jobs"
 
 # Where the real data samples are present, the tests that read them must run: a missing sample

@@ -6,6 +6,7 @@
 
 #include "embcomp/core/options.hpp"
 #include "embcomp/core/row_table.hpp"
+#include "embcomp/kernels/row_map.hpp"
 #include "embcomp/table.hpp"
 
 namespace embcomp {
@@ -22,6 +23,13 @@ class FullTable : public GatherTable<FullTable> {
   Index row_of(const IdBatch& ids, Index p) const { return row_of(ids, p, ids.field_of(p)); }
   /// The same, given field = ids.field_of(p) (GatherTable walks positions with their fields).
   Index row_of(const IdBatch& ids, Index p, Index field) const { return offsets_[field] + ids[p]; }
+  /// row_of as per-field row maps (unhashed, field f at its offset): the CUDA backend mirrors the
+  /// table from them.
+  std::vector<kernels::FieldRows> field_rows() const {
+    std::vector<kernels::FieldRows> fields;
+    for (const Index offset : offsets_) fields.push_back({offset, 0, 0, 0, {}, false});
+    return fields;
+  }
 
  protected:
   /// A full table stored with `codec`, registered as method `key`.

@@ -24,6 +24,7 @@
 #include "embcomp/core/options.hpp"
 #include "embcomp/core/row_table.hpp"
 #include "embcomp/kernels/bucket.hpp"
+#include "embcomp/kernels/row_map.hpp"
 #include "embcomp/table.hpp"
 
 namespace embcomp {
@@ -57,14 +58,7 @@ class HashTable : public GatherTable<HashTable> {
   Index rows() const { return table_.rows(); }
 
  private:
-  /// Where field f's ids go: key = id + key_offset, row = base + bucket(key, rows).
-  struct FieldPlan {
-    Index base = 0;
-    Index rows = 0;
-    Index key_offset = 0;
-    std::uint64_t seed = 0;
-    bool identity = false;  ///< a full (unhashed) field
-  };
+  using FieldPlan = kernels::FieldRows;
 
   std::vector<FieldPlan> plan_fields(const Options& options) const {
     const Schema& s = schema();
@@ -83,7 +77,7 @@ class HashTable : public GatherTable<HashTable> {
     const Index m = std::min(budget_rows, s.total_rows());
     std::vector<FieldPlan> plan;
     for (Index f = 0; f < s.num_fields(); ++f) {
-      plan.push_back({0, m, s.field_offset(f), seed(), false});
+      plan.push_back({0, m, s.field_offset(f), seed(), kind_, true});
     }
     return plan;
   }
@@ -108,7 +102,7 @@ class HashTable : public GatherTable<HashTable> {
       const Index n = s.cardinalities[f];
       const bool keep = n <= threshold;
       const Index m = keep ? n : hashed_rows[next_hashed++];
-      plan.push_back({base, m, 0, kernels::combine(seed(), static_cast<std::uint64_t>(f)), keep});
+      plan.push_back({base, m, 0, kernels::combine(seed(), static_cast<std::uint64_t>(f)), kind_, !keep});
       base += m;
     }
     return plan;
@@ -131,12 +125,10 @@ class HashTable : public GatherTable<HashTable> {
   Index row_of(const IdBatch& ids, Index p) const { return row_of(ids, p, ids.field_of(p)); }
   /// The same, given field = ids.field_of(p) (GatherTable walks positions with their fields).
   Index row_of(const IdBatch& ids, Index p, Index field) const {
-    const FieldPlan& f = fields_[field];
-    const auto key = static_cast<std::uint64_t>(ids[p] + f.key_offset);
-    if (f.identity) return f.base + static_cast<Index>(key);
-    return f.base + static_cast<Index>(kernels::bucket(key, static_cast<std::uint64_t>(f.rows),
-                                                       f.seed, kind_));
+    return kernels::field_row(fields_[field], ids[p]);
   }
+  /// Where each field's ids go (the CUDA backend mirrors the table from it).
+  const std::vector<kernels::FieldRows>& field_rows() const { return fields_; }
 
  private:
   kernels::HashKind kind_;

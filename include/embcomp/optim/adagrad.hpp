@@ -1,28 +1,13 @@
-// Adagrad: a += g^2; w -= lr * g / (sqrt(a) + eps). State per element: a (starts at 0).
+// Adagrad: a += g^2; w -= lr * g / (sqrt(a) + eps). State per element: a (starts at 0). The
+// rule: kernels/optim_rules.hpp.
 #pragma once
 
-#include <cmath>
-
+#include "embcomp/kernels/optim_rules.hpp"
 #include "embcomp/optim/optimizer.hpp"
 
 namespace embcomp {
 
-struct AdagradRule {
-  static constexpr int kSlots = 1;
-  float eps = 1e-7f;  ///< the reference's epsilon
-
-  struct Coefficients {
-    float lr;
-  };
-  Coefficients coefficients(float lr, std::uint64_t /*step*/) const { return {lr}; }
-  void update(float* w, const float* g, float* accumulator, Index width,
-              const Coefficients& k) const {
-    for (Index c = 0; c < width; ++c) {
-      accumulator[c] += g[c] * g[c];
-      w[c] -= k.lr * g[c] / (std::sqrt(accumulator[c]) + eps);
-    }
-  }
-};
+using AdagradRule = kernels::AdagradRule;
 
 class Adagrad : public RowwiseOptimizer<AdagradRule> {
  public:

@@ -17,6 +17,7 @@
 #include "embcomp/core/serialize.hpp"
 #include "embcomp/kernels/gather.hpp"
 #include "embcomp/kernels/hash.hpp"
+#include "embcomp/kernels/optim_rules.hpp"
 
 namespace embcomp {
 
@@ -276,7 +277,8 @@ class Optimizer {
 
 /// An optimizer defined by a per-row update rule:
 ///   Rule::kSlots, Rule::Coefficients coefficients(lr, step) (per step, e.g. bias corrections),
-///   Rule::update(float* w, const float* g, float* state, Index width, const Coefficients&).
+///   Rule::update_element(float& w, float g, float* state, Index stride, const Coefficients&)
+///   (kernels/optim_rules.hpp, shared with the CUDA backend).
 /// Rows are updated in parallel; quantized rows are decoded, updated and re-encoded.
 ///
 /// A parameter with learned step sizes (ScaleMode::learned, ALPT) is updated in one pass per
@@ -321,7 +323,8 @@ class RowwiseOptimizer : public Optimizer {
           kernels::prefetch_row(state + ahead * state_width, state_width);
         }
         const Index r = row_of(i);
-        rule_.update(param.row(r), grad_of(i), state + r * state_width, width, coefficients);
+        kernels::update_row(rule_, param.row(r), grad_of(i), state + r * state_width, width,
+                            coefficients);
       }
       return;
     }
@@ -337,12 +340,13 @@ class RowwiseOptimizer : public Optimizer {
       for (Index i = 0; i < count; ++i) {
         const Index r = row_of(i);
         param.read_row(r, row.data());
-        rule_.update(row.data(), grad_of(i), state + r * state_width, width, coefficients);
+        kernels::update_row(rule_, row.data(), grad_of(i), state + r * state_width, width,
+                            coefficients);
         if (learns_step) {
           float step = param.quantum(r);
           const float g = kernels::lsq_step_gradient(row.data(), grad_of(i), width, step,
                                                      param.codec().bits());
-          rule_.update(&step, &g, step_state + r * Rule::kSlots, 1, step_coefficients);
+          kernels::update_row(rule_, &step, &g, step_state + r * Rule::kSlots, 1, step_coefficients);
           param.set_step(r, std::fmax(step, kMinStep));
         }
         param.write_row(r, row.data(), stream);

@@ -1,21 +1,12 @@
-// Plain SGD: w -= lr * g.
+// Plain SGD: w -= lr * g (the rule: kernels/optim_rules.hpp).
 #pragma once
 
+#include "embcomp/kernels/optim_rules.hpp"
 #include "embcomp/optim/optimizer.hpp"
 
 namespace embcomp {
 
-struct SgdRule {
-  static constexpr int kSlots = 0;
-  struct Coefficients {
-    float lr;
-  };
-  Coefficients coefficients(float lr, std::uint64_t /*step*/) const { return {lr}; }
-  void update(float* w, const float* g, float* /*state*/, Index width,
-              const Coefficients& k) const {
-    for (Index c = 0; c < width; ++c) w[c] -= k.lr * g[c];
-  }
-};
+using SgdRule = kernels::SgdRule;
 
 class Sgd : public RowwiseOptimizer<SgdRule> {
  public:

@@ -1,0 +1,133 @@
+// The CUDA twin of the tables whose embedding is one stored fp32 row (full, hash): the rows live
+// on the device, lookup reads device id batches into device outputs, and train_step is the
+// backward fused with the optimizer (TBE-style): the gradient rows are summed and applied in one
+// kernel, never written out.
+//
+//   ids    DeviceIds [B x F] row-major per-field local ids (device memory), as IdBatch.
+//   out    [B*F x d] floats on the device, row p the embedding of ids[p].
+//   dE     [B*F x d] floats on the device, dLoss/dout.
+//
+// train_step, for the positions p of a batch:
+//   rows[p] = kernels::field_row(field f of p, ids[p])      (the CPU table's own index math)
+//   sort (row, p) by row (CUB radix sort, stable), run-length encode the rows
+//   for every unique row r and column c, one thread: g = sum of dE[p][c] over r's positions in
+//   ascending p (the CPU's order, so the same sum bit for bit), then the optimizer's rule
+//   (kernels/optim_rules.hpp) updates W[r][c] and its state.
+// Checks, in kernels, before anything is written: ids outside [0, n_f) (InvalidArgument) and a
+// NaN or Inf in dE (NonFiniteGradient) refuse the call and change nothing. A sum of finite dE
+// values that overflows is not caught (the CPU optimizer, which sees the sums, refuses it).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "embcomp/core/types.hpp"
+#include "embcomp/cuda/device_memory.hpp"
+#include "embcomp/kernels/optim_rules.hpp"
+#include "embcomp/kernels/row_map.hpp"
+
+namespace embcomp {
+class EmbeddingTable;
+class Optimizer;
+}  // namespace embcomp
+
+namespace embcomp::cuda {
+
+/// A batch of ids in device memory, row-major [batch x fields] (as IdBatch).
+struct DeviceIds {
+  const Index* ids = nullptr;
+  Index batch = 0;
+  Index fields = 0;
+  Index size() const { return batch * fields; }
+};
+
+/// A row-wise optimizer for device tables: the rule and hyper-parameters of a CPU optimizer.
+struct DeviceOptimizer {
+  enum class Kind { sgd, adagrad, adam };
+  Kind kind = Kind::sgd;
+  float learning_rate = 0.01f;
+  kernels::AdagradRule adagrad{};
+  kernels::AdamRule adam{};
+
+  /// The device form of `optimizer` (Sgd, Adagrad or Adam); InvalidArgument for another one.
+  static DeviceOptimizer of(const Optimizer& optimizer);
+  /// fp32 state values per parameter element (0, 1, 2).
+  int slots() const;
+  const char* name() const;
+};
+
+class GatherTable {
+ public:
+  /// The rows of every field and the table they index: `fields[f]` maps field f's ids (in
+  /// [0, cardinalities[f])) to rows of the [rows x width] fp32 table `host_rows`, stepped at
+  /// the optimizer's learning rate times `lr_scale` (the parameter's, as on the CPU).
+  GatherTable(std::string method, std::vector<kernels::FieldRows> fields,
+              std::vector<Index> cardinalities, Index rows, Index width, const float* host_rows,
+              float lr_scale = 1.0f);
+
+  /// A device copy of `table`: full, or hash (any bucket function or layout). Any other method,
+  /// and full's quantized forms (int8, int16), have no CUDA table yet: InvalidArgument naming it.
+  static GatherTable mirror(const EmbeddingTable& table);
+
+  const std::string& method() const { return method_; }
+  Index rows() const { return rows_; }
+  Index width() const { return width_; }
+  Index fields() const { return static_cast<Index>(cardinalities_.size()); }
+  /// Optimizer steps taken (Adam's t).
+  std::uint64_t steps() const { return steps_; }
+
+  /// out[B*F x d] = W[row of ids[p]] (device pointers). InvalidArgument for an id outside its
+  /// field's range (out is then undefined; the table is unchanged).
+  void lookup(const DeviceIds& ids, float* out) const;
+
+  /// One fused backward + optimizer step for dE[B*F x d] (device pointers); see the top of this
+  /// file. The optimizer's kind must stay the same from step to step (its state is kept here).
+  void train_step(const DeviceIds& ids, const float* dE, const DeviceOptimizer& optimizer);
+
+  /// The table's rows [rows x width], copied to the host.
+  std::vector<float> rows_to_host() const;
+  /// The optimizer state [rows x slots*width] (the CPU optimizer's layout), copied to the host;
+  /// empty before the first step of a stateful optimizer.
+  std::vector<float> state_to_host() const;
+  /// Writes the rows into `table`'s "rows" parameter (the table this one mirrors, or one of the
+  /// same method and shape), e.g. before saving a checkpoint.
+  void copy_rows_to(EmbeddingTable& table) const;
+
+ private:
+  /// Positions, in int32 (a batch has fewer than 2^31 positions).
+  using Position = std::int32_t;
+  /// Where the kernels report bad input; kNone where there was none.
+  struct Flags {
+    unsigned long long bad_id_position;
+    unsigned long long bad_value_index;
+  };
+
+  void check_batch(const DeviceIds& ids) const;
+  void reset_flags() const;
+  /// Reads the flags back and throws for what they report.
+  void throw_on_flags(const DeviceIds& ids) const;
+  void ensure_state(const DeviceOptimizer& optimizer);
+
+  std::string method_;
+  std::vector<Index> cardinalities_;
+  Index rows_ = 0;
+  Index width_ = 0;
+  float lr_scale_ = 1.0f;
+  DeviceArray<kernels::FieldRows> field_rows_;
+  DeviceArray<Index> field_sizes_;
+  DeviceArray<float> table_;
+  DeviceArray<float> state_;
+  int state_slots_ = -1;  ///< slots of the optimizer the state belongs to; -1 before a step
+  std::uint64_t steps_ = 0;
+  int row_bits_ = 1;      ///< bits of the largest row (the radix sort's key width)
+
+  // Scratch, kept across calls so that steps do not allocate.
+  mutable DeviceArray<Flags> flags_;
+  DeviceArray<Index> step_rows_, sorted_rows_, unique_rows_, run_count_;
+  DeviceArray<Position> positions_, sorted_positions_, run_lengths_, run_offsets_;
+  DeviceArray<unsigned char> library_scratch_;
+};
+
+}  // namespace embcomp::cuda

@@ -1,0 +1,224 @@
+// The CUDA gather tables (full, hash) against the CPU tables they mirror, on the same inputs.
+// Built twice (tests/cuda/CMakeLists.txt): through the host shim, and on the GPU. The expected
+// results are bit for bit: lookups copy rows, the gradient of a row sums its positions in the
+// same order on both (ascending position), and the update rule is the same function
+// (kernels/optim_rules.hpp) compiled without multiply-add contraction on both.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <random>
+
+#include "embcomp/cuda/gather_table.hpp"
+#include "embcomp/optim/adagrad.hpp"
+#include "embcomp/optim/adam.hpp"
+#include "embcomp/optim/sgd.hpp"
+#include "embcomp/registry.hpp"
+#include "shared_data.hpp"
+
+namespace embcomp::test {
+namespace {
+
+using cuda::DeviceArray;
+
+/// True when the kernels can run here (host mode, or a GPU); otherwise prints the skip marker.
+bool backend_ready() {
+  if (cuda::host_shim() || cuda::device_present()) return true;
+  std::printf("%s: no CUDA device\n", kSkipMarker);
+  return false;
+}
+
+IdBatch batch_of(const std::vector<Index>& ids, const Schema& schema) {
+  return {ids.data(), static_cast<Index>(ids.size()) / schema.num_fields(), schema.num_fields()};
+}
+
+std::vector<float> lookup(const EmbeddingTable& table, const std::vector<Index>& ids) {
+  const IdBatch batch = batch_of(ids, table.schema());
+  std::vector<float> out(static_cast<std::size_t>(batch.size() * table.dim()));
+  table.lookup(batch, {out.data(), batch.size(), table.dim()});
+  return out;
+}
+
+/// Fields where hashing collides often: a batch of 64 has many repeated rows.
+Schema collision_schema() { return Schema{{5000, 40, 3, 700, 1, 90}, 16}; }
+
+/// Ids with a skew (a quarter of the draws from the first 8 ids of a field), so rows repeat.
+std::vector<Index> skewed_ids(const Schema& schema, Index batch, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<Index> ids(static_cast<std::size_t>(batch * schema.num_fields()));
+  for (Index b = 0; b < batch; ++b) {
+    for (Index f = 0; f < schema.num_fields(); ++f) {
+      const Index n = schema.cardinalities[f];
+      std::uniform_int_distribution<Index> any(0, n - 1), hot(0, std::min<Index>(n, 8) - 1);
+      ids[b * schema.num_fields() + f] = rng() % 4 == 0 ? hot(rng) : any(rng);
+    }
+  }
+  return ids;
+}
+
+std::vector<float> normal_values(std::size_t count, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> values(count);
+  for (float& v : values) v = normal(rng);
+  return values;
+}
+
+std::unique_ptr<EmbeddingTable> cpu_table(const std::string& spec, double ratio) {
+  return make_table(spec, TableArgs(collision_schema(), Budget{ratio}, 7));
+}
+
+std::vector<float> device_lookup(const cuda::GatherTable& table, const std::vector<Index>& ids,
+                                 Index dim) {
+  const auto device_ids = DeviceArray<Index>::from(ids);
+  const Index batch = static_cast<Index>(ids.size()) / table.fields();
+  DeviceArray<float> out(ids.size() * static_cast<std::size_t>(dim));
+  table.lookup({device_ids.data(), batch, table.fields()}, out.data());
+  return out.to_host();
+}
+
+const std::vector<std::pair<std::string, double>> kTables = {
+    {"full", 1.0},
+    {"hash", 20.0},
+    {"hash:hash=xxhash", 20.0},
+    {"hash:tables=per_field,threshold=40", 10.0},
+};
+
+}  // namespace
+
+TEST_CASE("cuda gather tables look up what the CPU tables do", "[cuda]") {
+  if (!backend_ready()) return;
+  for (const auto& [spec, ratio] : kTables) {
+    INFO(spec);
+    const auto cpu = cpu_table(spec, ratio);
+    const auto device = cuda::GatherTable::mirror(*cpu);
+    for (const Index batch : {1, 3, 257}) {
+      const auto ids = skewed_ids(cpu->schema(), batch, static_cast<unsigned>(batch));
+      CHECK(device_lookup(device, ids, cpu->dim()) == lookup(*cpu, ids));
+    }
+  }
+}
+
+TEST_CASE("cuda gather tables train as the CPU tables do with sgd adagrad and adam", "[cuda]") {
+  if (!backend_ready()) return;
+  const auto optimizers = [] {
+    std::vector<std::unique_ptr<Optimizer>> list;
+    list.push_back(std::make_unique<Sgd>(0.05f));
+    list.push_back(std::make_unique<Adagrad>(0.05f));
+    list.push_back(std::make_unique<Adam>(0.01f));
+    return list;
+  };
+  for (const auto& [spec, ratio] : kTables) {
+    for (std::size_t o = 0; o < 3; ++o) {
+      auto cpu_optimizer = std::move(optimizers()[o]);
+      INFO(spec << " with " << cpu_optimizer->name());
+      const auto cpu = cpu_table(spec, ratio);
+      auto device = cuda::GatherTable::mirror(*cpu);
+      const auto device_optimizer = cuda::DeviceOptimizer::of(*cpu_optimizer);
+      Gradients grads;
+      for (unsigned step = 0; step < 6; ++step) {
+        const Index batch = 64;
+        const auto ids = skewed_ids(cpu->schema(), batch, 100 + step);
+        const auto dE = normal_values(ids.size() * static_cast<std::size_t>(cpu->dim()), step);
+        cpu->backward(batch_of(ids, cpu->schema()), {dE.data(), batch * 6, cpu->dim()}, grads);
+        cpu_optimizer->step(grads);
+        const auto device_ids = DeviceArray<Index>::from(ids);
+        const auto device_dE = DeviceArray<float>::from(dE);
+        device.train_step({device_ids.data(), batch, 6}, device_dE.data(), device_optimizer);
+      }
+      const Parameter& rows = *cpu->parameters().front();
+      const std::vector<float> expected(rows.data(), rows.data() + rows.size());
+      CHECK(device.rows_to_host() == expected);
+      CHECK(device.steps() == cpu_optimizer->steps());
+      if (cpu_optimizer->slots() > 0) CHECK(device.state_to_host() == *cpu_optimizer->state(rows));
+    }
+  }
+}
+
+TEST_CASE("cuda gather table copies its rows back into the CPU table", "[cuda]") {
+  if (!backend_ready()) return;
+  const auto cpu = cpu_table("hash", 20.0);
+  auto device = cuda::GatherTable::mirror(*cpu);
+  const auto ids = skewed_ids(cpu->schema(), 32, 5);
+  const auto dE = normal_values(ids.size() * 16, 6);
+  const auto device_ids = DeviceArray<Index>::from(ids);
+  const auto device_dE = DeviceArray<float>::from(dE);
+  device.train_step({device_ids.data(), 32, 6}, device_dE.data(), {cuda::DeviceOptimizer::Kind::sgd, 0.1f});
+  const auto before = lookup(*cpu, ids);
+  device.copy_rows_to(*cpu);
+  CHECK(lookup(*cpu, ids) != before);
+  CHECK(lookup(*cpu, ids) == device_lookup(device, ids, 16));
+
+  const auto other = cpu_table("hash", 10.0);  // twice the rows
+  CHECK_THROWS_AS(device.copy_rows_to(*other), InvalidArgument);
+}
+
+TEST_CASE("cuda gather table refuses bad input and changes nothing", "[cuda]") {
+  if (!backend_ready()) return;
+  const auto cpu = cpu_table("hash", 20.0);
+  auto device = cuda::GatherTable::mirror(*cpu);
+  const auto rows_before = device.rows_to_host();
+  auto ids = skewed_ids(cpu->schema(), 16, 9);
+  auto dE = normal_values(ids.size() * 16, 10);
+  const cuda::DeviceOptimizer adam{cuda::DeviceOptimizer::Kind::adam, 0.01f};
+
+  SECTION("an id outside its field") {
+    ids[5 * 6 + 2] = 3;  // field 2 has 3 ids
+    const auto device_ids = DeviceArray<Index>::from(ids);
+    const auto device_dE = DeviceArray<float>::from(dE);
+    DeviceArray<float> out(ids.size() * 16);
+    try {
+      device.lookup({device_ids.data(), 16, 6}, out.data());
+      FAIL("lookup accepted id 3 of a field of 3 ids");
+    } catch (const InvalidArgument& e) {
+      CHECK_THAT(e.what(), Catch::Contains("id 3 at position 32 (field 2)"));
+    }
+    CHECK_THROWS_AS(device.train_step({device_ids.data(), 16, 6}, device_dE.data(), adam),
+                    InvalidArgument);
+  }
+  SECTION("a negative id") {
+    ids[7] = -1;
+    const auto device_ids = DeviceArray<Index>::from(ids);
+    const auto device_dE = DeviceArray<float>::from(dE);
+    CHECK_THROWS_AS(device.train_step({device_ids.data(), 16, 6}, device_dE.data(), adam),
+                    InvalidArgument);
+  }
+  SECTION("a NaN in dE") {
+    dE[40] = std::numeric_limits<float>::quiet_NaN();
+    const auto device_ids = DeviceArray<Index>::from(ids);
+    const auto device_dE = DeviceArray<float>::from(dE);
+    try {
+      device.train_step({device_ids.data(), 16, 6}, device_dE.data(), adam);
+      FAIL("train_step accepted a NaN gradient");
+    } catch (const NonFiniteGradient& e) {
+      CHECK_THAT(e.what(), Catch::Contains("row 2, column 8"));
+    }
+  }
+  SECTION("a batch of the wrong width") {
+    const auto device_ids = DeviceArray<Index>::from(ids);
+    DeviceArray<float> out(ids.size() * 16);
+    CHECK_THROWS_AS(device.lookup({device_ids.data(), 19, 5}, out.data()), InvalidArgument);
+  }
+  CHECK(device.rows_to_host() == rows_before);
+  CHECK(device.steps() == 0);
+  for (const float state : device.state_to_host()) REQUIRE(state == 0.0f);
+}
+
+TEST_CASE("cuda gather table refuses methods and optimizers it has no form for", "[cuda]") {
+  if (!backend_ready()) return;
+  const Schema schema = collision_schema();
+  for (const char* spec : {"int8", "qr", "cafe"}) {
+    INFO(spec);
+    const double ratio = std::string(spec) == "int8" ? 1.0 : 10.0;
+    const auto cpu = make_table(spec, TableArgs(schema, Budget{ratio}, 1));
+    try {
+      (void)cuda::GatherTable::mirror(*cpu);
+      FAIL("mirrored " << spec);
+    } catch (const InvalidArgument& e) {
+      CHECK_THAT(e.what(), Catch::Contains(spec) && Catch::Contains("full and hash"));
+    }
+  }
+}
+
+}  // namespace embcomp::test
