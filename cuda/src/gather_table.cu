@@ -37,53 +37,52 @@ EMBCOMP_KERNEL void gather_kernel(const Index* ids, Index count, Index fields,
 }
 
 /// rows[p] = the row position p reads, positions[p] = p; an id out of range is recorded (its
-/// row is set to 0 so the sort stays in bounds; the update then does nothing).
+/// row is set to 0 so the sort stays in bounds; the update then does nothing), and so is the
+/// first NaN or Inf of dE row p.
 EMBCOMP_KERNEL void rows_kernel(const Index* ids, Index count, Index fields,
                                 const kernels::FieldRows* field_rows, const Index* field_sizes,
-                                Index* rows, Position* positions,
-                                unsigned long long* bad_id_position) {
+                                const float* dE, Index width, RowKey* rows, Position* positions,
+                                unsigned long long* flags) {
   for (Index p = thread_index(); p < count; p += thread_count()) {
+    for (Index c = 0; c < width; ++c) {
+      if (!is_finite(dE[p * width + c])) {
+        atomicMin(&flags[1], static_cast<unsigned long long>(p * width + c));
+        break;
+      }
+    }
     const Index f = p % fields;
     const Index id = ids[p];
     positions[p] = static_cast<Position>(p);
     if (id < 0 || id >= field_sizes[f]) {
-      atomicMin(bad_id_position, static_cast<unsigned long long>(p));
+      atomicMin(&flags[0], static_cast<unsigned long long>(p));
       rows[p] = 0;
       continue;
     }
-    rows[p] = kernels::field_row(field_rows[f], id);
+    rows[p] = static_cast<RowKey>(kernels::field_row(field_rows[f], id));
   }
 }
 
-/// Records the first index of a NaN or Inf in values[0, count).
-EMBCOMP_KERNEL void non_finite_kernel(const float* values, Index count,
-                                      unsigned long long* bad_value_index) {
-  for (Index i = thread_index(); i < count; i += thread_count()) {
-    if (!is_finite(values[i])) atomicMin(bad_value_index, static_cast<unsigned long long>(i));
-  }
-}
-
-/// One thread per (unique row u, column c): the gradient is the sum of dE[p][c] over the
-/// positions of u in ascending order, applied at once by the rule. Does nothing when a check
-/// recorded bad input (the earlier kernels of the step, in stream order).
+/// One thread per (sorted position i, column c); the thread at the head of a run of equal rows
+/// (i = 0 or a new row) sums dE[p][c] over the run's positions, which the stable sort left in
+/// ascending order, and applies the rule to W[row][c] at once; the others return. Does nothing
+/// when the rows kernel recorded bad input (it ran before, in stream order).
 template <class Rule>
-EMBCOMP_KERNEL void update_kernel(const Index* unique_rows, const Position* offsets,
-                                  const Index* runs, const Position* sorted_positions,
-                                  const float* dE, Index width, Index max_runs, float* table,
+EMBCOMP_KERNEL void update_kernel(const RowKey* sorted_rows, const Position* sorted_positions,
+                                  Index count, const float* dE, Index width, float* table,
                                   float* state, Rule rule, typename Rule::Coefficients k,
                                   const unsigned long long* flags) {
   if (flags[0] != kNone || flags[1] != kNone) return;
-  const Index unique = *runs;
   const Index state_width = Rule::kSlots * width;
-  for (Index i = thread_index(); i < max_runs * width; i += thread_count()) {
-    const Index u = i / width;
-    if (u >= unique) return;  // i only grows: every later item is past the runs too
-    const Index c = i - u * width;
+  for (Index i = thread_index(); i < count * width; i += thread_count()) {
+    const Index head = i / width;
+    const RowKey key = sorted_rows[head];
+    if (head > 0 && sorted_rows[head - 1] == key) continue;
+    const auto row = static_cast<Index>(key);
+    const Index c = i - head * width;
     float g = 0.0f;
-    for (Position j = offsets[u]; j < offsets[u + 1]; ++j) {
+    for (Index j = head; j < count && sorted_rows[j] == key; ++j) {
       g += dE[static_cast<Index>(sorted_positions[j]) * width + c];
     }
-    const Index row = unique_rows[u];
     rule.update_element(table[row * width + c], g, state + row * state_width + c, width, k);
   }
 }
@@ -102,11 +101,12 @@ GatherTable::GatherTable(std::string method, std::vector<kernels::FieldRows> fie
                          const float* host_rows, float lr_scale)
     : method_(std::move(method)), cardinalities_(std::move(cardinalities)), rows_(rows),
       width_(width), lr_scale_(lr_scale) {
-  if (fields.size() != cardinalities_.size() || fields.empty() || rows <= 0 || width <= 0) {
+  if (fields.size() != cardinalities_.size() || fields.empty() || rows <= 0 || width <= 0 ||
+      rows > Index{1} << 32) {
     throw InvalidArgument("cuda::GatherTable: " + std::to_string(fields.size()) +
                           " field maps for " + std::to_string(cardinalities_.size()) +
                           " fields, " + std::to_string(rows) + " rows of width " +
-                          std::to_string(width));
+                          std::to_string(width) + " (at most 2^32 rows)");
   }
   field_rows_ = DeviceArray<kernels::FieldRows>::from(fields);
   field_sizes_ = DeviceArray<Index>::from(cardinalities_);
@@ -127,8 +127,8 @@ void GatherTable::check_batch(const DeviceIds& ids) const {
 }
 
 void GatherTable::reset_flags() const {
-  const Flags none{detail::kNone, detail::kNone};
-  flags_.upload({&none, 1});
+  // kNone is every bit set: one asynchronous fill, no copy from the host.
+  fill_device(flags_.data(), 0xFF, sizeof(Flags));
 }
 
 void GatherTable::throw_on_flags(const DeviceIds& ids) const {
@@ -155,7 +155,7 @@ void GatherTable::throw_on_flags(const DeviceIds& ids) const {
 void GatherTable::lookup(const DeviceIds& ids, float* out) const {
   check_batch(ids);
   reset_flags();
-  auto* bad_id = &flags_.data()->bad_id_position;
+  auto* bad_id = reinterpret_cast<unsigned long long*>(flags_.data());
   const Index count = ids.size();
   const bool vectors = width_ % 4 == 0 && reinterpret_cast<std::uintptr_t>(out) % 16 == 0;
   if (vectors) {
@@ -181,14 +181,12 @@ void GatherTable::ensure_state(const DeviceOptimizer& optimizer) {
 }
 
 template <class Rule>
-static void launch_update(const Rule& rule, float lr, std::uint64_t step, Index max_runs,
-                          Index width, const Index* unique_rows, const std::int32_t* offsets,
-                          const Index* runs, const std::int32_t* sorted_positions,
-                          const float* dE, float* table, float* state,
-                          const unsigned long long* flags) {
-  detail::launch(max_runs * width, detail::update_kernel<Rule>, unique_rows, offsets, runs,
-                 sorted_positions, dE, width, max_runs, table, state, rule,
-                 rule.coefficients(lr, step), flags);
+static void launch_update(const Rule& rule, float lr, std::uint64_t step, Index count,
+                          Index width, const std::uint32_t* sorted_rows,
+                          const std::int32_t* sorted_positions, const float* dE, float* table,
+                          float* state, const unsigned long long* flags) {
+  detail::launch(count * width, detail::update_kernel<Rule>, sorted_rows, sorted_positions, count,
+                 dE, width, table, state, rule, rule.coefficients(lr, step), flags);
 }
 
 void GatherTable::train_step(const DeviceIds& ids, const float* dE,
@@ -199,44 +197,26 @@ void GatherTable::train_step(const DeviceIds& ids, const float* dE,
   const auto n = static_cast<std::size_t>(count);
   step_rows_.reserve(n);
   sorted_rows_.reserve(n);
-  unique_rows_.reserve(n);
-  run_count_.reserve(1);
   positions_.reserve(n);
   sorted_positions_.reserve(n);
-  run_lengths_.reserve(n + 1);
-  run_offsets_.reserve(n + 1);
 
   reset_flags();
   auto* flags = reinterpret_cast<unsigned long long*>(flags_.data());
   detail::launch(count, detail::rows_kernel, ids.ids, count, ids.fields, field_rows_.data(),
-                 field_sizes_.data(), step_rows_.data(), positions_.data(), &flags[0]);
-  detail::launch(count * width_, detail::non_finite_kernel, dE, count * width_, &flags[1]);
+                 field_sizes_.data(), dE, width_, step_rows_.data(), positions_.data(), flags);
   detail::sort_pairs(library_scratch_, step_rows_.data(), sorted_rows_.data(), positions_.data(),
                      sorted_positions_.data(), count, row_bits_);
-  // Runs past the last are zero, so the scan over count + 1 lengths ends every run's range.
-  zero_device(run_lengths_.data(), (n + 1) * sizeof(Position));
-  detail::run_length_encode(library_scratch_, sorted_rows_.data(), unique_rows_.data(),
-                            run_lengths_.data(), run_count_.data(), count);
-  detail::exclusive_sum(library_scratch_, run_lengths_.data(), run_offsets_.data(), count + 1);
 
   const std::uint64_t step = steps_ + 1;
   const float lr = optimizer.learning_rate * lr_scale_;
+  const auto update = [&](const auto& rule) {
+    launch_update(rule, lr, step, count, width_, sorted_rows_.data(), sorted_positions_.data(), dE,
+                  table_.data(), state_.data(), flags);
+  };
   switch (optimizer.kind) {
-    case DeviceOptimizer::Kind::sgd:
-      launch_update(kernels::SgdRule{}, lr, step, count, width_,
-                    unique_rows_.data(), run_offsets_.data(), run_count_.data(),
-                    sorted_positions_.data(), dE, table_.data(), state_.data(), flags);
-      break;
-    case DeviceOptimizer::Kind::adagrad:
-      launch_update(optimizer.adagrad, lr, step, count, width_,
-                    unique_rows_.data(), run_offsets_.data(), run_count_.data(),
-                    sorted_positions_.data(), dE, table_.data(), state_.data(), flags);
-      break;
-    case DeviceOptimizer::Kind::adam:
-      launch_update(optimizer.adam, lr, step, count, width_,
-                    unique_rows_.data(), run_offsets_.data(), run_count_.data(),
-                    sorted_positions_.data(), dE, table_.data(), state_.data(), flags);
-      break;
+    case DeviceOptimizer::Kind::sgd: update(kernels::SgdRule{}); break;
+    case DeviceOptimizer::Kind::adagrad: update(optimizer.adagrad); break;
+    case DeviceOptimizer::Kind::adam: update(optimizer.adam); break;
   }
   throw_on_flags(ids);
   steps_ = step;

@@ -61,6 +61,9 @@ void copy_to_device(void* device, const void* host, std::size_t bytes) {
 void zero_device(void* device, std::size_t bytes) {
   if (bytes > 0) detail::check_cuda(cudaMemset(device, 0, bytes), "memset");
 }
+void fill_device(void* device, int value, std::size_t bytes) {
+  if (bytes > 0) detail::check_cuda(cudaMemsetAsync(device, value, bytes), "memset");
+}
 
 #else  // host mode
 
@@ -85,6 +88,9 @@ void copy_to_device(void* device, const void* host, std::size_t bytes) {
 }
 void zero_device(void* device, std::size_t bytes) {
   if (bytes > 0) std::memset(device, 0, bytes);
+}
+void fill_device(void* device, int value, std::size_t bytes) {
+  if (bytes > 0) std::memset(device, value, bytes);
 }
 
 #endif

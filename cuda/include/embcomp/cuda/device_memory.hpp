@@ -24,6 +24,8 @@ void synchronize();
 void copy_to_host(void* host, const void* device, std::size_t bytes);
 void copy_to_device(void* device, const void* host, std::size_t bytes);
 void zero_device(void* device, std::size_t bytes);
+/// Sets `bytes` bytes of device memory to `value`, asynchronously (ordered before later kernels).
+void fill_device(void* device, int value, std::size_t bytes);
 
 /// Bytes on the device, freed with the buffer. Copies are synchronous.
 class DeviceBuffer {

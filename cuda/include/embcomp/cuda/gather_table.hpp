@@ -9,10 +9,11 @@
 //
 // train_step, for the positions p of a batch:
 //   rows[p] = kernels::field_row(field f of p, ids[p])      (the CPU table's own index math)
-//   sort (row, p) by row (CUB radix sort, stable), run-length encode the rows
-//   for every unique row r and column c, one thread: g = sum of dE[p][c] over r's positions in
-//   ascending p (the CPU's order, so the same sum bit for bit), then the optimizer's rule
-//   (kernels/optim_rules.hpp) updates W[r][c] and its state.
+//   sort (row, p) by row (CUB radix sort, stable)
+//   for the head of every run of equal rows r and every column c, one thread: g = sum of
+//   dE[p][c] over r's positions in ascending p (the CPU's order, so the same sum bit for bit),
+//   then the optimizer's rule (kernels/optim_rules.hpp) updates W[r][c] and its state.
+// Three kernels (rows and checks, CUB's sort, update) and one 16-byte read back per step.
 // Checks, in kernels, before anything is written: ids outside [0, n_f) (InvalidArgument) and a
 // NaN or Inf in dE (NonFiniteGradient) refuse the call and change nothing. A sum of finite dE
 // values that overflows is not caught (the CPU optimizer, which sees the sums, refuses it).
@@ -61,7 +62,8 @@ struct DeviceOptimizer {
 class GatherTable {
  public:
   /// The rows of every field and the table they index: `fields[f]` maps field f's ids (in
-  /// [0, cardinalities[f])) to rows of the [rows x width] fp32 table `host_rows`, stepped at
+  /// [0, cardinalities[f])) to rows of the [rows x width] fp32 table `host_rows` (at most 2^32
+  /// rows, more than any device holds at d >= 8), stepped at
   /// the optimizer's learning rate times `lr_scale` (the parameter's, as on the CPU).
   GatherTable(std::string method, std::vector<kernels::FieldRows> fields,
               std::vector<Index> cardinalities, Index rows, Index width, const float* host_rows,
@@ -125,8 +127,8 @@ class GatherTable {
 
   // Scratch, kept across calls so that steps do not allocate.
   mutable DeviceArray<Flags> flags_;
-  DeviceArray<Index> step_rows_, sorted_rows_, unique_rows_, run_count_;
-  DeviceArray<Position> positions_, sorted_positions_, run_lengths_, run_offsets_;
+  DeviceArray<std::uint32_t> step_rows_, sorted_rows_;  ///< rows as sort keys
+  DeviceArray<Position> positions_, sorted_positions_;
   DeviceArray<unsigned char> library_scratch_;
 };
 
