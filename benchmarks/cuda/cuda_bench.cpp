@@ -3,6 +3,7 @@
 //   raw gather     out[p] = W[rows[p]] over a 4 GiB fp32 table, d = 16, uniform random rows
 //   full lookup    the same table as `full` (8 fields of 2^23 ids), uniform random ids
 //   hash lookup    `hash` at 5x: a 4 GiB table of 8 fields of 5 * 2^23 ids
+//   int8           `int8` (global scale) on full's schema: lookup and an SGD step
 //   train steps    full's fused backward + update (sgd, adam), positions per second
 // Each figure is the median of 5 timed repetitions of `kIterations` calls after a warm-up;
 // lookups and steps include their input checks (one 16-byte copy each way per call).
@@ -91,6 +92,8 @@ int main(int argc, char** argv) {
   const auto device_table = DeviceArray<float>::from(full.rows_to_host());
   const auto hash_cpu = embcomp::make_table("hash", embcomp::TableArgs(hash_schema, {5.0}, 1));
   const auto hash = embcomp::cuda::GatherTable::mirror(*hash_cpu);
+  const auto int8_cpu = embcomp::make_table("int8", embcomp::TableArgs(full_schema, {1.0}, 1));
+  auto int8 = embcomp::cuda::GatherTable::mirror(*int8_cpu);
   auto trained_sgd = embcomp::cuda::GatherTable::mirror(*full_cpu);
   auto trained_adam = embcomp::cuda::GatherTable::mirror(*full_cpu);
 
@@ -131,6 +134,14 @@ int main(int argc, char** argv) {
     std::vector<float> dE(static_cast<std::size_t>(positions * kDim));
     for (float& v : dE) v = normal(rng);
     const auto device_dE = DeviceArray<float>::from(dE);
+    rows.push_back({"int8 lookup" + at, static_cast<double>(positions) / seconds_per_call([&] {
+                      int8.lookup(full_batch, out.data());
+                    })});
+    const embcomp::cuda::DeviceOptimizer sgd{embcomp::cuda::DeviceOptimizer::Kind::sgd, 0.01f};
+    rows.push_back({"int8 train step sgd" + at,
+                    static_cast<double>(positions) / seconds_per_call([&] {
+                      int8.train_step(full_batch, device_dE.data(), sgd);
+                    })});
     for (auto* trained : {&trained_sgd, &trained_adam}) {
       const embcomp::cuda::DeviceOptimizer optimizer{
           trained == &trained_sgd ? embcomp::cuda::DeviceOptimizer::Kind::sgd

@@ -7,6 +7,9 @@
 
 #include "backend.cuh"
 #include "embcomp/core/error.hpp"
+#include "embcomp/kernels/hash.hpp"
+#include "embcomp/kernels/quantize.hpp"
+#include "embcomp/kernels/random.hpp"
 #include "primitives.cuh"
 
 namespace embcomp::cuda {
@@ -33,6 +36,38 @@ EMBCOMP_KERNEL void gather_kernel(const Index* ids, Index count, Index fields,
     }
     const Index row = kernels::field_row(field_rows[f], id);
     copy_floats<V>(table + row * width + c, out + p * width + c);
+  }
+}
+
+/// Integer codes: the scale and offset of a row.
+struct CodeScale {
+  const float* row_scales;  ///< per-row scales, or null for the global (scale, offset)
+  float scale;
+  float offset;
+  int bits;
+  EMBCOMP_DEVICE float scale_of(Index row) const { return row_scales ? row_scales[row] : scale; }
+  EMBCOMP_DEVICE float offset_of() const { return row_scales ? 0.0f : offset; }
+};
+
+/// gather_kernel for integer codes, one thread per output element: out = code * scale + offset.
+template <class Code>
+EMBCOMP_KERNEL void gather_codes_kernel(const Index* ids, Index count, Index fields,
+                                        const kernels::FieldRows* field_rows,
+                                        const Index* field_sizes, const Code* codes,
+                                        CodeScale codec, Index width, float* out,
+                                        unsigned long long* bad_id_position) {
+  for (Index i = thread_index(); i < count * width; i += thread_count()) {
+    const Index p = i / width;
+    const Index c = i - p * width;
+    const Index f = p % fields;
+    const Index id = ids[p];
+    if (id < 0 || id >= field_sizes[f]) {
+      atomicMin(bad_id_position, static_cast<unsigned long long>(p));
+      continue;
+    }
+    const Index row = kernels::field_row(field_rows[f], id);
+    out[i] = kernels::dequantize(static_cast<float>(codes[row * width + c]), codec.scale_of(row),
+                                 codec.offset_of());
   }
 }
 
@@ -87,6 +122,55 @@ EMBCOMP_KERNEL void update_kernel(const RowKey* sorted_rows, const Position* sor
   }
 }
 
+/// update_kernel for integer codes, one thread per run head: the row is decoded, every element
+/// updated by the rule (its gradient summed as in update_kernel), and the row encoded again with
+/// the CPU's stochastic rounding (Parameter::write_row): noise uniform01(combine(stream, row), c)
+/// and, with per-row scales, the scale refitted to the updated row first (kept in `updated`,
+/// [count x width], until the row's largest magnitude is known).
+template <class Rule, class Code>
+EMBCOMP_KERNEL void update_codes_kernel(const RowKey* sorted_rows,
+                                        const Position* sorted_positions, Index count,
+                                        const float* dE, Index width, Code* codes,
+                                        float* row_scales, CodeScale codec, std::uint64_t stream,
+                                        float* updated, float* state, Rule rule,
+                                        typename Rule::Coefficients k,
+                                        const unsigned long long* flags) {
+  if (flags[0] != kNone || flags[1] != kNone) return;
+  const Index state_width = Rule::kSlots * width;
+  for (Index head = thread_index(); head < count; head += thread_count()) {
+    const RowKey key = sorted_rows[head];
+    if (head > 0 && sorted_rows[head - 1] == key) continue;
+    const auto row = static_cast<Index>(key);
+    Code* row_codes = codes + row * width;
+    const float scale = codec.scale_of(row), offset = codec.offset_of();
+    const std::uint64_t row_stream = kernels::combine(stream, static_cast<std::uint64_t>(row));
+    float max_abs = 0.0f;
+    for (Index c = 0; c < width; ++c) {
+      float g = 0.0f;
+      for (Index j = head; j < count && sorted_rows[j] == key; ++j) {
+        g += dE[static_cast<Index>(sorted_positions[j]) * width + c];
+      }
+      float w = kernels::dequantize(static_cast<float>(row_codes[c]), scale, offset);
+      rule.update_element(w, g, state + row * state_width + c, width, k);
+      if (row_scales != nullptr) {
+        updated[head * width + c] = w;
+        max_abs = std::fmax(max_abs, std::fabs(w));
+      } else {
+        const float u = kernels::uniform01(row_stream, static_cast<std::uint64_t>(c));
+        row_codes[c] = static_cast<Code>(kernels::quantize_stochastic(w, scale, offset, codec.bits, u));
+      }
+    }
+    if (row_scales == nullptr) continue;
+    const float fitted = kernels::symmetric_scale(max_abs, codec.bits);
+    row_scales[row] = fitted;
+    for (Index c = 0; c < width; ++c) {
+      const float u = kernels::uniform01(row_stream, static_cast<std::uint64_t>(c));
+      row_codes[c] = static_cast<Code>(
+          kernels::quantize_stochastic(updated[head * width + c], fitted, 0.0f, codec.bits, u));
+    }
+  }
+}
+
 /// Bits needed to write `value` (at least 1).
 inline int bit_width_of(Index value) {
   int bits = 1;
@@ -97,22 +181,31 @@ inline int bit_width_of(Index value) {
 }  // namespace detail
 
 GatherTable::GatherTable(std::string method, std::vector<kernels::FieldRows> fields,
-                         std::vector<Index> cardinalities, Index rows, Index width,
-                         const float* host_rows, float lr_scale)
-    : method_(std::move(method)), cardinalities_(std::move(cardinalities)), rows_(rows),
-      width_(width), lr_scale_(lr_scale) {
-  if (fields.size() != cardinalities_.size() || fields.empty() || rows <= 0 || width <= 0 ||
-      rows > Index{1} << 32) {
+                         std::vector<Index> cardinalities, const HostRows& rows)
+    : method_(std::move(method)), cardinalities_(std::move(cardinalities)), rows_(rows.rows),
+      width_(rows.width), codec_(rows.codec), lr_scale_(rows.lr_scale),
+      rounding_seed_(rows.rounding_seed) {
+  if (fields.size() != cardinalities_.size() || fields.empty() || rows_ <= 0 || width_ <= 0 ||
+      rows_ > Index{1} << 32 || rows.values == nullptr) {
     throw InvalidArgument("cuda::GatherTable: " + std::to_string(fields.size()) +
                           " field maps for " + std::to_string(cardinalities_.size()) +
-                          " fields, " + std::to_string(rows) + " rows of width " +
-                          std::to_string(width) + " (at most 2^32 rows)");
+                          " fields, " + std::to_string(rows_) + " rows of width " +
+                          std::to_string(width_) + " (at most 2^32 rows, values given)");
+  }
+  if (codec_.per_row != (rows.row_scales.size() == static_cast<std::size_t>(rows_)) ||
+      (codec_.per_row && codec_.storage == DeviceCodec::Storage::fp32)) {
+    throw InvalidArgument("cuda::GatherTable: " + std::to_string(rows.row_scales.size()) +
+                          " row scales for " + std::to_string(rows_) + " rows of " +
+                          (codec_.per_row ? "per-row" : "global") + " scale");
   }
   field_rows_ = DeviceArray<kernels::FieldRows>::from(fields);
   field_sizes_ = DeviceArray<Index>::from(cardinalities_);
-  table_ = DeviceArray<float>::from({host_rows, static_cast<std::size_t>(rows * width)});
+  const std::size_t bytes = static_cast<std::size_t>(rows_ * width_) * codec_.value_bytes();
+  values_ = DeviceBuffer(bytes);
+  values_.upload(rows.values, bytes);
+  if (codec_.per_row) row_scales_ = DeviceArray<float>::from(rows.row_scales);
   flags_ = DeviceArray<Flags>(1);
-  row_bits_ = detail::bit_width_of(rows - 1);
+  row_bits_ = detail::bit_width_of(rows_ - 1);
 }
 
 void GatherTable::check_batch(const DeviceIds& ids) const {
@@ -157,13 +250,32 @@ void GatherTable::lookup(const DeviceIds& ids, float* out) const {
   reset_flags();
   auto* bad_id = reinterpret_cast<unsigned long long*>(flags_.data());
   const Index count = ids.size();
-  const bool vectors = width_ % 4 == 0 && reinterpret_cast<std::uintptr_t>(out) % 16 == 0;
-  if (vectors) {
-    detail::launch(count * (width_ / 4), detail::gather_kernel<4>, ids.ids, count, ids.fields,
-                   field_rows_.data(), field_sizes_.data(), table_.data(), width_, out, bad_id);
-  } else {
-    detail::launch(count * width_, detail::gather_kernel<1>, ids.ids, count, ids.fields,
-                   field_rows_.data(), field_sizes_.data(), table_.data(), width_, out, bad_id);
+  const auto* fields = field_rows_.data();
+  const auto* sizes = field_sizes_.data();
+  const detail::CodeScale scale{codec_.per_row ? row_scales_.data() : nullptr, codec_.scale,
+                                codec_.offset, codec_.bits()};
+  switch (codec_.storage) {
+    case DeviceCodec::Storage::fp32: {
+      const auto* table = static_cast<const float*>(values_.data());
+      if (width_ % 4 == 0 && reinterpret_cast<std::uintptr_t>(out) % 16 == 0) {
+        detail::launch(count * (width_ / 4), detail::gather_kernel<4>, ids.ids, count, ids.fields,
+                       fields, sizes, table, width_, out, bad_id);
+      } else {
+        detail::launch(count * width_, detail::gather_kernel<1>, ids.ids, count, ids.fields,
+                       fields, sizes, table, width_, out, bad_id);
+      }
+      break;
+    }
+    case DeviceCodec::Storage::int8:
+      detail::launch(count * width_, detail::gather_codes_kernel<std::int8_t>, ids.ids, count,
+                     ids.fields, fields, sizes, static_cast<const std::int8_t*>(values_.data()),
+                     scale, width_, out, bad_id);
+      break;
+    case DeviceCodec::Storage::int16:
+      detail::launch(count * width_, detail::gather_codes_kernel<std::int16_t>, ids.ids, count,
+                     ids.fields, fields, sizes, static_cast<const std::int16_t*>(values_.data()),
+                     scale, width_, out, bad_id);
+      break;
   }
   throw_on_flags(ids);
 }
@@ -181,12 +293,33 @@ void GatherTable::ensure_state(const DeviceOptimizer& optimizer) {
 }
 
 template <class Rule>
-static void launch_update(const Rule& rule, float lr, std::uint64_t step, Index count,
-                          Index width, const std::uint32_t* sorted_rows,
-                          const std::int32_t* sorted_positions, const float* dE, float* table,
-                          float* state, const unsigned long long* flags) {
-  detail::launch(count * width, detail::update_kernel<Rule>, sorted_rows, sorted_positions, count,
-                 dE, width, table, state, rule, rule.coefficients(lr, step), flags);
+void GatherTable::launch_update(const Rule& rule, float lr, std::uint64_t step, Index count,
+                                const float* dE) {
+  const auto* flags = reinterpret_cast<const unsigned long long*>(flags_.data());
+  const auto k = rule.coefficients(lr, step);
+  float* row_scales = codec_.per_row ? row_scales_.data() : nullptr;
+  const detail::CodeScale scale{row_scales, codec_.scale, codec_.offset, codec_.bits()};
+  const std::uint64_t stream = kernels::combine(rounding_seed_, step);
+  if (codec_.per_row) updated_rows_.reserve(static_cast<std::size_t>(count * width_));
+  switch (codec_.storage) {
+    case DeviceCodec::Storage::fp32:
+      detail::launch(count * width_, detail::update_kernel<Rule>, sorted_rows_.data(),
+                     sorted_positions_.data(), count, dE, width_,
+                     static_cast<float*>(values_.data()), state_.data(), rule, k, flags);
+      break;
+    case DeviceCodec::Storage::int8:
+      detail::launch(count, detail::update_codes_kernel<Rule, std::int8_t>, sorted_rows_.data(),
+                     sorted_positions_.data(), count, dE, width_,
+                     static_cast<std::int8_t*>(values_.data()), row_scales, scale, stream,
+                     updated_rows_.data(), state_.data(), rule, k, flags);
+      break;
+    case DeviceCodec::Storage::int16:
+      detail::launch(count, detail::update_codes_kernel<Rule, std::int16_t>, sorted_rows_.data(),
+                     sorted_positions_.data(), count, dE, width_,
+                     static_cast<std::int16_t*>(values_.data()), row_scales, scale, stream,
+                     updated_rows_.data(), state_.data(), rule, k, flags);
+      break;
+  }
 }
 
 void GatherTable::train_step(const DeviceIds& ids, const float* dE,
@@ -209,20 +342,42 @@ void GatherTable::train_step(const DeviceIds& ids, const float* dE,
 
   const std::uint64_t step = steps_ + 1;
   const float lr = optimizer.learning_rate * lr_scale_;
-  const auto update = [&](const auto& rule) {
-    launch_update(rule, lr, step, count, width_, sorted_rows_.data(), sorted_positions_.data(), dE,
-                  table_.data(), state_.data(), flags);
-  };
   switch (optimizer.kind) {
-    case DeviceOptimizer::Kind::sgd: update(kernels::SgdRule{}); break;
-    case DeviceOptimizer::Kind::adagrad: update(optimizer.adagrad); break;
-    case DeviceOptimizer::Kind::adam: update(optimizer.adam); break;
+    case DeviceOptimizer::Kind::sgd: launch_update(kernels::SgdRule{}, lr, step, count, dE); break;
+    case DeviceOptimizer::Kind::adagrad: launch_update(optimizer.adagrad, lr, step, count, dE); break;
+    case DeviceOptimizer::Kind::adam: launch_update(optimizer.adam, lr, step, count, dE); break;
   }
   throw_on_flags(ids);
   steps_ = step;
 }
 
-std::vector<float> GatherTable::rows_to_host() const { return table_.to_host(); }
+std::vector<float> GatherTable::rows_to_host() const {
+  const auto size = static_cast<std::size_t>(rows_ * width_);
+  std::vector<float> rows(size);
+  if (codec_.storage == DeviceCodec::Storage::fp32) {
+    values_.download(rows.data(), size * sizeof(float));
+    return rows;
+  }
+  const std::vector<float> scales = codec_.per_row ? row_scales_.to_host() : std::vector<float>{};
+  const auto decode = [&](const auto* codes) {
+    for (std::size_t i = 0; i < size; ++i) {
+      const std::size_t row = i / static_cast<std::size_t>(width_);
+      rows[i] = kernels::dequantize(static_cast<float>(codes[i]),
+                                    codec_.per_row ? scales[row] : codec_.scale,
+                                    codec_.per_row ? 0.0f : codec_.offset);
+    }
+  };
+  if (codec_.storage == DeviceCodec::Storage::int8) {
+    std::vector<std::int8_t> codes(size);
+    values_.download(codes.data(), size);
+    decode(codes.data());
+  } else {
+    std::vector<std::int16_t> codes(size);
+    values_.download(codes.data(), size * sizeof(std::int16_t));
+    decode(codes.data());
+  }
+  return rows;
+}
 
 std::vector<float> GatherTable::state_to_host() const {
   return state_slots_ > 0 ? state_.to_host() : std::vector<float>{};

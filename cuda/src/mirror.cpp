@@ -1,5 +1,7 @@
 // The parts of the CUDA backend that read CPU objects (tables, optimizers): plain C++, compiled
 // by the host compiler in both builds, so the .cu files need none of the CPU library's headers.
+#include <xxhash.h>
+
 #include <string>
 
 #include "embcomp/cuda/gather_table.hpp"
@@ -12,18 +14,30 @@
 namespace embcomp::cuda {
 namespace {
 
-/// The table's "rows" parameter, which must be fp32 [rows x width] for a device copy.
+/// The table's "rows" parameter.
 const Parameter& rows_parameter(const EmbeddingTable& table, const std::string& method) {
   for (const Parameter* p : table.parameters()) {
-    if (p->name() == "rows") {
-      if (!p->is_fp32()) {
-        throw InvalidArgument("cuda: method '" + method + "' stores quantized rows; the CUDA "
-                              "backend has no table for them yet (it has full and hash)");
-      }
-      return *p;
-    }
+    if (p->name() == "rows") return *p;
   }
   throw InvalidArgument("cuda: method '" + method + "' has no 'rows' parameter");
+}
+
+/// The device form of `param`'s codec; learned step sizes (alpt) have none.
+DeviceCodec device_codec(const Parameter& param, const std::string& method) {
+  const CodecSpec& spec = param.codec();
+  DeviceCodec codec;
+  codec.storage = spec.codec == Codec::int8    ? DeviceCodec::Storage::int8
+                  : spec.codec == Codec::int16 ? DeviceCodec::Storage::int16
+                                               : DeviceCodec::Storage::fp32;
+  if (spec.codec == Codec::fp32) return codec;
+  if (spec.scale_mode == ScaleMode::learned) {
+    throw InvalidArgument("cuda: method '" + method + "' learns its step sizes; the CUDA backend "
+                          "has no table for that yet (it has full, int8, int16 and hash)");
+  }
+  codec.per_row = spec.scale_mode == ScaleMode::per_row;
+  codec.scale = spec.scale;
+  codec.offset = spec.offset;
+  return codec;
 }
 
 std::string method_of(const EmbeddingTable& table, const char* fallback) {
@@ -44,23 +58,36 @@ GatherTable GatherTable::mirror(const EmbeddingTable& table) {
     method = method_of(table, FullTable::kKey);
   } else {
     throw InvalidArgument("cuda: method '" + method_of(table, "?") +
-                          "' has no CUDA table yet; the CUDA backend has full and hash");
+                          "' has no CUDA table yet; the CUDA backend has full, int8, int16 "
+                          "and hash");
   }
   const Parameter& rows = rows_parameter(table, method);
-  return GatherTable(method, std::move(fields), table.schema().cardinalities, rows.rows(),
-                     rows.width(), rows.data(), rows.lr_scale());
+  HostRows host;
+  host.rows = rows.rows();
+  host.width = rows.width();
+  host.values = rows.storage();
+  host.codec = device_codec(rows, method);
+  if (host.codec.per_row) host.row_scales = rows.row_scales();
+  host.lr_scale = rows.lr_scale();
+  host.rounding_seed = XXH64(rows.name().data(), rows.name().size(), 0);
+  return GatherTable(method, std::move(fields), table.schema().cardinalities, host);
 }
 
 void GatherTable::copy_rows_to(EmbeddingTable& table) const {
   for (Parameter* p : table.parameters()) {
     if (p->name() != "rows") continue;
-    if (!p->is_fp32() || p->rows() != rows_ || p->width() != width_) {
+    const DeviceCodec codec = device_codec(*p, table.spec());
+    if (codec.storage != codec_.storage || codec.per_row != codec_.per_row ||
+        p->rows() != rows_ || p->width() != width_) {
       throw InvalidArgument("cuda: cannot copy " + std::to_string(rows_) + " x " +
-                            std::to_string(width_) + " device rows into '" + table.spec() +
+                            std::to_string(width_) + " device rows of " +
+                            std::to_string(codec_.bits()) + "-bit values into '" + table.spec() +
                             "', whose rows are " + std::to_string(p->rows()) + " x " +
-                            std::to_string(p->width()));
+                            std::to_string(p->width()) + " of " +
+                            std::to_string(codec.bits()) + " bits");
     }
-    table_.download(p->data());
+    values_.download(p->storage(), static_cast<std::size_t>(rows_ * width_) * codec_.value_bytes());
+    if (codec_.per_row) row_scales_.download(p->row_scales().data());
     return;
   }
   throw InvalidArgument("cuda: '" + table.spec() + "' has no 'rows' parameter");

@@ -1,4 +1,4 @@
-// The CUDA gather tables (full, hash) against the CPU tables they mirror, on the same inputs.
+// The CUDA gather tables (full, int8, int16, hash) against the CPU tables they mirror, on the same inputs.
 // Built twice (tests/cuda/CMakeLists.txt): through the host shim, and on the GPU. The expected
 // results are bit for bit: lookups copy rows, the gradient of a row sums its positions in the
 // same order on both (ascending position), and the update rule is the same function
@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <limits>
 #include <random>
+#include <tuple>
 
 #include "embcomp/cuda/gather_table.hpp"
 #include "embcomp/optim/adagrad.hpp"
@@ -78,8 +79,19 @@ std::vector<float> device_lookup(const cuda::GatherTable& table, const std::vect
   return out.to_host();
 }
 
+/// A parameter's rows as floats (codes decoded).
+std::vector<float> decoded_rows(const Parameter& param) {
+  std::vector<float> rows(param.size());
+  for (Index r = 0; r < param.rows(); ++r) param.read_row(r, rows.data() + r * param.width());
+  return rows;
+}
+
 const std::vector<std::pair<std::string, double>> kTables = {
     {"full", 1.0},
+    {"int8", 1.0},
+    {"int8:scale_mode=per_row", 1.0},
+    {"int16", 1.0},
+    {"int16:scale_mode=per_row", 1.0},
     {"hash", 20.0},
     {"hash:hash=xxhash", 20.0},
     {"hash:tables=per_field,threshold=40", 10.0},
@@ -128,8 +140,7 @@ TEST_CASE("cuda gather tables train as the CPU tables do with sgd adagrad and ad
         device.train_step({device_ids.data(), batch, 6}, device_dE.data(), device_optimizer);
       }
       const Parameter& rows = *cpu->parameters().front();
-      const std::vector<float> expected(rows.data(), rows.data() + rows.size());
-      CHECK(device.rows_to_host() == expected);
+      CHECK(device.rows_to_host() == decoded_rows(rows));
       CHECK(device.steps() == cpu_optimizer->steps());
       if (cpu_optimizer->slots() > 0) CHECK(device.state_to_host() == *cpu_optimizer->state(rows));
     }
@@ -138,20 +149,27 @@ TEST_CASE("cuda gather tables train as the CPU tables do with sgd adagrad and ad
 
 TEST_CASE("cuda gather table copies its rows back into the CPU table", "[cuda]") {
   if (!backend_ready()) return;
-  const auto cpu = cpu_table("hash", 20.0);
-  auto device = cuda::GatherTable::mirror(*cpu);
-  const auto ids = skewed_ids(cpu->schema(), 32, 5);
-  const auto dE = normal_values(ids.size() * 16, 6);
-  const auto device_ids = DeviceArray<Index>::from(ids);
-  const auto device_dE = DeviceArray<float>::from(dE);
-  device.train_step({device_ids.data(), 32, 6}, device_dE.data(), {cuda::DeviceOptimizer::Kind::sgd, 0.1f});
-  const auto before = lookup(*cpu, ids);
-  device.copy_rows_to(*cpu);
-  CHECK(lookup(*cpu, ids) != before);
-  CHECK(lookup(*cpu, ids) == device_lookup(device, ids, 16));
+  // Each with a table it cannot be copied into: twice the rows, or another codec.
+  for (const auto& [spec, ratio, other_spec, other_ratio] :
+       {std::tuple{"hash", 20.0, "hash", 10.0},
+        std::tuple{"int8:scale_mode=per_row", 1.0, "int16:scale_mode=per_row", 1.0}}) {
+    INFO(spec);
+    const auto cpu = cpu_table(spec, ratio);
+    auto device = cuda::GatherTable::mirror(*cpu);
+    const auto ids = skewed_ids(cpu->schema(), 32, 5);
+    const auto dE = normal_values(ids.size() * 16, 6);
+    const auto device_ids = DeviceArray<Index>::from(ids);
+    const auto device_dE = DeviceArray<float>::from(dE);
+    device.train_step({device_ids.data(), 32, 6}, device_dE.data(),
+                      {cuda::DeviceOptimizer::Kind::sgd, 0.1f});
+    const auto before = lookup(*cpu, ids);
+    device.copy_rows_to(*cpu);
+    CHECK(lookup(*cpu, ids) != before);
+    CHECK(lookup(*cpu, ids) == device_lookup(device, ids, 16));
 
-  const auto other = cpu_table("hash", 10.0);  // twice the rows
-  CHECK_THROWS_AS(device.copy_rows_to(*other), InvalidArgument);
+    const auto other = make_table(other_spec, TableArgs(collision_schema(), Budget{other_ratio}, 7));
+    CHECK_THROWS_AS(device.copy_rows_to(*other), InvalidArgument);
+  }
 }
 
 TEST_CASE("cuda gather table refuses bad input and changes nothing", "[cuda]") {
@@ -208,17 +226,40 @@ TEST_CASE("cuda gather table refuses bad input and changes nothing", "[cuda]") {
 TEST_CASE("cuda gather table refuses methods and optimizers it has no form for", "[cuda]") {
   if (!backend_ready()) return;
   const Schema schema = collision_schema();
-  for (const char* spec : {"int8", "qr", "cafe"}) {
+  for (const char* spec : {"alpt", "qr", "cafe"}) {
     INFO(spec);
-    const double ratio = std::string(spec) == "int8" ? 1.0 : 10.0;
+    const double ratio = std::string(spec) == "alpt" ? 1.0 : 10.0;
     const auto cpu = make_table(spec, TableArgs(schema, Budget{ratio}, 1));
     try {
       (void)cuda::GatherTable::mirror(*cpu);
       FAIL("mirrored " << spec);
     } catch (const InvalidArgument& e) {
-      CHECK_THAT(e.what(), Catch::Contains(spec) && Catch::Contains("full and hash"));
+      CHECK_THAT(e.what(), Catch::Contains(spec) && Catch::Contains("int16 and hash"));
     }
   }
+
+  struct Unknown : Optimizer {
+    Unknown() : Optimizer(0.1f) {}
+    int slots() const override { return 0; }
+    std::string name() const override { return "unknown"; }
+    void apply_sparse(Parameter&, const SparseGrad&, float*) override {}
+    void apply_dense(Parameter&, const DenseGrad&, float*) override {}
+  };
+  CHECK_THROWS_WITH(cuda::DeviceOptimizer::of(Unknown{}), Catch::Contains("'unknown'"));
+
+  // A table stepped by SGD has no state for Adam's moments.
+  const auto cpu = cpu_table("hash", 20.0);
+  auto device = cuda::GatherTable::mirror(*cpu);
+  const auto ids = skewed_ids(cpu->schema(), 8, 1);
+  const auto device_ids = DeviceArray<Index>::from(ids);
+  const auto device_dE = DeviceArray<float>::from(normal_values(ids.size() * 16, 2));
+  device.train_step({device_ids.data(), 8, 6}, device_dE.data(), {cuda::DeviceOptimizer::Kind::sgd, 0.1f});
+  const auto rows = device.rows_to_host();
+  CHECK_THROWS_WITH(device.train_step({device_ids.data(), 8, 6}, device_dE.data(),
+                                      {cuda::DeviceOptimizer::Kind::adam, 0.1f}),
+                    Catch::Contains("stepped by adam after another optimizer"));
+  CHECK(device.rows_to_host() == rows);
+  CHECK(device.steps() == 1);
 }
 
 }  // namespace embcomp::test

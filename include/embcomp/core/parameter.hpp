@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -241,6 +242,23 @@ class Parameter {
     }
   }
 
+  /// The stored values as they are kept: floats for fp32, the integer codes otherwise
+  /// ([rows x width] either way); for backends that mirror a parameter (cuda/).
+  void* storage() {
+    return const_cast<void*>(static_cast<const Parameter*>(this)->storage());
+  }
+  const void* storage() const {
+    switch (codec_.codec) {
+      case Codec::int8: return codes8_.data();
+      case Codec::int16: return codes16_.data();
+      case Codec::fp32: break;
+    }
+    return values_.data();
+  }
+  /// Per-row scales (ScaleMode::per_row and learned; empty otherwise), one per row.
+  std::span<float> row_scales() { return row_scales_; }
+  std::span<const float> row_scales() const { return row_scales_; }
+
  private:
   static bool has_row_scales(const CodecSpec& codec) {
     return codec.codec != Codec::fp32 && codec.scale_mode != ScaleMode::global;
@@ -290,18 +308,6 @@ class Parameter {
       const bool learned = codec_.scale_mode == ScaleMode::learned;
       row_scales_.assign(static_cast<std::size_t>(rows_), learned ? codec_.scale : 1.0f);
     }
-  }
-
-  void* storage() {
-    return const_cast<void*>(static_cast<const Parameter*>(this)->storage());
-  }
-  const void* storage() const {
-    switch (codec_.codec) {
-      case Codec::int8: return codes8_.data();
-      case Codec::int16: return codes16_.data();
-      case Codec::fp32: break;
-    }
-    return values_.data();
   }
 
   float row_scale(Index r) const {

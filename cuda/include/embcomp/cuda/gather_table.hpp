@@ -1,7 +1,7 @@
-// The CUDA twin of the tables whose embedding is one stored fp32 row (full, hash): the rows live
-// on the device, lookup reads device id batches into device outputs, and train_step is the
-// backward fused with the optimizer (TBE-style): the gradient rows are summed and applied in one
-// kernel, never written out.
+// The CUDA twin of the tables whose embedding is one stored row (full, hash, and full's int8 and
+// int16 forms): the rows live on the device, lookup reads device id batches into device
+// outputs, and train_step is the backward fused with the optimizer (TBE-style): the gradient
+// rows are summed and applied in one kernel, never written out.
 //
 //   ids    DeviceIds [B x F] row-major per-field local ids (device memory), as IdBatch.
 //   out    [B*F x d] floats on the device, row p the embedding of ids[p].
@@ -13,6 +13,10 @@
 //   for the head of every run of equal rows r and every column c, one thread: g = sum of
 //   dE[p][c] over r's positions in ascending p (the CPU's order, so the same sum bit for bit),
 //   then the optimizer's rule (kernels/optim_rules.hpp) updates W[r][c] and its state.
+//   Integer codes (int8, int16): one thread per run decodes the row, updates every element,
+//   and writes it back with the CPU's stochastic rounding (the same counter-based noise,
+//   kernels/random.hpp, keyed by the parameter's name and the step), refitting a per-row scale
+//   first where the codec has one.
 // Three kernels (rows and checks, CUB's sort, update) and one 16-byte read back per step.
 // Checks, in kernels, before anything is written: ids outside [0, n_f) (InvalidArgument) and a
 // NaN or Inf in dE (NonFiniteGradient) refuse the call and change nothing. A sum of finite dE
@@ -21,6 +25,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -59,18 +64,40 @@ struct DeviceOptimizer {
   const char* name() const;
 };
 
+/// How a device table stores its rows (core/parameter.hpp's CodecSpec without learned steps):
+/// fp32, or int8/int16 codes read as code * scale + offset with one global (scale, offset), or
+/// with a symmetric scale per row (offset 0).
+struct DeviceCodec {
+  enum class Storage : std::uint8_t { fp32, int8, int16 };
+  Storage storage = Storage::fp32;
+  bool per_row = false;
+  float scale = 1.0f;
+  float offset = 0.0f;
+
+  int bits() const { return storage == Storage::int8 ? 8 : storage == Storage::int16 ? 16 : 32; }
+  std::size_t value_bytes() const { return static_cast<std::size_t>(bits() / 8); }
+};
+
+/// The rows a GatherTable starts from, in host memory.
+struct HostRows {
+  Index rows = 0;  ///< at most 2^32 (more than any device holds at d >= 8)
+  Index width = 0;
+  const void* values = nullptr;       ///< [rows x width] floats or codes, as `codec` says
+  DeviceCodec codec{};
+  std::span<const float> row_scales;  ///< codec.per_row: one per row
+  float lr_scale = 1.0f;              ///< the parameter's learning-rate scale, as on the CPU
+  std::uint64_t rounding_seed = 0;    ///< integer codes: XXH64 of the parameter's name
+};
+
 class GatherTable {
  public:
-  /// The rows of every field and the table they index: `fields[f]` maps field f's ids (in
-  /// [0, cardinalities[f])) to rows of the [rows x width] fp32 table `host_rows` (at most 2^32
-  /// rows, more than any device holds at d >= 8), stepped at
-  /// the optimizer's learning rate times `lr_scale` (the parameter's, as on the CPU).
+  /// `fields[f]` maps field f's ids (in [0, cardinalities[f])) to rows of `rows`.
   GatherTable(std::string method, std::vector<kernels::FieldRows> fields,
-              std::vector<Index> cardinalities, Index rows, Index width, const float* host_rows,
-              float lr_scale = 1.0f);
+              std::vector<Index> cardinalities, const HostRows& rows);
 
-  /// A device copy of `table`: full, or hash (any bucket function or layout). Any other method,
-  /// and full's quantized forms (int8, int16), have no CUDA table yet: InvalidArgument naming it.
+  /// A device copy of `table`: full, int8 or int16 (global or per-row scales), or hash (any
+  /// bucket function or layout). Any other method, and learned step sizes (alpt), have no CUDA
+  /// table yet: InvalidArgument naming the method.
   static GatherTable mirror(const EmbeddingTable& table);
 
   const std::string& method() const { return method_; }
@@ -88,13 +115,14 @@ class GatherTable {
   /// file. The optimizer's kind must stay the same from step to step (its state is kept here).
   void train_step(const DeviceIds& ids, const float* dE, const DeviceOptimizer& optimizer);
 
-  /// The table's rows [rows x width], copied to the host.
+  /// The table's rows [rows x width] as floats (codes decoded), copied to the host.
   std::vector<float> rows_to_host() const;
   /// The optimizer state [rows x slots*width] (the CPU optimizer's layout), copied to the host;
   /// empty before the first step of a stateful optimizer.
   std::vector<float> state_to_host() const;
-  /// Writes the rows into `table`'s "rows" parameter (the table this one mirrors, or one of the
-  /// same method and shape), e.g. before saving a checkpoint.
+  /// Writes the rows (values or codes, and per-row scales) into `table`'s "rows" parameter (the
+  /// table this one mirrors, or one of the same method, codec and shape), e.g. before saving a
+  /// checkpoint.
   void copy_rows_to(EmbeddingTable& table) const;
 
  private:
@@ -111,15 +139,20 @@ class GatherTable {
   /// Reads the flags back and throws for what they report.
   void throw_on_flags(const DeviceIds& ids) const;
   void ensure_state(const DeviceOptimizer& optimizer);
+  template <class Rule>
+  void launch_update(const Rule& rule, float lr, std::uint64_t step, Index count, const float* dE);
 
   std::string method_;
   std::vector<Index> cardinalities_;
   Index rows_ = 0;
   Index width_ = 0;
+  DeviceCodec codec_{};
   float lr_scale_ = 1.0f;
+  std::uint64_t rounding_seed_ = 0;
   DeviceArray<kernels::FieldRows> field_rows_;
   DeviceArray<Index> field_sizes_;
-  DeviceArray<float> table_;
+  DeviceBuffer values_;           ///< [rows x width] floats or codes
+  DeviceArray<float> row_scales_;  ///< per-row scales (codec_.per_row)
   DeviceArray<float> state_;
   int state_slots_ = -1;  ///< slots of the optimizer the state belongs to; -1 before a step
   std::uint64_t steps_ = 0;
@@ -129,6 +162,7 @@ class GatherTable {
   mutable DeviceArray<Flags> flags_;
   DeviceArray<std::uint32_t> step_rows_, sorted_rows_;  ///< rows as sort keys
   DeviceArray<Position> positions_, sorted_positions_;
+  DeviceArray<float> updated_rows_;  ///< per-row scales: a run's updated row before encoding
   DeviceArray<unsigned char> library_scratch_;
 };
 
