@@ -17,25 +17,38 @@ namespace detail {
 
 inline constexpr unsigned long long kNone = ~0ULL;
 
-/// One thread per (position, V-float chunk of its row): out[p] = W[row of ids[p]]. An id outside
-/// its field's range records the first such position and writes nothing.
-template <int V>
-EMBCOMP_KERNEL void gather_kernel(const Index* ids, Index count, Index fields,
-                                  const kernels::FieldRows* field_rows, const Index* field_sizes,
-                                  const float* table, Index width, float* out,
-                                  unsigned long long* bad_id_position) {
-  const Index chunks = width / V;
-  for (Index i = thread_index(); i < count * chunks; i += thread_count()) {
-    const Index p = i / chunks;
-    const Index c = (i - p * chunks) * V;
+/// The rows a batch reads: ids [count = B*F], field f's map and size, and where the first
+/// position holding an id outside its field's range is recorded.
+struct BatchRows {
+  const Index* ids;
+  Index count;
+  Index fields;
+  const kernels::FieldRows* field_rows;
+  const Index* field_sizes;
+  unsigned long long* bad_id_position;
+
+  /// The row position p reads, or -1 (recorded) for an id outside its field's range.
+  EMBCOMP_DEVICE Index row_of(Index p) const {
     const Index f = p % fields;
     const Index id = ids[p];
     if (id < 0 || id >= field_sizes[f]) {
       atomicMin(bad_id_position, static_cast<unsigned long long>(p));
-      continue;
+      return -1;
     }
-    const Index row = kernels::field_row(field_rows[f], id);
-    copy_floats<V>(table + row * width + c, out + p * width + c);
+    return kernels::field_row(field_rows[f], id);
+  }
+};
+
+/// One thread per (position, V-float chunk of its row): out[p] = W[row of ids[p]]; nothing is
+/// written for an id out of range.
+template <int V>
+EMBCOMP_KERNEL void gather_kernel(BatchRows batch, const float* table, Index width, float* out) {
+  const Index chunks = width / V;
+  for (Index i = thread_index(); i < batch.count * chunks; i += thread_count()) {
+    const Index p = i / chunks;
+    const Index c = (i - p * chunks) * V;
+    const Index row = batch.row_of(p);
+    if (row >= 0) copy_floats<V>(table + row * width + c, out + p * width + c);
   }
 }
 
@@ -51,21 +64,13 @@ struct CodeScale {
 
 /// gather_kernel for integer codes, one thread per output element: out = code * scale + offset.
 template <class Code>
-EMBCOMP_KERNEL void gather_codes_kernel(const Index* ids, Index count, Index fields,
-                                        const kernels::FieldRows* field_rows,
-                                        const Index* field_sizes, const Code* codes,
-                                        CodeScale codec, Index width, float* out,
-                                        unsigned long long* bad_id_position) {
-  for (Index i = thread_index(); i < count * width; i += thread_count()) {
+EMBCOMP_KERNEL void gather_codes_kernel(BatchRows batch, const Code* codes, CodeScale codec,
+                                        Index width, float* out) {
+  for (Index i = thread_index(); i < batch.count * width; i += thread_count()) {
     const Index p = i / width;
     const Index c = i - p * width;
-    const Index f = p % fields;
-    const Index id = ids[p];
-    if (id < 0 || id >= field_sizes[f]) {
-      atomicMin(bad_id_position, static_cast<unsigned long long>(p));
-      continue;
-    }
-    const Index row = kernels::field_row(field_rows[f], id);
+    const Index row = batch.row_of(p);
+    if (row < 0) continue;
     out[i] = kernels::dequantize(static_cast<float>(codes[row * width + c]), codec.scale_of(row),
                                  codec.offset_of());
   }
@@ -74,26 +79,18 @@ EMBCOMP_KERNEL void gather_codes_kernel(const Index* ids, Index count, Index fie
 /// rows[p] = the row position p reads, positions[p] = p; an id out of range is recorded (its
 /// row is set to 0 so the sort stays in bounds; the update then does nothing), and so is the
 /// first NaN or Inf of dE row p.
-EMBCOMP_KERNEL void rows_kernel(const Index* ids, Index count, Index fields,
-                                const kernels::FieldRows* field_rows, const Index* field_sizes,
-                                const float* dE, Index width, RowKey* rows, Position* positions,
-                                unsigned long long* flags) {
-  for (Index p = thread_index(); p < count; p += thread_count()) {
+EMBCOMP_KERNEL void rows_kernel(BatchRows batch, const float* dE, Index width, RowKey* rows,
+                                Position* positions, unsigned long long* bad_value_index) {
+  for (Index p = thread_index(); p < batch.count; p += thread_count()) {
     for (Index c = 0; c < width; ++c) {
       if (!is_finite(dE[p * width + c])) {
-        atomicMin(&flags[1], static_cast<unsigned long long>(p * width + c));
+        atomicMin(bad_value_index, static_cast<unsigned long long>(p * width + c));
         break;
       }
     }
-    const Index f = p % fields;
-    const Index id = ids[p];
     positions[p] = static_cast<Position>(p);
-    if (id < 0 || id >= field_sizes[f]) {
-      atomicMin(&flags[0], static_cast<unsigned long long>(p));
-      rows[p] = 0;
-      continue;
-    }
-    rows[p] = static_cast<RowKey>(kernels::field_row(field_rows[f], id));
+    const Index row = batch.row_of(p);
+    rows[p] = row < 0 ? 0 : static_cast<RowKey>(row);
   }
 }
 
@@ -219,6 +216,12 @@ void GatherTable::check_batch(const DeviceIds& ids) const {
   }
 }
 
+detail::BatchRows GatherTable::batch_rows(const DeviceIds& ids) const {
+  auto* bad_id_position = reinterpret_cast<unsigned long long*>(flags_.data());
+  return {ids.ids, ids.size(), ids.fields, field_rows_.data(), field_sizes_.data(),
+          bad_id_position};
+}
+
 void GatherTable::reset_flags() const {
   // kNone is every bit set: one asynchronous fill, no copy from the host.
   fill_device(flags_.data(), 0xFF, sizeof(Flags));
@@ -248,33 +251,27 @@ void GatherTable::throw_on_flags(const DeviceIds& ids) const {
 void GatherTable::lookup(const DeviceIds& ids, float* out) const {
   check_batch(ids);
   reset_flags();
-  auto* bad_id = reinterpret_cast<unsigned long long*>(flags_.data());
   const Index count = ids.size();
-  const auto* fields = field_rows_.data();
-  const auto* sizes = field_sizes_.data();
+  const detail::BatchRows batch = batch_rows(ids);
   const detail::CodeScale scale{codec_.per_row ? row_scales_.data() : nullptr, codec_.scale,
                                 codec_.offset, codec_.bits()};
   switch (codec_.storage) {
     case DeviceCodec::Storage::fp32: {
       const auto* table = static_cast<const float*>(values_.data());
       if (width_ % 4 == 0 && reinterpret_cast<std::uintptr_t>(out) % 16 == 0) {
-        detail::launch(count * (width_ / 4), detail::gather_kernel<4>, ids.ids, count, ids.fields,
-                       fields, sizes, table, width_, out, bad_id);
+        detail::launch(count * (width_ / 4), detail::gather_kernel<4>, batch, table, width_, out);
       } else {
-        detail::launch(count * width_, detail::gather_kernel<1>, ids.ids, count, ids.fields,
-                       fields, sizes, table, width_, out, bad_id);
+        detail::launch(count * width_, detail::gather_kernel<1>, batch, table, width_, out);
       }
       break;
     }
     case DeviceCodec::Storage::int8:
-      detail::launch(count * width_, detail::gather_codes_kernel<std::int8_t>, ids.ids, count,
-                     ids.fields, fields, sizes, static_cast<const std::int8_t*>(values_.data()),
-                     scale, width_, out, bad_id);
+      detail::launch(count * width_, detail::gather_codes_kernel<std::int8_t>, batch,
+                     static_cast<const std::int8_t*>(values_.data()), scale, width_, out);
       break;
     case DeviceCodec::Storage::int16:
-      detail::launch(count * width_, detail::gather_codes_kernel<std::int16_t>, ids.ids, count,
-                     ids.fields, fields, sizes, static_cast<const std::int16_t*>(values_.data()),
-                     scale, width_, out, bad_id);
+      detail::launch(count * width_, detail::gather_codes_kernel<std::int16_t>, batch,
+                     static_cast<const std::int16_t*>(values_.data()), scale, width_, out);
       break;
   }
   throw_on_flags(ids);
@@ -335,8 +332,8 @@ void GatherTable::train_step(const DeviceIds& ids, const float* dE,
 
   reset_flags();
   auto* flags = reinterpret_cast<unsigned long long*>(flags_.data());
-  detail::launch(count, detail::rows_kernel, ids.ids, count, ids.fields, field_rows_.data(),
-                 field_sizes_.data(), dE, width_, step_rows_.data(), positions_.data(), flags);
+  detail::launch(count, detail::rows_kernel, batch_rows(ids), dE, width_, step_rows_.data(),
+                 positions_.data(), &flags[1]);
   detail::sort_pairs(library_scratch_, step_rows_.data(), sorted_rows_.data(), positions_.data(),
                      sorted_positions_.data(), count, row_bits_);
 

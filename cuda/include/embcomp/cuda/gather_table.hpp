@@ -41,6 +41,10 @@ class Optimizer;
 
 namespace embcomp::cuda {
 
+namespace detail {
+struct BatchRows;
+}
+
 /// A batch of ids in device memory, row-major [batch x fields] (as IdBatch).
 struct DeviceIds {
   const Index* ids = nullptr;
@@ -135,6 +139,8 @@ class GatherTable {
   };
 
   void check_batch(const DeviceIds& ids) const;
+  /// What the kernels need to find the rows of `ids` and report a bad one.
+  detail::BatchRows batch_rows(const DeviceIds& ids) const;
   void reset_flags() const;
   /// Reads the flags back and throws for what they report.
   void throw_on_flags(const DeviceIds& ids) const;
