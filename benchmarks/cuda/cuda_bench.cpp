@@ -4,6 +4,7 @@
 //   full lookup    the same table as `full` (8 fields of 2^23 ids), uniform random ids
 //   hash lookup    `hash` at 5x: a 4 GiB table of 8 fields of 5 * 2^23 ids
 //   int8           `int8` (global scale) on full's schema: lookup and an SGD step
+//   qr             `qr` (op=mul) at 100x on full's schema: lookup and an SGD step
 //   train steps    full's fused backward + update (sgd, adam), positions per second
 // Each figure is the median of 5 timed repetitions of `kIterations` calls after a warm-up;
 // lookups and steps include their input checks (one 16-byte copy each way per call).
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "embcomp/cuda/gather_table.hpp"
+#include "embcomp/cuda/qr_table.hpp"
 #include "embcomp/cuda/raw_gather.hpp"
 #include "embcomp/embcomp.hpp"
 
@@ -40,8 +42,9 @@ double seconds_per_call(const std::function<void()>& body) {
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < kIterations; ++i) body();
     embcomp::cuda::synchronize();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
-                    kIterations);
+    times.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+        kIterations);
   }
   std::sort(times.begin(), times.end());
   return times[2];
@@ -51,8 +54,8 @@ std::vector<Index> uniform_ids(const embcomp::Schema& schema, Index batch, unsig
   std::mt19937_64 rng(seed);
   std::vector<Index> ids(static_cast<std::size_t>(batch * schema.num_fields()));
   for (std::size_t p = 0; p < ids.size(); ++p) {
-    ids[p] = static_cast<Index>(rng() % static_cast<std::uint64_t>(
-                                          schema.cardinalities[p % schema.cardinalities.size()]));
+    ids[p] = static_cast<Index>(
+        rng() % static_cast<std::uint64_t>(schema.cardinalities[p % schema.cardinalities.size()]));
   }
   return ids;
 }
@@ -94,6 +97,8 @@ int main(int argc, char** argv) {
   const auto hash = embcomp::cuda::GatherTable::mirror(*hash_cpu);
   const auto int8_cpu = embcomp::make_table("int8", embcomp::TableArgs(full_schema, {1.0}, 1));
   auto int8 = embcomp::cuda::GatherTable::mirror(*int8_cpu);
+  const auto qr_cpu = embcomp::make_table("qr", embcomp::TableArgs(full_schema, {100.0}, 1));
+  auto qr = embcomp::cuda::QrTable::mirror(*qr_cpu);
   auto trained_sgd = embcomp::cuda::GatherTable::mirror(*full_cpu);
   auto trained_adam = embcomp::cuda::GatherTable::mirror(*full_cpu);
 
@@ -112,22 +117,23 @@ int main(int argc, char** argv) {
     }
     const auto device_rows = DeviceArray<Index>::from(table_rows);
     const double raw = static_cast<double>(positions) / seconds_per_call([&] {
-      embcomp::cuda::raw_gather(device_table.data(), kDim, device_rows.data(), positions, out.data());
-    });
+                         embcomp::cuda::raw_gather(device_table.data(), kDim, device_rows.data(),
+                                                   positions, out.data());
+                       });
     if (batch == (Index{1} << 17)) raw_rate = raw;
     rows.push_back({"raw gather" + at, raw});
 
     const auto device_ids = DeviceArray<Index>::from(ids);
     const embcomp::cuda::DeviceIds full_batch{device_ids.data(), batch, kFields};
     rows.push_back({"full lookup" + at, static_cast<double>(positions) / seconds_per_call([&] {
-                      full.lookup(full_batch, out.data());
-                    })});
+                                          full.lookup(full_batch, out.data());
+                                        })});
 
     const auto hash_ids = DeviceArray<Index>::from(uniform_ids(hash_schema, batch, 4));
     const embcomp::cuda::DeviceIds hash_batch{hash_ids.data(), batch, kFields};
     rows.push_back({"hash lookup 5x" + at, static_cast<double>(positions) / seconds_per_call([&] {
-                      hash.lookup(hash_batch, out.data());
-                    })});
+                                             hash.lookup(hash_batch, out.data());
+                                           })});
 
     std::mt19937 rng(5);
     std::normal_distribution<float> normal(0.0f, 1e-3f);
@@ -135,13 +141,20 @@ int main(int argc, char** argv) {
     for (float& v : dE) v = normal(rng);
     const auto device_dE = DeviceArray<float>::from(dE);
     rows.push_back({"int8 lookup" + at, static_cast<double>(positions) / seconds_per_call([&] {
-                      int8.lookup(full_batch, out.data());
-                    })});
+                                          int8.lookup(full_batch, out.data());
+                                        })});
     const embcomp::cuda::DeviceOptimizer sgd{embcomp::cuda::DeviceOptimizer::Kind::sgd, 0.01f};
-    rows.push_back({"int8 train step sgd" + at,
-                    static_cast<double>(positions) / seconds_per_call([&] {
-                      int8.train_step(full_batch, device_dE.data(), sgd);
-                    })});
+    rows.push_back(
+        {"int8 train step sgd" + at, static_cast<double>(positions) / seconds_per_call([&] {
+                                       int8.train_step(full_batch, device_dE.data(), sgd);
+                                     })});
+    rows.push_back({"qr lookup 100x" + at, static_cast<double>(positions) / seconds_per_call([&] {
+                                             qr.lookup(full_batch, out.data());
+                                           })});
+    rows.push_back(
+        {"qr train step sgd 100x" + at, static_cast<double>(positions) / seconds_per_call([&] {
+                                          qr.train_step(full_batch, device_dE.data(), sgd);
+                                        })});
     for (auto* trained : {&trained_sgd, &trained_adam}) {
       const embcomp::cuda::DeviceOptimizer optimizer{
           trained == &trained_sgd ? embcomp::cuda::DeviceOptimizer::Kind::sgd

@@ -42,7 +42,8 @@ void check_cuda(cudaError_t status, const char* what);
 template <class Kernel, class... Args>
 void launch(Index threads, Kernel kernel, Args... args) {
   if (threads <= 0) return;
-  const auto grid = static_cast<unsigned>(std::min<Index>((threads + kBlock - 1) / kBlock, kMaxGrid));
+  const auto grid =
+      static_cast<unsigned>(std::min<Index>((threads + kBlock - 1) / kBlock, kMaxGrid));
 #if defined(__CUDACC__)
   kernel<<<grid, kBlock>>>(args...);
   check_cuda(cudaGetLastError(), "kernel launch");
@@ -52,7 +53,8 @@ void launch(Index threads, Kernel kernel, Args... args) {
 }
 
 EMBCOMP_DEVICE Index thread_index() {
-  return static_cast<Index>(blockIdx.x) * static_cast<Index>(blockDim.x) + static_cast<Index>(threadIdx.x);
+  return static_cast<Index>(blockIdx.x) * static_cast<Index>(blockDim.x) +
+         static_cast<Index>(threadIdx.x);
 }
 EMBCOMP_DEVICE Index thread_count() {
   return static_cast<Index>(gridDim.x) * static_cast<Index>(blockDim.x);

@@ -11,32 +11,22 @@
 #include "embcomp/kernels/quantize.hpp"
 #include "embcomp/kernels/random.hpp"
 #include "primitives.cuh"
+#include "sparse_update.cuh"
 
 namespace embcomp::cuda {
 namespace detail {
 
-inline constexpr unsigned long long kNone = ~0ULL;
-
-/// The rows a batch reads: ids [count = B*F], field f's map and size, and where the first
-/// position holding an id outside its field's range is recorded.
+/// The rows a batch reads: its checked ids through each field's row map.
 struct BatchRows {
-  const Index* ids;
-  Index count;
-  Index fields;
+  BatchIds ids;
   const kernels::FieldRows* field_rows;
-  const Index* field_sizes;
-  unsigned long long* bad_id_position;
 
   /// The row position p reads, or -1 (recorded) for an id outside its field's range.
   EMBCOMP_DEVICE Index row_of(Index p) const {
-    const Index f = p % fields;
-    const Index id = ids[p];
-    if (id < 0 || id >= field_sizes[f]) {
-      atomicMin(bad_id_position, static_cast<unsigned long long>(p));
-      return -1;
-    }
-    return kernels::field_row(field_rows[f], id);
+    const Index id = ids.checked_id(p);
+    return id < 0 ? -1 : kernels::field_row(field_rows[p % ids.fields], id);
   }
+  EMBCOMP_DEVICE Index count() const { return ids.count; }
 };
 
 /// One thread per (position, V-float chunk of its row): out[p] = W[row of ids[p]]; nothing is
@@ -44,7 +34,7 @@ struct BatchRows {
 template <int V>
 EMBCOMP_KERNEL void gather_kernel(BatchRows batch, const float* table, Index width, float* out) {
   const Index chunks = width / V;
-  for (Index i = thread_index(); i < batch.count * chunks; i += thread_count()) {
+  for (Index i = thread_index(); i < batch.count() * chunks; i += thread_count()) {
     const Index p = i / chunks;
     const Index c = (i - p * chunks) * V;
     const Index row = batch.row_of(p);
@@ -66,7 +56,7 @@ struct CodeScale {
 template <class Code>
 EMBCOMP_KERNEL void gather_codes_kernel(BatchRows batch, const Code* codes, CodeScale codec,
                                         Index width, float* out) {
-  for (Index i = thread_index(); i < batch.count * width; i += thread_count()) {
+  for (Index i = thread_index(); i < batch.count() * width; i += thread_count()) {
     const Index p = i / width;
     const Index c = i - p * width;
     const Index row = batch.row_of(p);
@@ -81,53 +71,22 @@ EMBCOMP_KERNEL void gather_codes_kernel(BatchRows batch, const Code* codes, Code
 /// first NaN or Inf of dE row p.
 EMBCOMP_KERNEL void rows_kernel(BatchRows batch, const float* dE, Index width, RowKey* rows,
                                 Position* positions, unsigned long long* bad_value_index) {
-  for (Index p = thread_index(); p < batch.count; p += thread_count()) {
-    for (Index c = 0; c < width; ++c) {
-      if (!is_finite(dE[p * width + c])) {
-        atomicMin(bad_value_index, static_cast<unsigned long long>(p * width + c));
-        break;
-      }
-    }
+  for (Index p = thread_index(); p < batch.count(); p += thread_count()) {
+    check_finite_row(dE, p, width, bad_value_index);
     positions[p] = static_cast<Position>(p);
     const Index row = batch.row_of(p);
     rows[p] = row < 0 ? 0 : static_cast<RowKey>(row);
   }
 }
 
-/// One thread per (sorted position i, column c); the thread at the head of a run of equal rows
-/// (i = 0 or a new row) sums dE[p][c] over the run's positions, which the stable sort left in
-/// ascending order, and applies the rule to W[row][c] at once; the others return. Does nothing
-/// when the rows kernel recorded bad input (it ran before, in stream order).
-template <class Rule>
-EMBCOMP_KERNEL void update_kernel(const RowKey* sorted_rows, const Position* sorted_positions,
-                                  Index count, const float* dE, Index width, float* table,
-                                  float* state, Rule rule, typename Rule::Coefficients k,
-                                  const unsigned long long* flags) {
-  if (flags[0] != kNone || flags[1] != kNone) return;
-  const Index state_width = Rule::kSlots * width;
-  for (Index i = thread_index(); i < count * width; i += thread_count()) {
-    const Index head = i / width;
-    const RowKey key = sorted_rows[head];
-    if (head > 0 && sorted_rows[head - 1] == key) continue;
-    const auto row = static_cast<Index>(key);
-    const Index c = i - head * width;
-    float g = 0.0f;
-    for (Index j = head; j < count && sorted_rows[j] == key; ++j) {
-      g += dE[static_cast<Index>(sorted_positions[j]) * width + c];
-    }
-    rule.update_element(table[row * width + c], g, state + row * state_width + c, width, k);
-  }
-}
-
-/// update_kernel for integer codes, one thread per run head: the row is decoded, every element
+/// update_runs_kernel for integer codes, one thread per run head: the row is decoded, every element
 /// updated by the rule (its gradient summed as in update_kernel), and the row encoded again with
 /// the CPU's stochastic rounding (Parameter::write_row): noise uniform01(combine(stream, row), c)
 /// and, with per-row scales, the scale refitted to the updated row first (kept in `updated`,
 /// [count x width], until the row's largest magnitude is known).
 template <class Rule, class Code>
-EMBCOMP_KERNEL void update_codes_kernel(const RowKey* sorted_rows,
-                                        const Position* sorted_positions, Index count,
-                                        const float* dE, Index width, Code* codes,
+EMBCOMP_KERNEL void update_codes_kernel(const RowKey* sorted_rows, const Position* sorted_positions,
+                                        Index count, const float* dE, Index width, Code* codes,
                                         float* row_scales, CodeScale codec, std::uint64_t stream,
                                         float* updated, float* state, Rule rule,
                                         typename Rule::Coefficients k,
@@ -148,13 +107,15 @@ EMBCOMP_KERNEL void update_codes_kernel(const RowKey* sorted_rows,
         g += dE[static_cast<Index>(sorted_positions[j]) * width + c];
       }
       float w = kernels::dequantize(static_cast<float>(row_codes[c]), scale, offset);
-      rule.update_element(w, g, state + row * state_width + c, width, k);
+      rule.update_element(w, g, kernels::element_state<Rule>(state, row * state_width + c), width,
+                          k);
       if (row_scales != nullptr) {
         updated[head * width + c] = w;
         max_abs = std::fmax(max_abs, std::fabs(w));
       } else {
         const float u = kernels::uniform01(row_stream, static_cast<std::uint64_t>(c));
-        row_codes[c] = static_cast<Code>(kernels::quantize_stochastic(w, scale, offset, codec.bits, u));
+        row_codes[c] =
+            static_cast<Code>(kernels::quantize_stochastic(w, scale, offset, codec.bits, u));
       }
     }
     if (row_scales == nullptr) continue;
@@ -168,26 +129,22 @@ EMBCOMP_KERNEL void update_codes_kernel(const RowKey* sorted_rows,
   }
 }
 
-/// Bits needed to write `value` (at least 1).
-inline int bit_width_of(Index value) {
-  int bits = 1;
-  while (bits < 63 && (value >> bits) != 0) ++bits;
-  return bits;
-}
-
 }  // namespace detail
 
 GatherTable::GatherTable(std::string method, std::vector<kernels::FieldRows> fields,
                          std::vector<Index> cardinalities, const HostRows& rows)
-    : method_(std::move(method)), cardinalities_(std::move(cardinalities)), rows_(rows.rows),
-      width_(rows.width), codec_(rows.codec), lr_scale_(rows.lr_scale),
+    : DeviceTable(std::move(method), std::move(cardinalities)),
+      rows_(rows.rows),
+      width_(rows.width),
+      codec_(rows.codec),
+      lr_scale_(rows.lr_scale),
       rounding_seed_(rows.rounding_seed) {
-  if (fields.size() != cardinalities_.size() || fields.empty() || rows_ <= 0 || width_ <= 0 ||
+  if (fields.size() != cardinalities_.size() || rows_ <= 0 || width_ <= 0 ||
       rows_ > Index{1} << 32 || rows.values == nullptr) {
     throw InvalidArgument("cuda::GatherTable: " + std::to_string(fields.size()) +
-                          " field maps for " + std::to_string(cardinalities_.size()) +
-                          " fields, " + std::to_string(rows_) + " rows of width " +
-                          std::to_string(width_) + " (at most 2^32 rows, values given)");
+                          " field maps for " + std::to_string(cardinalities_.size()) + " fields, " +
+                          std::to_string(rows_) + " rows of width " + std::to_string(width_) +
+                          " (at most 2^32 rows, values given)");
   }
   if (codec_.per_row != (rows.row_scales.size() == static_cast<std::size_t>(rows_)) ||
       (codec_.per_row && codec_.storage == DeviceCodec::Storage::fp32)) {
@@ -196,56 +153,15 @@ GatherTable::GatherTable(std::string method, std::vector<kernels::FieldRows> fie
                           (codec_.per_row ? "per-row" : "global") + " scale");
   }
   field_rows_ = DeviceArray<kernels::FieldRows>::from(fields);
-  field_sizes_ = DeviceArray<Index>::from(cardinalities_);
   const std::size_t bytes = static_cast<std::size_t>(rows_ * width_) * codec_.value_bytes();
   values_ = DeviceBuffer(bytes);
   values_.upload(rows.values, bytes);
   if (codec_.per_row) row_scales_ = DeviceArray<float>::from(rows.row_scales);
-  flags_ = DeviceArray<Flags>(1);
   row_bits_ = detail::bit_width_of(rows_ - 1);
 }
 
-void GatherTable::check_batch(const DeviceIds& ids) const {
-  if (ids.fields != fields() || ids.batch < 0 || (ids.ids == nullptr && ids.batch > 0)) {
-    throw InvalidArgument("cuda::GatherTable (" + method_ + "): a batch of " +
-                          std::to_string(ids.batch) + " x " + std::to_string(ids.fields) +
-                          " ids for a table of " + std::to_string(fields()) + " fields");
-  }
-  if (ids.size() >= std::numeric_limits<Position>::max()) {
-    throw InvalidArgument("cuda::GatherTable: a batch of 2^31 or more positions");
-  }
-}
-
 detail::BatchRows GatherTable::batch_rows(const DeviceIds& ids) const {
-  auto* bad_id_position = reinterpret_cast<unsigned long long*>(flags_.data());
-  return {ids.ids, ids.size(), ids.fields, field_rows_.data(), field_sizes_.data(),
-          bad_id_position};
-}
-
-void GatherTable::reset_flags() const {
-  // kNone is every bit set: one asynchronous fill, no copy from the host.
-  fill_device(flags_.data(), 0xFF, sizeof(Flags));
-}
-
-void GatherTable::throw_on_flags(const DeviceIds& ids) const {
-  const Flags flags = flags_.to_host()[0];
-  if (flags.bad_id_position != detail::kNone) {
-    const auto p = static_cast<Index>(flags.bad_id_position);
-    Index id = 0;
-    copy_to_host(&id, ids.ids + p, sizeof(Index));
-    const Index f = p % ids.fields;
-    throw InvalidArgument("cuda::GatherTable (" + method_ + "): id " + std::to_string(id) +
-                          " at position " + std::to_string(p) + " (field " + std::to_string(f) +
-                          ") is outside [0, " + std::to_string(cardinalities_[f]) +
-                          "); nothing was changed");
-  }
-  if (flags.bad_value_index != detail::kNone) {
-    const auto i = static_cast<Index>(flags.bad_value_index);
-    throw NonFiniteGradient("cuda::GatherTable (" + method_ + "): dE holds a NaN or Inf at row " +
-                            std::to_string(i / width_) + ", column " +
-                            std::to_string(i % width_) +
-                            "; the step was refused and nothing was changed");
-  }
+  return {{ids.ids, ids.size(), ids.fields, field_sizes(), &flags()[0]}, field_rows_.data()};
 }
 
 void GatherTable::lookup(const DeviceIds& ids, float* out) const {
@@ -274,25 +190,13 @@ void GatherTable::lookup(const DeviceIds& ids, float* out) const {
                      static_cast<const std::int16_t*>(values_.data()), scale, width_, out);
       break;
   }
-  throw_on_flags(ids);
-}
-
-void GatherTable::ensure_state(const DeviceOptimizer& optimizer) {
-  const int slots = optimizer.slots();
-  if (state_slots_ == slots) return;
-  if (state_slots_ >= 0) {
-    throw InvalidArgument("cuda::GatherTable (" + method_ + "): stepped by " + optimizer.name() +
-                          " after another optimizer; its state cannot carry over");
-  }
-  state_ = DeviceArray<float>(static_cast<std::size_t>(slots * rows_ * width_));
-  state_.zero();
-  state_slots_ = slots;
+  throw_on_flags(ids, width_);
 }
 
 template <class Rule>
 void GatherTable::launch_update(const Rule& rule, float lr, std::uint64_t step, Index count,
                                 const float* dE) {
-  const auto* flags = reinterpret_cast<const unsigned long long*>(flags_.data());
+  const unsigned long long* flags = this->flags();
   const auto k = rule.coefficients(lr, step);
   float* row_scales = codec_.per_row ? row_scales_.data() : nullptr;
   const detail::CodeScale scale{row_scales, codec_.scale, codec_.offset, codec_.bits()};
@@ -300,9 +204,10 @@ void GatherTable::launch_update(const Rule& rule, float lr, std::uint64_t step, 
   if (codec_.per_row) updated_rows_.reserve(static_cast<std::size_t>(count * width_));
   switch (codec_.storage) {
     case DeviceCodec::Storage::fp32:
-      detail::launch(count * width_, detail::update_kernel<Rule>, sorted_rows_.data(),
-                     sorted_positions_.data(), count, dE, width_,
-                     static_cast<float*>(values_.data()), state_.data(), rule, k, flags);
+      detail::launch(count * width_, detail::update_runs_kernel<Rule, detail::GatherContribution>,
+                     sorted_rows_.data(), sorted_positions_.data(), count, width_,
+                     detail::GatherContribution{dE, width_}, static_cast<float*>(values_.data()),
+                     state_.data(), rule, k, static_cast<float*>(nullptr), flags);
       break;
     case DeviceCodec::Storage::int8:
       detail::launch(count, detail::update_codes_kernel<Rule, std::int8_t>, sorted_rows_.data(),
@@ -322,7 +227,8 @@ void GatherTable::launch_update(const Rule& rule, float lr, std::uint64_t step, 
 void GatherTable::train_step(const DeviceIds& ids, const float* dE,
                              const DeviceOptimizer& optimizer) {
   check_batch(ids);
-  ensure_state(optimizer);
+  ensure_optimizer_state(state_, state_slots_, static_cast<std::size_t>(rows_ * width_), optimizer,
+                         "cuda::GatherTable (" + method_ + ")");
   const Index count = ids.size();
   const auto n = static_cast<std::size_t>(count);
   step_rows_.reserve(n);
@@ -331,20 +237,15 @@ void GatherTable::train_step(const DeviceIds& ids, const float* dE,
   sorted_positions_.reserve(n);
 
   reset_flags();
-  auto* flags = reinterpret_cast<unsigned long long*>(flags_.data());
   detail::launch(count, detail::rows_kernel, batch_rows(ids), dE, width_, step_rows_.data(),
-                 positions_.data(), &flags[1]);
+                 positions_.data(), &flags()[1]);
   detail::sort_pairs(library_scratch_, step_rows_.data(), sorted_rows_.data(), positions_.data(),
                      sorted_positions_.data(), count, row_bits_);
 
   const std::uint64_t step = steps_ + 1;
   const float lr = optimizer.learning_rate * lr_scale_;
-  switch (optimizer.kind) {
-    case DeviceOptimizer::Kind::sgd: launch_update(kernels::SgdRule{}, lr, step, count, dE); break;
-    case DeviceOptimizer::Kind::adagrad: launch_update(optimizer.adagrad, lr, step, count, dE); break;
-    case DeviceOptimizer::Kind::adam: launch_update(optimizer.adam, lr, step, count, dE); break;
-  }
-  throw_on_flags(ids);
+  detail::with_rule(optimizer, [&](const auto& rule) { launch_update(rule, lr, step, count, dE); });
+  throw_on_flags(ids, width_);
   steps_ = step;
 }
 
@@ -378,24 +279,6 @@ std::vector<float> GatherTable::rows_to_host() const {
 
 std::vector<float> GatherTable::state_to_host() const {
   return state_slots_ > 0 ? state_.to_host() : std::vector<float>{};
-}
-
-int DeviceOptimizer::slots() const {
-  switch (kind) {
-    case Kind::sgd: return kernels::SgdRule::kSlots;
-    case Kind::adagrad: return kernels::AdagradRule::kSlots;
-    case Kind::adam: return kernels::AdamRule::kSlots;
-  }
-  return 0;
-}
-
-const char* DeviceOptimizer::name() const {
-  switch (kind) {
-    case Kind::sgd: return "sgd";
-    case Kind::adagrad: return "adagrad";
-    case Kind::adam: return "adam";
-  }
-  return "?";
 }
 
 }  // namespace embcomp::cuda

@@ -3,10 +3,13 @@
 #include <xxhash.h>
 
 #include <string>
+#include <utility>
 
 #include "embcomp/cuda/gather_table.hpp"
+#include "embcomp/cuda/qr_table.hpp"
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
+#include "embcomp/methods/qr.hpp"
 #include "embcomp/optim/adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
 #include "embcomp/optim/sgd.hpp"
@@ -14,11 +17,20 @@
 namespace embcomp::cuda {
 namespace {
 
+/// The table's parameter `name`, or null.
+const Parameter* find_parameter(const EmbeddingTable& table, const std::string& name) {
+  for (const Parameter* p : table.parameters()) {
+    if (p->name() == name) return p;
+  }
+  return nullptr;
+}
+Parameter* find_parameter(EmbeddingTable& table, const std::string& name) {
+  return const_cast<Parameter*>(find_parameter(std::as_const(table), name));
+}
+
 /// The table's "rows" parameter.
 const Parameter& rows_parameter(const EmbeddingTable& table, const std::string& method) {
-  for (const Parameter* p : table.parameters()) {
-    if (p->name() == "rows") return *p;
-  }
+  if (const Parameter* rows = find_parameter(table, "rows")) return *rows;
   throw InvalidArgument("cuda: method '" + method + "' has no 'rows' parameter");
 }
 
@@ -58,8 +70,8 @@ GatherTable GatherTable::mirror(const EmbeddingTable& table) {
     method = method_of(table, FullTable::kKey);
   } else {
     throw InvalidArgument("cuda: method '" + method_of(table, "?") +
-                          "' has no CUDA table yet; the CUDA backend has full, int8, int16 "
-                          "and hash");
+                          "' has no cuda::GatherTable; it has full, int8, int16 and hash (qr: "
+                          "cuda::QrTable)");
   }
   const Parameter& rows = rows_parameter(table, method);
   HostRows host;
@@ -91,6 +103,44 @@ void GatherTable::copy_rows_to(EmbeddingTable& table) const {
     return;
   }
   throw InvalidArgument("cuda: '" + table.spec() + "' has no 'rows' parameter");
+}
+
+QrTable QrTable::mirror(const EmbeddingTable& table) {
+  const auto* qr = dynamic_cast<const embcomp::QrTable*>(&table);
+  if (qr == nullptr) {
+    throw InvalidArgument("cuda: method '" + method_of(table, "?") +
+                          "' is not qr; cuda::QrTable mirrors qr tables only");
+  }
+  HostTables host;
+  host.op = qr->sizing().op;
+  host.collisions = qr->collisions();
+  host.dim = table.dim();
+  host.fields = qr->field_layout();
+  const auto part = [&](const char* name) {
+    const Parameter* p = find_parameter(table, name);
+    return p == nullptr ? HostPart{} : HostPart{p->rows(), p->width(), p->data(), p->lr_scale()};
+  };
+  host.quotient = part("quotient");
+  host.remainder = part("remainder");
+  host.full = part("full");
+  return QrTable(method_of(table, embcomp::QrTable::kKey), table.schema().cardinalities, host);
+}
+
+void QrTable::copy_rows_to(EmbeddingTable& table) const {
+  for (const char* name : {"quotient", "remainder", "full"}) {
+    const DeviceRows& rows = part(name);
+    Parameter* p = find_parameter(table, name);
+    if (rows.rows == 0 && p == nullptr) continue;
+    if (p == nullptr || p->rows() != rows.rows || p->width() != rows.width || !p->is_fp32()) {
+      throw InvalidArgument("cuda: cannot copy qr's '" + std::string(name) + "' table (" +
+                            std::to_string(rows.rows) + " x " + std::to_string(rows.width) +
+                            ") into '" + table.spec() + "', which has no such fp32 table");
+    }
+  }
+  for (const char* name : {"quotient", "remainder", "full"}) {
+    const DeviceRows& rows = part(name);
+    if (rows.rows > 0) rows.values.download(find_parameter(table, name)->data());
+  }
 }
 
 DeviceOptimizer DeviceOptimizer::of(const Optimizer& optimizer) {

@@ -24,7 +24,8 @@ EMBCOMP_KERNEL void raw_gather_kernel(const float* table, Index width, const Ind
 void raw_gather(const float* table, Index width, const Index* rows, Index count, float* out) {
   if (width % 4 == 0 && reinterpret_cast<std::uintptr_t>(out) % 16 == 0 &&
       reinterpret_cast<std::uintptr_t>(table) % 16 == 0) {
-    detail::launch(count * (width / 4), detail::raw_gather_kernel<4>, table, width, rows, count, out);
+    detail::launch(count * (width / 4), detail::raw_gather_kernel<4>, table, width, rows, count,
+                   out);
   } else {
     detail::launch(count * width, detail::raw_gather_kernel<1>, table, width, rows, count, out);
   }

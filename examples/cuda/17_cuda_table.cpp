@@ -34,7 +34,8 @@ int main() {
   double first_loss = 0.0, last_loss = 0.0;
   for (int step = 1; step <= 200; ++step) {
     for (std::size_t p = 0; p < ids.size(); ++p) {
-      ids[p] = static_cast<Index>(rng() % static_cast<std::uint64_t>(schema.cardinalities[p % fields]));
+      ids[p] =
+          static_cast<Index>(rng() % static_cast<std::uint64_t>(schema.cardinalities[p % fields]));
     }
     device_ids.upload(ids);
     const cuda::DeviceIds on_device{device_ids.data(), batch, fields};

@@ -1,82 +1,21 @@
-// The CUDA gather tables (full, int8, int16, hash) against the CPU tables they mirror, on the same inputs.
-// Built twice (tests/cuda/CMakeLists.txt): through the host shim, and on the GPU. The expected
-// results are bit for bit: lookups copy rows, the gradient of a row sums its positions in the
-// same order on both (ascending position), and the update rule is the same function
+// The CUDA gather tables (full, int8, int16, hash) against the CPU tables they mirror, on the same
+// inputs. Built twice (tests/cuda/CMakeLists.txt): through the host shim, and on the GPU. The
+// expected results are bit for bit: lookups copy rows, the gradient of a row sums its positions in
+// the same order on both (ascending position), and the update rule is the same function
 // (kernels/optim_rules.hpp) compiled without multiply-add contraction on both.
 #include <catch2/catch.hpp>
 
-#include <cmath>
-#include <cstdio>
 #include <limits>
-#include <random>
 #include <tuple>
 
+#include "cuda/device_support.hpp"
 #include "embcomp/cuda/gather_table.hpp"
-#include "embcomp/optim/adagrad.hpp"
-#include "embcomp/optim/adam.hpp"
-#include "embcomp/optim/sgd.hpp"
-#include "embcomp/registry.hpp"
-#include "shared_data.hpp"
 
 namespace embcomp::test {
 namespace {
 
-using cuda::DeviceArray;
-
-/// True when the kernels can run here (host mode, or a GPU); otherwise prints the skip marker.
-bool backend_ready() {
-  if (cuda::host_shim() || cuda::device_present()) return true;
-  std::printf("%s: no CUDA device\n", kSkipMarker);
-  return false;
-}
-
-IdBatch batch_of(const std::vector<Index>& ids, const Schema& schema) {
-  return {ids.data(), static_cast<Index>(ids.size()) / schema.num_fields(), schema.num_fields()};
-}
-
-std::vector<float> lookup(const EmbeddingTable& table, const std::vector<Index>& ids) {
-  const IdBatch batch = batch_of(ids, table.schema());
-  std::vector<float> out(static_cast<std::size_t>(batch.size() * table.dim()));
-  table.lookup(batch, {out.data(), batch.size(), table.dim()});
-  return out;
-}
-
-/// Fields where hashing collides often: a batch of 64 has many repeated rows.
-Schema collision_schema() { return Schema{{5000, 40, 3, 700, 1, 90}, 16}; }
-
-/// Ids with a skew (a quarter of the draws from the first 8 ids of a field), so rows repeat.
-std::vector<Index> skewed_ids(const Schema& schema, Index batch, unsigned seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<Index> ids(static_cast<std::size_t>(batch * schema.num_fields()));
-  for (Index b = 0; b < batch; ++b) {
-    for (Index f = 0; f < schema.num_fields(); ++f) {
-      const Index n = schema.cardinalities[f];
-      std::uniform_int_distribution<Index> any(0, n - 1), hot(0, std::min<Index>(n, 8) - 1);
-      ids[b * schema.num_fields() + f] = rng() % 4 == 0 ? hot(rng) : any(rng);
-    }
-  }
-  return ids;
-}
-
-std::vector<float> normal_values(std::size_t count, unsigned seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> values(count);
-  for (float& v : values) v = normal(rng);
-  return values;
-}
-
 std::unique_ptr<EmbeddingTable> cpu_table(const std::string& spec, double ratio) {
   return make_table(spec, TableArgs(collision_schema(), Budget{ratio}, 7));
-}
-
-std::vector<float> device_lookup(const cuda::GatherTable& table, const std::vector<Index>& ids,
-                                 Index dim) {
-  const auto device_ids = DeviceArray<Index>::from(ids);
-  const Index batch = static_cast<Index>(ids.size()) / table.fields();
-  DeviceArray<float> out(ids.size() * static_cast<std::size_t>(dim));
-  table.lookup({device_ids.data(), batch, table.fields()}, out.data());
-  return out.to_host();
 }
 
 /// A parameter's rows as floats (codes decoded).
@@ -114,30 +53,18 @@ TEST_CASE("cuda gather tables look up what the CPU tables do", "[cuda]") {
 
 TEST_CASE("cuda gather tables train as the CPU tables do with sgd adagrad and adam", "[cuda]") {
   if (!backend_ready()) return;
-  const auto optimizers = [] {
-    std::vector<std::unique_ptr<Optimizer>> list;
-    list.push_back(std::make_unique<Sgd>(0.05f));
-    list.push_back(std::make_unique<Adagrad>(0.05f));
-    list.push_back(std::make_unique<Adam>(0.01f));
-    return list;
-  };
   for (const auto& [spec, ratio] : kTables) {
-    for (std::size_t o = 0; o < 3; ++o) {
-      auto cpu_optimizer = std::move(optimizers()[o]);
+    for (auto& cpu_optimizer : all_optimizers()) {
       INFO(spec << " with " << cpu_optimizer->name());
       const auto cpu = cpu_table(spec, ratio);
       auto device = cuda::GatherTable::mirror(*cpu);
       const auto device_optimizer = cuda::DeviceOptimizer::of(*cpu_optimizer);
       Gradients grads;
       for (unsigned step = 0; step < 6; ++step) {
-        const Index batch = 64;
-        const auto ids = skewed_ids(cpu->schema(), batch, 100 + step);
+        const auto ids = skewed_ids(cpu->schema(), 64, 100 + step);
         const auto dE = normal_values(ids.size() * static_cast<std::size_t>(cpu->dim()), step);
-        cpu->backward(batch_of(ids, cpu->schema()), {dE.data(), batch * 6, cpu->dim()}, grads);
-        cpu_optimizer->step(grads);
-        const auto device_ids = DeviceArray<Index>::from(ids);
-        const auto device_dE = DeviceArray<float>::from(dE);
-        device.train_step({device_ids.data(), batch, 6}, device_dE.data(), device_optimizer);
+        cpu_step(*cpu, *cpu_optimizer, ids, dE, grads);
+        device_step(device, device_optimizer, ids, dE);
       }
       const Parameter& rows = *cpu->parameters().front();
       CHECK(device.rows_to_host() == decoded_rows(rows));
@@ -167,7 +94,8 @@ TEST_CASE("cuda gather table copies its rows back into the CPU table", "[cuda]")
     CHECK(lookup(*cpu, ids) != before);
     CHECK(lookup(*cpu, ids) == device_lookup(device, ids, 16));
 
-    const auto other = make_table(other_spec, TableArgs(collision_schema(), Budget{other_ratio}, 7));
+    const auto other =
+        make_table(other_spec, TableArgs(collision_schema(), Budget{other_ratio}, 7));
     CHECK_THROWS_AS(device.copy_rows_to(*other), InvalidArgument);
   }
 }
@@ -226,7 +154,7 @@ TEST_CASE("cuda gather table refuses bad input and changes nothing", "[cuda]") {
 TEST_CASE("cuda gather table refuses methods and optimizers it has no form for", "[cuda]") {
   if (!backend_ready()) return;
   const Schema schema = collision_schema();
-  for (const char* spec : {"alpt", "qr", "cafe"}) {
+  for (const char* spec : {"alpt", "mde", "cafe"}) {
     INFO(spec);
     const double ratio = std::string(spec) == "alpt" ? 1.0 : 10.0;
     const auto cpu = make_table(spec, TableArgs(schema, Budget{ratio}, 1));
@@ -253,7 +181,8 @@ TEST_CASE("cuda gather table refuses methods and optimizers it has no form for",
   const auto ids = skewed_ids(cpu->schema(), 8, 1);
   const auto device_ids = DeviceArray<Index>::from(ids);
   const auto device_dE = DeviceArray<float>::from(normal_values(ids.size() * 16, 2));
-  device.train_step({device_ids.data(), 8, 6}, device_dE.data(), {cuda::DeviceOptimizer::Kind::sgd, 0.1f});
+  device.train_step({device_ids.data(), 8, 6}, device_dE.data(),
+                    {cuda::DeviceOptimizer::Kind::sgd, 0.1f});
   const auto rows = device.rows_to_host();
   CHECK_THROWS_WITH(device.train_step({device_ids.data(), 8, 6}, device_dE.data(),
                                       {cuda::DeviceOptimizer::Kind::adam, 0.1f}),

@@ -73,11 +73,24 @@ struct AdamRule {
   }
 };
 
+/// state + offset: the state of one element, for a rule that keeps state; null for a stateless
+/// rule (SGD), whose state is never allocated (offsetting a null pointer is undefined).
+template <class Rule>
+EMBCOMP_HD float* element_state(float* state, Index offset) {
+  if constexpr (Rule::kSlots == 0) {
+    return nullptr;
+  } else {
+    return state + offset;
+  }
+}
+
 /// rule.update_element over one row of `width` elements whose state is [slots x width].
 template <class Rule>
 void update_row(const Rule& rule, float* w, const float* g, float* state, Index width,
                 const typename Rule::Coefficients& k) {
-  for (Index c = 0; c < width; ++c) rule.update_element(w[c], g[c], state + c, width, k);
+  for (Index c = 0; c < width; ++c) {
+    rule.update_element(w[c], g[c], element_state<Rule>(state, c), width, k);
+  }
 }
 
 }  // namespace embcomp::kernels

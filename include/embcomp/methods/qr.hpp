@@ -96,6 +96,8 @@ class QrTable : public EmbeddingTable {
 
   const QrPlan& sizing() const { return plan_; }
   Index collisions() const { return plan_.collisions; }
+  /// Where each field's ids go (the CUDA backend mirrors the table from it).
+  const std::vector<kernels::QrField>& field_layout() const { return fields_; }
 
  protected:
   void lookup_impl(const IdBatch& ids, Matrix out) const override {
@@ -173,12 +175,7 @@ class QrTable : public EmbeddingTable {
   };
 
   /// Where field f's rows live in the stacked parameters.
-  struct FieldLayout {
-    bool compressed = false;
-    Index quotient_base = 0;   ///< first row of Q_f in `quotient`
-    Index remainder_base = 0;  ///< first row of R_f in `remainder`
-    Index full_base = 0;       ///< first row of the full table in `full`
-  };
+  using FieldLayout = kernels::QrField;
 
   static QrOp parse_op(const Options& options) {
     return options.pick<QrOp>("op", {{"mul", QrOp::mul}, {"add", QrOp::add}, {"concat", QrOp::concat}});
@@ -232,10 +229,10 @@ class QrTable : public EmbeddingTable {
   }
 
   Index quotient_row(const FieldLayout& f, Index id) const {
-    return f.quotient_base + kernels::qr_quotient(id, plan_.collisions);
+    return kernels::qr_quotient_row(f, id, plan_.collisions);
   }
   Index remainder_row(const FieldLayout& f, Index id) const {
-    return f.remainder_base + kernels::qr_remainder(id, plan_.collisions);
+    return kernels::qr_remainder_row(f, id, plan_.collisions);
   }
 
   template <QrOp Op>

@@ -1,0 +1,111 @@
+// What every CUDA table shares: device id batches, the device form of an optimizer, and the
+// base class holding a table's fields, its input checks and its step count.
+//
+//   ids    DeviceIds [B x F] row-major per-field local ids (device memory), as IdBatch.
+//   out    [B*F x d] floats on the device, row p the embedding of ids[p].
+//   dE     [B*F x d] floats on the device, dLoss/dout.
+//
+// Checks, in kernels, before anything is written: ids outside [0, n_f) (InvalidArgument) and a
+// NaN or Inf in dE (NonFiniteGradient) refuse the call and change nothing; the kernels record
+// the first offender in 16 bytes of flags, read back once per call. A sum of finite dE values
+// that overflows is not caught (the CPU optimizer, which sees the sums, refuses it).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "embcomp/core/types.hpp"
+#include "embcomp/cuda/device_memory.hpp"
+#include "embcomp/kernels/optim_rules.hpp"
+
+namespace embcomp {
+class Optimizer;
+}  // namespace embcomp
+
+namespace embcomp::cuda {
+
+/// A batch of ids in device memory, row-major [batch x fields] (as IdBatch).
+struct DeviceIds {
+  const Index* ids = nullptr;
+  Index batch = 0;
+  Index fields = 0;
+  Index size() const { return batch * fields; }
+};
+
+/// A row-wise optimizer for device tables: the rule and hyper-parameters of a CPU optimizer.
+struct DeviceOptimizer {
+  enum class Kind { sgd, adagrad, adam };
+  Kind kind = Kind::sgd;
+  float learning_rate = 0.01f;
+  kernels::AdagradRule adagrad{};
+  kernels::AdamRule adam{};
+
+  /// The device form of `optimizer` (Sgd, Adagrad or Adam); InvalidArgument for another one.
+  static DeviceOptimizer of(const Optimizer& optimizer);
+  /// fp32 state values per parameter element (0, 1, 2).
+  int slots() const;
+  const char* name() const;
+};
+
+/// Allocates zero optimizer state (`elements` per slot) at a table's first step and keeps it;
+/// InvalidArgument when a table stepped by one optimizer is stepped by another (`owner` names
+/// the table). `slots` is -1 before the first step.
+void ensure_optimizer_state(DeviceArray<float>& state, int& slots, std::size_t elements,
+                            const DeviceOptimizer& optimizer, const std::string& owner);
+
+/// One row-indexed fp32 parameter on the device and its optimizer state, [rows x slots*width]
+/// (the CPU optimizer's layout), allocated at the first step.
+struct DeviceRows {
+  Index rows = 0;
+  Index width = 0;
+  float lr_scale = 1.0f;  ///< the parameter's learning-rate scale, as on the CPU
+  DeviceArray<float> values;
+  DeviceArray<float> state;
+  int state_slots = -1;  ///< slots of the optimizer the state belongs to; -1 before a step
+
+  DeviceRows() = default;
+  /// A device copy of [rows x width] host floats.
+  DeviceRows(Index rows_, Index width_, const float* host, float lr_scale_ = 1.0f);
+  void ensure_state(const DeviceOptimizer& optimizer, const std::string& owner) {
+    ensure_optimizer_state(state, state_slots, static_cast<std::size_t>(rows * width), optimizer,
+                           owner);
+  }
+};
+
+class DeviceTable {
+ public:
+  const std::string& method() const { return method_; }
+  Index fields() const { return static_cast<Index>(cardinalities_.size()); }
+  /// Optimizer steps taken (Adam's t).
+  std::uint64_t steps() const { return steps_; }
+
+ protected:
+  /// Where the kernels record bad input: the first bad position and the first bad dE index.
+  struct Flags {
+    unsigned long long bad_id_position;
+    unsigned long long bad_value_index;
+  };
+
+  DeviceTable(std::string method, std::vector<Index> cardinalities);
+
+  /// InvalidArgument unless `ids` has this table's field count and fewer than 2^31 positions.
+  void check_batch(const DeviceIds& ids) const;
+  /// Clears the flags (asynchronously) before a call's kernels.
+  void reset_flags() const;
+  /// Reads the flags back and throws for what they report (dE rows of `width`).
+  void throw_on_flags(const DeviceIds& ids, Index width) const;
+  unsigned long long* flags() const { return reinterpret_cast<unsigned long long*>(flags_.data()); }
+  const Index* field_sizes() const { return field_sizes_.data(); }
+
+  std::string method_;
+  std::vector<Index> cardinalities_;
+  std::uint64_t steps_ = 0;
+  DeviceArray<unsigned char> library_scratch_;  ///< CUB's temporary storage, kept across steps
+
+ private:
+  DeviceArray<Index> field_sizes_;
+  mutable DeviceArray<Flags> flags_;
+};
+
+}  // namespace embcomp::cuda

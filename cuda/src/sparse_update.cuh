@@ -1,0 +1,133 @@
+// The kernels every CUDA table's training step is built from: checked ids, the dE check, and
+// the fused sparse update over runs of equal rows (after the rows are sorted, primitives.cuh).
+#pragma once
+
+#include <cstdint>
+
+#include "backend.cuh"
+#include "embcomp/cuda/device_table.hpp"
+#include "primitives.cuh"
+
+namespace embcomp::cuda::detail {
+
+inline constexpr unsigned long long kNone = ~0ULL;
+/// The sort key of a position that does not read a parameter (it sorts last and is skipped).
+inline constexpr RowKey kNoRow = ~RowKey{0};
+
+/// A batch's ids and their fields' sizes; the first position holding an id outside its field's
+/// range is recorded.
+struct BatchIds {
+  const Index* ids;
+  Index count;
+  Index fields;
+  const Index* field_sizes;
+  unsigned long long* bad_id_position;
+
+  /// ids[p], or -1 (recorded) for an id outside its field's range.
+  EMBCOMP_DEVICE Index checked_id(Index p) const {
+    const Index id = ids[p];
+    if (id < 0 || id >= field_sizes[p % fields]) {
+      atomicMin(bad_id_position, static_cast<unsigned long long>(p));
+      return -1;
+    }
+    return id;
+  }
+};
+
+/// Records the first index of a NaN or Inf in dE row p (of `width`).
+EMBCOMP_DEVICE void check_finite_row(const float* dE, Index p, Index width,
+                                     unsigned long long* bad_value_index) {
+  for (Index c = 0; c < width; ++c) {
+    if (!is_finite(dE[p * width + c])) {
+      atomicMin(bad_value_index, static_cast<unsigned long long>(p * width + c));
+      return;
+    }
+  }
+}
+
+/// The contribution of position p to column c of its row's gradient: dE[p][c] (a gather).
+struct GatherContribution {
+  const float* dE;
+  Index width;
+  EMBCOMP_DEVICE float operator()(Position p, Index c) const { return dE[p * width + c]; }
+};
+
+/// One thread per (sorted position i, column c < width); the thread at the head of a run of
+/// equal keys (i = 0 or a new key; kNoRow runs are skipped) sums contribution(p, c) over the
+/// run's positions, which the stable sort left in ascending order (the CPU's order, so the same
+/// sum bit for bit). Then, without `buffered`, the rule updates values[row][c] and its state at
+/// once; with it, the sum is written to buffered[i][c] for apply_buffered_kernel (a parameter
+/// whose gradient reads another parameter that this step updates first). Does nothing when the
+/// step's checks recorded bad input.
+template <class Rule, class Contribution>
+EMBCOMP_KERNEL void update_runs_kernel(const RowKey* sorted_rows, const Position* sorted_positions,
+                                       Index count, Index width, Contribution contribution,
+                                       float* values, float* state, Rule rule,
+                                       typename Rule::Coefficients k, float* buffered,
+                                       const unsigned long long* flags) {
+  if (flags[0] != kNone || flags[1] != kNone) return;
+  const Index state_width = Rule::kSlots * width;
+  for (Index i = thread_index(); i < count * width; i += thread_count()) {
+    const Index head = i / width;
+    const RowKey key = sorted_rows[head];
+    if (key == kNoRow) return;  // the rest sorts after it
+    if (head > 0 && sorted_rows[head - 1] == key) continue;
+    const Index c = i - head * width;
+    float g = 0.0f;
+    for (Index j = head; j < count && sorted_rows[j] == key; ++j)
+      g += contribution(sorted_positions[j], c);
+    if (buffered != nullptr) {
+      buffered[i] = g;
+      continue;
+    }
+    const auto row = static_cast<Index>(key);
+    rule.update_element(values[row * width + c], g,
+                        kernels::element_state<Rule>(state, row * state_width + c), width, k);
+  }
+}
+
+/// The rule applied with the gradients update_runs_kernel buffered, one thread per (sorted
+/// position, column); only run heads hold one.
+template <class Rule>
+EMBCOMP_KERNEL void apply_buffered_kernel(const RowKey* sorted_rows, Index count, Index width,
+                                          const float* buffered, float* values, float* state,
+                                          Rule rule, typename Rule::Coefficients k,
+                                          const unsigned long long* flags) {
+  if (flags[0] != kNone || flags[1] != kNone) return;
+  const Index state_width = Rule::kSlots * width;
+  for (Index i = thread_index(); i < count * width; i += thread_count()) {
+    const Index head = i / width;
+    const RowKey key = sorted_rows[head];
+    if (key == kNoRow) return;
+    if (head > 0 && sorted_rows[head - 1] == key) continue;
+    const auto row = static_cast<Index>(key);
+    const Index c = i - head * width;
+    rule.update_element(values[row * width + c], buffered[i],
+                        kernels::element_state<Rule>(state, row * state_width + c), width, k);
+  }
+}
+
+/// fn(rule) with the rule of `optimizer`.
+template <class Fn>
+void with_rule(const DeviceOptimizer& optimizer, Fn&& fn) {
+  switch (optimizer.kind) {
+    case DeviceOptimizer::Kind::sgd:
+      fn(kernels::SgdRule{});
+      return;
+    case DeviceOptimizer::Kind::adagrad:
+      fn(optimizer.adagrad);
+      return;
+    case DeviceOptimizer::Kind::adam:
+      fn(optimizer.adam);
+      return;
+  }
+}
+
+/// Bits needed to write `value` (at least 1).
+inline int bit_width_of(Index value) {
+  int bits = 1;
+  while (bits < 63 && (value >> bits) != 0) ++bits;
+  return bits;
+}
+
+}  // namespace embcomp::cuda::detail

@@ -1,0 +1,93 @@
+// The CUDA qr table against the CPU qr table it mirrors, on the same inputs, for every op and
+// with full (unhashed) fields beside compressed ones. Built twice (tests/cuda/CMakeLists.txt):
+// through the host shim, and on the GPU. Bit for bit, as the gather tables (gather_table_test).
+#include <catch2/catch.hpp>
+
+#include "cuda/device_support.hpp"
+#include "embcomp/cuda/qr_table.hpp"
+
+namespace embcomp::test {
+namespace {
+
+// Fields of n_f <= threshold keep a full table (40, 3 and 1 ids at 40; 90 too at 100).
+const std::vector<std::string> kSpecs = {"qr", "qr:op=add", "qr:op=concat",
+                                         "qr:op=mul,threshold=40", "qr:op=concat,threshold=100"};
+
+std::unique_ptr<EmbeddingTable> cpu_qr(const std::string& spec) {
+  return make_table(spec, TableArgs(collision_schema(), Budget{8.0}, 3));
+}
+
+}  // namespace
+
+TEST_CASE("cuda qr looks up what the CPU qr does", "[cuda]") {
+  if (!backend_ready()) return;
+  for (const auto& spec : kSpecs) {
+    INFO(spec);
+    const auto cpu = cpu_qr(spec);
+    const auto device = cuda::QrTable::mirror(*cpu);
+    for (const Index batch : {1, 5, 130}) {
+      const auto ids = skewed_ids(cpu->schema(), batch, static_cast<unsigned>(batch));
+      CHECK(device_lookup(device, ids, cpu->dim()) == lookup(*cpu, ids));
+    }
+  }
+}
+
+TEST_CASE("cuda qr trains as the CPU qr does with sgd adagrad and adam", "[cuda]") {
+  if (!backend_ready()) return;
+  for (const auto& spec : kSpecs) {
+    for (auto& cpu_optimizer : all_optimizers()) {
+      INFO(spec << " with " << cpu_optimizer->name());
+      const auto cpu = cpu_qr(spec);
+      auto device = cuda::QrTable::mirror(*cpu);
+      const auto device_optimizer = cuda::DeviceOptimizer::of(*cpu_optimizer);
+      Gradients grads;
+      for (unsigned step = 0; step < 6; ++step) {
+        const auto ids = skewed_ids(cpu->schema(), 64, 200 + step);
+        const auto dE = normal_values(ids.size() * static_cast<std::size_t>(cpu->dim()), step);
+        cpu_step(*cpu, *cpu_optimizer, ids, dE, grads);
+        device_step(device, device_optimizer, ids, dE);
+      }
+      int compared = 0;
+      for (const Parameter* param : cpu->parameters()) {
+        INFO(param->name());
+        CHECK(device.rows_to_host(param->name()) ==
+              std::vector<float>(param->data(), param->data() + param->size()));
+        if (cpu_optimizer->slots() > 0) {
+          CHECK(device.state_to_host(param->name()) == *cpu_optimizer->state(*param));
+        }
+        ++compared;
+      }
+      CHECK(compared >= 2);
+      CHECK(device.steps() == cpu_optimizer->steps());
+    }
+  }
+}
+
+TEST_CASE("cuda qr copies its tables back and refuses bad input", "[cuda]") {
+  if (!backend_ready()) return;
+  const auto cpu = cpu_qr("qr:op=mul,threshold=40");
+  auto device = cuda::QrTable::mirror(*cpu);
+  const auto ids = skewed_ids(cpu->schema(), 32, 5);
+  device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, ids,
+              normal_values(ids.size() * 16, 6));
+  const auto before = lookup(*cpu, ids);
+  device.copy_rows_to(*cpu);
+  CHECK(lookup(*cpu, ids) != before);
+  CHECK(lookup(*cpu, ids) == device_lookup(device, ids, 16));
+
+  const auto trained = device.rows_to_host("quotient");
+  auto bad = ids;
+  bad[3 * 6 + 4] = 1;  // field 4 has one id
+  CHECK_THROWS_WITH(device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, bad,
+                                normal_values(ids.size() * 16, 7)),
+                    Catch::Contains("id 1 at position 22 (field 4)"));
+  CHECK(device.rows_to_host("quotient") == trained);
+  CHECK(device.steps() == 1);
+  CHECK_THROWS_AS(device.rows_to_host("rows"), InvalidArgument);
+  CHECK_THROWS_AS(
+      cuda::QrTable::mirror(*make_table("hash", TableArgs(collision_schema(), Budget{8.0}, 3))),
+      InvalidArgument);
+  CHECK_THROWS_AS(device.copy_rows_to(*cpu_qr("qr:op=concat")), InvalidArgument);  // other widths
+}
+
+}  // namespace embcomp::test
