@@ -1,5 +1,6 @@
 """PyTorch on the same GPU as embcomp_cuda_bench, on the same shapes: a 4 GiB fp32 table of
-8 fields x 2^23 ids, d = 16, uniform random ids; lookup (F.embedding), and one training step
+8 fields x 2^23 ids, d = 16, uniform random ids; lookup (F.embedding, and index_select on the
+weight for the bare gather), and one training step
 (lookup, backward with a sparse gradient, then torch.optim.SGD or SparseAdam). Rows per second,
 the median of 5 repetitions of 20 calls after a warm-up, timed with CUDA events.
 Run by scripts/gpu-check.sh next to the C++ benchmark."""
@@ -40,7 +41,11 @@ def main():
         table = torch.nn.Embedding(rows, DIM, sparse=True, device=device)
         with torch.no_grad():
             rate = positions / seconds_per_call(lambda: torch.nn.functional.embedding(ids, table.weight))
-        print(f"torch lookup (B*F = {positions}): {rate:.4g} rows/s")
+            print(f"torch lookup (B*F = {positions}): {rate:.4g} rows/s")
+            # The same gather without the embedding op, to tell its overhead from the gather's.
+            weight = table.weight.detach()
+            rate = positions / seconds_per_call(lambda: weight.index_select(0, ids))
+            print(f"torch index_select (B*F = {positions}): {rate:.4g} rows/s")
         grad = torch.randn(positions, DIM, device=device) * 1e-3
         for name, optimizer in (("sgd", torch.optim.SGD(table.parameters(), lr=0.01)),
                                 ("sparse adam", torch.optim.SparseAdam(table.parameters(), lr=0.01))):
