@@ -27,7 +27,9 @@ cuda_flags=()
 nvcc=$(command -v nvcc || true)
 [[ -z $nvcc && -x /usr/local/cuda/bin/nvcc ]] && nvcc=/usr/local/cuda/bin/nvcc
 if [[ -n $nvcc ]]; then
-  cuda_flags=(-DEMBCOMP_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc")
+  # One architecture is enough to check that it compiles (EMBCOMP_CUDA_ARCHITECTURES to change).
+  cuda_flags=(-DEMBCOMP_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc"
+              -DCMAKE_CUDA_ARCHITECTURES="${EMBCOMP_CUDA_ARCHITECTURES:-90}")
   echo "test.sh: $nvcc found: the CUDA backend's nvcc build is compiled too"
 fi
 
