@@ -5,6 +5,8 @@
 //   hash lookup    `hash` at 5x: a 4 GiB table of 8 fields of 5 * 2^23 ids
 //   int8           `int8` (global scale) on full's schema: lookup and an SGD step
 //   qr             `qr` (op=mul) at 100x on full's schema: lookup and an SGD step
+//   mde            `mde` at 8x on fields of 2^23 down to 2^9 ids (widths 16 down to 1, most
+//                  projected): lookup and an SGD step
 //   train steps    full's fused backward + update (sgd, adam), positions per second
 // Each figure is the median of 5 timed repetitions of `kIterations` calls after a warm-up;
 // lookups and steps include their input checks (one 16-byte copy each way per call).
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "embcomp/cuda/gather_table.hpp"
+#include "embcomp/cuda/mde_table.hpp"
 #include "embcomp/cuda/qr_table.hpp"
 #include "embcomp/cuda/raw_gather.hpp"
 #include "embcomp/embcomp.hpp"
@@ -99,6 +102,12 @@ int main(int argc, char** argv) {
   auto int8 = embcomp::cuda::GatherTable::mirror(*int8_cpu);
   const auto qr_cpu = embcomp::make_table("qr", embcomp::TableArgs(full_schema, {100.0}, 1));
   auto qr = embcomp::cuda::QrTable::mirror(*qr_cpu);
+  // mde needs fields of different sizes to give them different widths.
+  std::vector<Index> mixed_cardinalities;
+  for (Index f = 0; f < kFields; ++f) mixed_cardinalities.push_back(ids_per_field >> (2 * f));
+  const embcomp::Schema mixed_schema{mixed_cardinalities, kDim};
+  const auto mde_cpu = embcomp::make_table("mde", embcomp::TableArgs(mixed_schema, {8.0}, 1));
+  auto mde = embcomp::cuda::MdeTable::mirror(*mde_cpu);
   auto trained_sgd = embcomp::cuda::GatherTable::mirror(*full_cpu);
   auto trained_adam = embcomp::cuda::GatherTable::mirror(*full_cpu);
 
@@ -155,6 +164,15 @@ int main(int argc, char** argv) {
         {"qr train step sgd 100x" + at, static_cast<double>(positions) / seconds_per_call([&] {
                                           qr.train_step(full_batch, device_dE.data(), sgd);
                                         })});
+    const auto mixed_ids = DeviceArray<Index>::from(uniform_ids(mixed_schema, batch, 6));
+    const embcomp::cuda::DeviceIds mixed_batch{mixed_ids.data(), batch, kFields};
+    rows.push_back({"mde lookup 8x" + at, static_cast<double>(positions) / seconds_per_call([&] {
+                                            mde.lookup(mixed_batch, out.data());
+                                          })});
+    rows.push_back(
+        {"mde train step sgd 8x" + at, static_cast<double>(positions) / seconds_per_call([&] {
+                                         mde.train_step(mixed_batch, device_dE.data(), sgd);
+                                       })});
     for (auto* trained : {&trained_sgd, &trained_adam}) {
       const embcomp::cuda::DeviceOptimizer optimizer{
           trained == &trained_sgd ? embcomp::cuda::DeviceOptimizer::Kind::sgd

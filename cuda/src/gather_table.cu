@@ -80,7 +80,7 @@ EMBCOMP_KERNEL void rows_kernel(BatchRows batch, const float* dE, Index width, R
 }
 
 /// update_runs_kernel for integer codes, one thread per run head: the row is decoded, every element
-/// updated by the rule (its gradient summed as in update_kernel), and the row encoded again with
+/// updated by the rule (its gradient by run_gradient), and the row encoded again with
 /// the CPU's stochastic rounding (Parameter::write_row): noise uniform01(combine(stream, row), c)
 /// and, with per-row scales, the scale refitted to the updated row first (kept in `updated`,
 /// [count x width], until the row's largest magnitude is known).
@@ -91,21 +91,19 @@ EMBCOMP_KERNEL void update_codes_kernel(const RowKey* sorted_rows, const Positio
                                         float* updated, float* state, Rule rule,
                                         typename Rule::Coefficients k,
                                         const unsigned long long* flags) {
-  if (flags[0] != kNone || flags[1] != kNone) return;
+  if (input_refused(flags)) return;
   const Index state_width = Rule::kSlots * width;
+  const GatherContribution contribution{dE, width};
   for (Index head = thread_index(); head < count; head += thread_count()) {
+    if (!starts_run(sorted_rows, head)) continue;
     const RowKey key = sorted_rows[head];
-    if (head > 0 && sorted_rows[head - 1] == key) continue;
     const auto row = static_cast<Index>(key);
     Code* row_codes = codes + row * width;
     const float scale = codec.scale_of(row), offset = codec.offset_of();
     const std::uint64_t row_stream = kernels::combine(stream, static_cast<std::uint64_t>(row));
     float max_abs = 0.0f;
     for (Index c = 0; c < width; ++c) {
-      float g = 0.0f;
-      for (Index j = head; j < count && sorted_rows[j] == key; ++j) {
-        g += dE[static_cast<Index>(sorted_positions[j]) * width + c];
-      }
+      const float g = run_gradient(sorted_rows, sorted_positions, count, head, c, contribution);
       float w = kernels::dequantize(static_cast<float>(row_codes[c]), scale, offset);
       rule.update_element(w, g, kernels::element_state<Rule>(state, row * state_width + c), width,
                           k);

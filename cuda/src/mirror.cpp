@@ -2,13 +2,17 @@
 // by the host compiler in both builds, so the .cu files need none of the CPU library's headers.
 #include <xxhash.h>
 
+#include <algorithm>
+#include <functional>
 #include <string>
 #include <utility>
 
 #include "embcomp/cuda/gather_table.hpp"
+#include "embcomp/cuda/mde_table.hpp"
 #include "embcomp/cuda/qr_table.hpp"
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
+#include "embcomp/methods/mde.hpp"
 #include "embcomp/methods/qr.hpp"
 #include "embcomp/optim/adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
@@ -71,7 +75,7 @@ GatherTable GatherTable::mirror(const EmbeddingTable& table) {
   } else {
     throw InvalidArgument("cuda: method '" + method_of(table, "?") +
                           "' has no cuda::GatherTable; it has full, int8, int16 and hash (qr: "
-                          "cuda::QrTable)");
+                          "cuda::QrTable, mde: cuda::MdeTable)");
   }
   const Parameter& rows = rows_parameter(table, method);
   HostRows host;
@@ -140,6 +144,61 @@ void QrTable::copy_rows_to(EmbeddingTable& table) const {
   for (const char* name : {"quotient", "remainder", "full"}) {
     const DeviceRows& rows = part(name);
     if (rows.rows > 0) rows.values.download(find_parameter(table, name)->data());
+  }
+}
+
+MdeTable MdeTable::mirror(const EmbeddingTable& table) {
+  const auto* mde = dynamic_cast<const embcomp::MdeTable*>(&table);
+  if (mde == nullptr) {
+    throw InvalidArgument("cuda: method '" + method_of(table, "?") +
+                          "' is not mde; cuda::MdeTable mirrors mde tables only");
+  }
+  HostTables host;
+  host.dim = table.dim();
+  std::vector<float> rows_scales, projection_scales;
+  for (Index f = 0; f < table.schema().num_fields(); ++f) {
+    const std::string name = "field" + std::to_string(f);
+    const Parameter& rows = *find_parameter(table, name + ".rows");
+    const Parameter* projection = find_parameter(table, name + ".projection");
+    host.fields.push_back({rows.rows(), rows.width(), rows.data(),
+                           projection == nullptr ? nullptr : projection->data()});
+    rows_scales.push_back(rows.lr_scale());
+    if (projection != nullptr) projection_scales.push_back(projection->lr_scale());
+  }
+  const auto uniform = [&](const std::vector<float>& scales, const char* what) {
+    if (scales.empty()) return 1.0f;
+    if (std::adjacent_find(scales.begin(), scales.end(), std::not_equal_to<>()) != scales.end()) {
+      throw InvalidArgument("cuda::MdeTable: the " + std::string(what) +
+                            " of '" + table.spec() + "' have different learning-rate scales");
+    }
+    return scales.front();
+  };
+  host.rows_lr_scale = uniform(rows_scales, "rows");
+  host.projection_lr_scale = uniform(projection_scales, "projections");
+  return MdeTable(method_of(table, embcomp::MdeTable::kKey), host);
+}
+
+void MdeTable::copy_rows_to(EmbeddingTable& table) const {
+  std::vector<std::pair<Parameter*, std::string>> targets;
+  for (Index f = 0; f < fields(); ++f) {
+    const std::string name = "field" + std::to_string(f);
+    const MdeFieldLayout& field = layout_[static_cast<std::size_t>(f)];
+    targets.emplace_back(find_parameter(table, name + ".rows"), name + ".rows");
+    if (field.projection_offset >= 0) {
+      targets.emplace_back(find_parameter(table, name + ".projection"), name + ".projection");
+    }
+  }
+  for (const auto& [param, name] : targets) {
+    if (param == nullptr || !param->is_fp32() ||
+        param->size() != static_cast<std::size_t>(slice(name).size)) {
+      throw InvalidArgument("cuda: cannot copy mde's '" + name + "' (" +
+                            std::to_string(slice(name).size) + " floats) into '" + table.spec() +
+                            "', which has no such fp32 parameter");
+    }
+  }
+  for (const auto& [param, name] : targets) {
+    const std::vector<float> values = rows_to_host(name);
+    std::copy(values.begin(), values.end(), param->data());
   }
 }
 

@@ -52,30 +52,51 @@ struct GatherContribution {
   EMBCOMP_DEVICE float operator()(Position p, Index c) const { return dE[p * width + c]; }
 };
 
+/// True when sorted position `head` starts a run of equal keys.
+EMBCOMP_DEVICE bool starts_run(const RowKey* sorted_rows, Index head) {
+  return head == 0 || sorted_rows[head - 1] != sorted_rows[head];
+}
+
+/// The gradient of column c of the run starting at sorted position `head`: contribution(p, c)
+/// summed over the run's positions, which the stable sort left in ascending order (the CPU's
+/// order, so the same sum bit for bit).
+template <class Contribution>
+EMBCOMP_DEVICE float run_gradient(const RowKey* sorted_rows, const Position* sorted_positions,
+                                  Index count, Index head, Index c,
+                                  const Contribution& contribution) {
+  const RowKey key = sorted_rows[head];
+  float g = 0.0f;
+  for (Index j = head; j < count && sorted_rows[j] == key; ++j)
+    g += contribution(sorted_positions[j], c);
+  return g;
+}
+
+/// True when the step's checks recorded bad input (its kernels then change nothing).
+EMBCOMP_DEVICE bool input_refused(const unsigned long long* flags) {
+  return flags[0] != kNone || flags[1] != kNone;
+}
+
 /// One thread per (sorted position i, column c < width); the thread at the head of a run of
-/// equal keys (i = 0 or a new key; kNoRow runs are skipped) sums contribution(p, c) over the
-/// run's positions, which the stable sort left in ascending order (the CPU's order, so the same
-/// sum bit for bit). Then, without `buffered`, the rule updates values[row][c] and its state at
-/// once; with it, the sum is written to buffered[i][c] for apply_buffered_kernel (a parameter
-/// whose gradient reads another parameter that this step updates first). Does nothing when the
-/// step's checks recorded bad input.
+/// equal keys (kNoRow runs are skipped) takes the run's gradient (run_gradient). Then, without
+/// `buffered`, the rule updates values[row][c] and its state at once; with it, the gradient is
+/// written to buffered[i][c] for apply_buffered_kernel (a parameter whose gradient reads another
+/// parameter that this step updates first). Does nothing when the step's checks recorded bad
+/// input.
 template <class Rule, class Contribution>
 EMBCOMP_KERNEL void update_runs_kernel(const RowKey* sorted_rows, const Position* sorted_positions,
                                        Index count, Index width, Contribution contribution,
                                        float* values, float* state, Rule rule,
                                        typename Rule::Coefficients k, float* buffered,
                                        const unsigned long long* flags) {
-  if (flags[0] != kNone || flags[1] != kNone) return;
+  if (input_refused(flags)) return;
   const Index state_width = Rule::kSlots * width;
   for (Index i = thread_index(); i < count * width; i += thread_count()) {
     const Index head = i / width;
     const RowKey key = sorted_rows[head];
     if (key == kNoRow) return;  // the rest sorts after it
-    if (head > 0 && sorted_rows[head - 1] == key) continue;
+    if (!starts_run(sorted_rows, head)) continue;
     const Index c = i - head * width;
-    float g = 0.0f;
-    for (Index j = head; j < count && sorted_rows[j] == key; ++j)
-      g += contribution(sorted_positions[j], c);
+    const float g = run_gradient(sorted_rows, sorted_positions, count, head, c, contribution);
     if (buffered != nullptr) {
       buffered[i] = g;
       continue;
@@ -93,13 +114,13 @@ EMBCOMP_KERNEL void apply_buffered_kernel(const RowKey* sorted_rows, Index count
                                           const float* buffered, float* values, float* state,
                                           Rule rule, typename Rule::Coefficients k,
                                           const unsigned long long* flags) {
-  if (flags[0] != kNone || flags[1] != kNone) return;
+  if (input_refused(flags)) return;
   const Index state_width = Rule::kSlots * width;
   for (Index i = thread_index(); i < count * width; i += thread_count()) {
     const Index head = i / width;
     const RowKey key = sorted_rows[head];
     if (key == kNoRow) return;
-    if (head > 0 && sorted_rows[head - 1] == key) continue;
+    if (!starts_run(sorted_rows, head)) continue;
     const auto row = static_cast<Index>(key);
     const Index c = i - head * width;
     rule.update_element(values[row * width + c], buffered[i],

@@ -1,0 +1,105 @@
+// The CUDA twin of mde (methods/mde.hpp): every field's rows E_f [n_f x d_f] in one flat device
+// buffer, every projection P_f [d_f x D] in another, and the CPU table's math element by element
+// (kernels/mde.hpp). Shapes and input checks: device_table.hpp.
+//
+// train_step computes every gradient from the parameters before the step, as the CPU's backward
+// then optimizer do:
+//   1. dP_f [d_f x D] = sum over the batch's samples b of E_f[x_bf]ᵀ dE[b*F+f], in ascending b,
+//      into a buffer (it reads the rows before they are updated);
+//   2. the rows, fused: positions sorted by stacked row (CUB, stable), and the head of every run
+//      sums dE P_fᵀ (or dE where d_f = D) over its positions in ascending order and applies the
+//      rule (it reads the projections before they are updated);
+//   3. the projections from the buffer, every element stepped (a dense parameter, as on the CPU).
+// The rows and the lookup equal the CPU's bit for bit. dP_f is a plain ascending sum; the CPU
+// forms it with Eigen's GEMM, which sums the batch in the same order while the batch fits one of
+// its depth blocks (the tests check equality at their sizes).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "embcomp/cuda/device_table.hpp"
+
+namespace embcomp {
+class EmbeddingTable;
+}  // namespace embcomp
+
+namespace embcomp::cuda {
+
+/// Where field f sits in an MdeTable's flat buffers.
+struct MdeFieldLayout {
+  Index dim = 0;                 ///< d_f, in [1, D]
+  Index row_base = 0;            ///< its first stacked row: the sum of n_g over fields g < f
+  Index value_offset = 0;        ///< its first float of E_f: the sum of n_g d_g over g < f
+  Index projection_offset = -1;  ///< its first float of P_f in the projections, -1 when d_f = D
+};
+
+class MdeTable : public DeviceTable {
+ public:
+  /// One field in host memory: E_f [rows x dim] and, when dim < D, P_f [dim x D].
+  struct HostField {
+    Index rows = 0;
+    Index dim = 0;
+    const float* values = nullptr;
+    const float* projection = nullptr;
+  };
+  /// An mde table in host memory, with the learning-rate scales of its rows and projections.
+  struct HostTables {
+    Index dim = 0;
+    std::vector<HostField> fields;
+    float rows_lr_scale = 1.0f;
+    float projection_lr_scale = 1.0f;
+  };
+
+  MdeTable(std::string method, const HostTables& host);
+
+  /// A device copy of a CPU `mde` table; InvalidArgument for another method, or for rows or
+  /// projections whose learning-rate scales differ from field to field.
+  static MdeTable mirror(const EmbeddingTable& table);
+
+  Index dim() const { return dim_; }
+
+  /// out[B*F x d] = E_f[id] P_f for each position's field f (E_f[id] where d_f = D).
+  void lookup(const DeviceIds& ids, float* out) const;
+  /// One fused backward + optimizer step for dE[B*F x d] (see the top of this file).
+  void train_step(const DeviceIds& ids, const float* dE, const DeviceOptimizer& optimizer);
+
+  /// The values of the CPU parameter `parameter` ("field<f>.rows" or "field<f>.projection"),
+  /// copied to the host.
+  std::vector<float> rows_to_host(const std::string& parameter) const;
+  /// Its optimizer state [rows x slots*width], copied to the host (empty before a step).
+  std::vector<float> state_to_host(const std::string& parameter) const;
+  /// Writes every E_f and P_f into `table`'s parameters of the same names and shapes.
+  void copy_rows_to(EmbeddingTable& table) const;
+
+ private:
+  /// A flat parameter buffer (every field's E_f, or every P_f) and its optimizer state.
+  struct FlatParameter {
+    DeviceArray<float> values;
+    DeviceArray<float> state;
+    int state_slots = -1;  ///< slots of the optimizer the state belongs to; -1 before a step
+    float lr_scale = 1.0f;
+  };
+  /// The slice of `parameter`'s values (or state, for `slots` > 0) in a flat buffer.
+  struct Slice {
+    const FlatParameter* flat = nullptr;
+    Index offset = 0;  ///< first float of the values
+    Index size = 0;    ///< floats of the values
+  };
+  Slice slice(const std::string& parameter) const;
+  template <class Rule>
+  void update(const Rule& rule, float lr, std::uint64_t step, const DeviceIds& ids,
+              const float* dE);
+
+  Index dim_;
+  std::vector<MdeFieldLayout> layout_;
+  DeviceArray<MdeFieldLayout> device_layout_;
+  FlatParameter rows_, projections_;
+
+  // Scratch, kept across calls so that steps do not allocate.
+  DeviceArray<std::uint32_t> keys_, sorted_keys_;
+  DeviceArray<std::int32_t> positions_, sorted_positions_;
+  DeviceArray<float> projection_gradients_;  ///< [sum of d_f D] in the projections' layout
+};
+
+}  // namespace embcomp::cuda

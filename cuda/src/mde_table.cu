@@ -1,0 +1,287 @@
+// MdeTable (cuda/include/embcomp/cuda/mde_table.hpp): the kernels and their driver. The same
+// source builds under nvcc and, in host mode, as C++ against the shim (host/).
+#include "embcomp/cuda/mde_table.hpp"
+
+#include <limits>
+#include <string>
+
+#include "backend.cuh"
+#include "embcomp/core/error.hpp"
+#include "embcomp/kernels/mde.hpp"
+#include "primitives.cuh"
+#include "sparse_update.cuh"
+
+namespace embcomp::cuda {
+namespace detail {
+
+/// Sort keys by position: the stacked row of the position's id (kNoRow for a bad id, which is
+/// recorded). dE row p is checked too.
+EMBCOMP_KERNEL void mde_rows_kernel(BatchIds batch, const MdeFieldLayout* layout, const float* dE,
+                                    Index d, RowKey* keys, Position* positions,
+                                    unsigned long long* bad_value_index) {
+  for (Index p = thread_index(); p < batch.count; p += thread_count()) {
+    check_finite_row(dE, p, d, bad_value_index);
+    positions[p] = static_cast<Position>(p);
+    const Index id = batch.checked_id(p);
+    keys[p] = id < 0 ? kNoRow : static_cast<RowKey>(layout[p % batch.fields].row_base + id);
+  }
+}
+
+/// One thread per output element (p, j): E_f[id] P_f, or E_f[id] where d_f = D.
+EMBCOMP_KERNEL void mde_lookup_kernel(BatchIds batch, const MdeFieldLayout* layout, Index d,
+                                      const float* values, const float* projections, float* out) {
+  for (Index i = thread_index(); i < batch.count * d; i += thread_count()) {
+    const Index p = i / d;
+    const Index j = i - p * d;
+    const Index id = batch.checked_id(p);
+    if (id < 0) continue;
+    const MdeFieldLayout& f = layout[p % batch.fields];
+    const float* row = values + f.value_offset + id * f.dim;
+    out[i] = f.projection_offset < 0
+                 ? row[j]
+                 : kernels::mde_project_element(row, f.dim, projections + f.projection_offset, d, j);
+  }
+}
+
+/// The field whose projection holds flat element e of the projections.
+EMBCOMP_DEVICE Index projection_field(const MdeFieldLayout* layout, Index fields, Index d,
+                                      Index e) {
+  Index f = 0;
+  while (f + 1 < fields &&
+         (layout[f].projection_offset < 0 || e >= layout[f].projection_offset + layout[f].dim * d))
+    ++f;
+  return f;
+}
+
+/// One thread per projection element (f, i, j): dP_f[i][j] = the sum over samples b, ascending,
+/// of E_f[x_bf][i] dE[b*F+f][j] (the rows before the step).
+EMBCOMP_KERNEL void mde_projection_gradient_kernel(const Index* ids, Index batch, Index fields,
+                                                   const MdeFieldLayout* layout, Index d,
+                                                   Index size, const float* values, const float* dE,
+                                                   float* gradients,
+                                                   const unsigned long long* flags) {
+  if (input_refused(flags)) return;
+  for (Index e = thread_index(); e < size; e += thread_count()) {
+    const Index f = projection_field(layout, fields, d, e);
+    const MdeFieldLayout& field = layout[f];
+    const Index i = (e - field.projection_offset) / d;
+    const Index j = e - field.projection_offset - i * d;
+    float sum = 0.0f;
+    for (Index b = 0; b < batch; ++b) {
+      const Index p = b * fields + f;
+      sum += values[field.value_offset + ids[p] * field.dim + i] * dE[p * d + j];
+    }
+    gradients[e] = sum;
+  }
+}
+
+/// dL/dE_f[row][c] of position p: (dE[p] P_fᵀ)[c], or dE[p][c] where d_f = D.
+struct MdeRowContribution {
+  const float* dE;
+  Index d;
+  const float* projection;  ///< P_f, null where d_f = D
+  EMBCOMP_DEVICE float operator()(Position p, Index c) const {
+    const float* g = dE + static_cast<Index>(p) * d;
+    return projection == nullptr ? g[c] : kernels::mde_project_back_element(projection, d, g, c);
+  }
+};
+
+/// update_runs_kernel for rows of per-field widths: one thread per (sorted position, column
+/// c < D); the head of a run of field f's row updates its columns c < d_f (the rest idle).
+template <class Rule>
+EMBCOMP_KERNEL void mde_update_rows_kernel(const RowKey* sorted_rows,
+                                           const Position* sorted_positions, Index count,
+                                           Index fields, const MdeFieldLayout* layout, Index d,
+                                           const float* dE, const float* projections,
+                                           float* values, float* state, Rule rule,
+                                           typename Rule::Coefficients k,
+                                           const unsigned long long* flags) {
+  if (input_refused(flags)) return;
+  for (Index i = thread_index(); i < count * d; i += thread_count()) {
+    const Index head = i / d;
+    const RowKey key = sorted_rows[head];
+    if (key == kNoRow) return;  // the rest sorts after it
+    if (!starts_run(sorted_rows, head)) continue;
+    const MdeFieldLayout& f = layout[sorted_positions[head] % fields];
+    const Index c = i - head * d;
+    if (c >= f.dim) continue;
+    const MdeRowContribution contribution{
+        dE, d, f.projection_offset < 0 ? nullptr : projections + f.projection_offset};
+    const float g = run_gradient(sorted_rows, sorted_positions, count, head, c, contribution);
+    const Index row = static_cast<Index>(key) - f.row_base;
+    const Index state_offset = Rule::kSlots * (f.value_offset + row * f.dim) + c;
+    rule.update_element(values[f.value_offset + row * f.dim + c], g,
+                        kernels::element_state<Rule>(state, state_offset), f.dim, k);
+  }
+}
+
+/// The rule over every projection element with its buffered gradient; the state of P_f is
+/// [d_f x slots*D] at slots times its offset (the CPU's layout for a dense parameter).
+template <class Rule>
+EMBCOMP_KERNEL void mde_apply_projections_kernel(const MdeFieldLayout* layout, Index fields,
+                                                 Index d, Index size, const float* gradients,
+                                                 float* projections, float* state, Rule rule,
+                                                 typename Rule::Coefficients k,
+                                                 const unsigned long long* flags) {
+  if (input_refused(flags)) return;
+  for (Index e = thread_index(); e < size; e += thread_count()) {
+    const MdeFieldLayout& f = layout[projection_field(layout, fields, d, e)];
+    const Index i = (e - f.projection_offset) / d;
+    const Index j = e - f.projection_offset - i * d;
+    const Index state_offset = Rule::kSlots * (f.projection_offset + i * d) + j;
+    rule.update_element(projections[e], gradients[e],
+                        kernels::element_state<Rule>(state, state_offset), d, k);
+  }
+}
+
+}  // namespace detail
+
+namespace {
+
+/// The flat layout of `host`'s fields, checked.
+std::vector<MdeFieldLayout> layout_of(const MdeTable::HostTables& host) {
+  if (host.dim <= 0 || host.fields.empty()) {
+    throw InvalidArgument("cuda::MdeTable: " + std::to_string(host.fields.size()) +
+                          " fields of output width " + std::to_string(host.dim));
+  }
+  std::vector<MdeFieldLayout> layout;
+  Index rows = 0, values = 0, projections = 0;
+  for (const MdeTable::HostField& field : host.fields) {
+    const bool projected = field.dim < host.dim;
+    if (field.rows <= 0 || field.dim < 1 || field.dim > host.dim || field.values == nullptr ||
+        (projected && field.projection == nullptr)) {
+      throw InvalidArgument("cuda::MdeTable: a field of " + std::to_string(field.rows) +
+                            " rows of width " + std::to_string(field.dim) + " (in [1, " +
+                            std::to_string(host.dim) + "], with its values and projection)");
+    }
+    layout.push_back({field.dim, rows, values, projected ? projections : -1});
+    rows += field.rows;
+    values += field.rows * field.dim;
+    if (projected) projections += field.dim * host.dim;
+  }
+  if (rows >= Index{detail::kNoRow}) {
+    throw InvalidArgument("cuda::MdeTable: " + std::to_string(rows) +
+                          " rows in all (below 2^32 - 1)");
+  }
+  return layout;
+}
+
+}  // namespace
+
+MdeTable::MdeTable(std::string method, const HostTables& host)
+    : DeviceTable(std::move(method), [&] {
+        std::vector<Index> cardinalities;
+        for (const HostField& field : host.fields) cardinalities.push_back(field.rows);
+        return cardinalities;
+      }()),
+      dim_(host.dim),
+      layout_(layout_of(host)) {
+  device_layout_ = DeviceArray<MdeFieldLayout>::from(layout_);
+  std::vector<float> values, projections;
+  for (const HostField& field : host.fields) {
+    values.insert(values.end(), field.values, field.values + field.rows * field.dim);
+    if (field.dim < dim_) {
+      projections.insert(projections.end(), field.projection,
+                         field.projection + field.dim * dim_);
+    }
+  }
+  rows_.values = DeviceArray<float>::from(values);
+  rows_.lr_scale = host.rows_lr_scale;
+  projections_.values = DeviceArray<float>::from(projections);
+  projections_.lr_scale = host.projection_lr_scale;
+}
+
+void MdeTable::lookup(const DeviceIds& ids, float* out) const {
+  check_batch(ids);
+  reset_flags();
+  const detail::BatchIds batch{ids.ids, ids.size(), ids.fields, field_sizes(), &flags()[0]};
+  detail::launch(ids.size() * dim_, detail::mde_lookup_kernel, batch, device_layout_.data(), dim_,
+                 rows_.values.data(), projections_.values.data(), out);
+  throw_on_flags(ids, dim_);
+}
+
+template <class Rule>
+void MdeTable::update(const Rule& rule, float lr, std::uint64_t step, const DeviceIds& ids,
+                      const float* dE) {
+  const unsigned long long* flags = this->flags();
+  const auto projection_size = static_cast<Index>(projections_.values.size());
+  // 1. The projections' gradients, from the rows before the step.
+  projection_gradients_.reserve(projections_.values.size());
+  detail::launch(projection_size, detail::mde_projection_gradient_kernel, ids.ids, ids.batch,
+                 ids.fields, device_layout_.data(), dim_, projection_size, rows_.values.data(), dE,
+                 projection_gradients_.data(), flags);
+  // 2. The rows, fused: their gradients read the projections, not yet updated.
+  detail::launch(ids.size() * dim_, detail::mde_update_rows_kernel<Rule>, sorted_keys_.data(),
+                 sorted_positions_.data(), ids.size(), ids.fields, device_layout_.data(), dim_, dE,
+                 projections_.values.data(), rows_.values.data(), rows_.state.data(), rule,
+                 rule.coefficients(lr * rows_.lr_scale, step), flags);
+  // 3. The projections.
+  detail::launch(projection_size, detail::mde_apply_projections_kernel<Rule>,
+                 device_layout_.data(), ids.fields, dim_, projection_size,
+                 projection_gradients_.data(), projections_.values.data(),
+                 projections_.state.data(), rule,
+                 rule.coefficients(lr * projections_.lr_scale, step), flags);
+}
+
+void MdeTable::train_step(const DeviceIds& ids, const float* dE, const DeviceOptimizer& optimizer) {
+  check_batch(ids);
+  const std::string owner = "cuda::MdeTable (" + method_ + ")";
+  for (FlatParameter* flat : {&rows_, &projections_}) {
+    ensure_optimizer_state(flat->state, flat->state_slots, flat->values.size(), optimizer, owner);
+  }
+  const Index count = ids.size();
+  const auto n = static_cast<std::size_t>(count);
+  keys_.reserve(n);
+  sorted_keys_.reserve(n);
+  positions_.reserve(n);
+  sorted_positions_.reserve(n);
+  reset_flags();
+  const detail::BatchIds batch{ids.ids, count, ids.fields, field_sizes(), &flags()[0]};
+  detail::launch(count, detail::mde_rows_kernel, batch, device_layout_.data(), dE, dim_,
+                 keys_.data(), positions_.data(), &flags()[1]);
+  // Every bit: kNoRow must sort after every row.
+  detail::sort_pairs(library_scratch_, keys_.data(), sorted_keys_.data(), positions_.data(),
+                     sorted_positions_.data(), count, 32);
+  const std::uint64_t step = steps_ + 1;
+  detail::with_rule(optimizer, [&](const auto& rule) {
+    update(rule, optimizer.learning_rate, step, ids, dE);
+  });
+  throw_on_flags(ids, dim_);
+  steps_ = step;
+}
+
+MdeTable::Slice MdeTable::slice(const std::string& parameter) const {
+  const auto dot = parameter.find('.');
+  const std::string prefix = parameter.substr(0, dot == std::string::npos ? 0 : dot);
+  const std::string kind = dot == std::string::npos ? "" : parameter.substr(dot + 1);
+  Index f = -1;
+  if (prefix.size() > 5 && prefix.starts_with("field") &&
+      prefix.find_first_not_of("0123456789", 5) == std::string::npos) {
+    f = std::stoll(prefix.substr(5));
+  }
+  if (f >= 0 && f < fields()) {
+    const MdeFieldLayout& field = layout_[static_cast<std::size_t>(f)];
+    if (kind == "rows") return {&rows_, field.value_offset, cardinalities_[f] * field.dim};
+    if (kind == "projection" && field.projection_offset >= 0) {
+      return {&projections_, field.projection_offset, field.dim * dim_};
+    }
+  }
+  throw InvalidArgument("cuda::MdeTable: no parameter '" + parameter +
+                        "' (field<f>.rows, or field<f>.projection where d_f < d)");
+}
+
+std::vector<float> MdeTable::rows_to_host(const std::string& parameter) const {
+  const Slice s = slice(parameter);
+  const std::vector<float> all = s.flat->values.to_host();
+  return {all.begin() + s.offset, all.begin() + s.offset + s.size};
+}
+
+std::vector<float> MdeTable::state_to_host(const std::string& parameter) const {
+  const Slice s = slice(parameter);
+  const Index slots = s.flat->state_slots;
+  if (slots <= 0) return {};
+  const std::vector<float> all = s.flat->state.to_host();
+  return {all.begin() + slots * s.offset, all.begin() + slots * (s.offset + s.size)};
+}
+
+}  // namespace embcomp::cuda

@@ -1,0 +1,113 @@
+// The CUDA mde table against the CPU mde table it mirrors, on the same inputs: fields at the
+// full width beside projected ones, widths that are and are not powers of two. Built twice
+// (tests/cuda/CMakeLists.txt): through the host shim, and on the GPU. Bit for bit, as the gather
+// tables (gather_table_test), the projections included (mde_table.hpp says why they agree).
+#include <catch2/catch.hpp>
+
+#include "cuda/device_support.hpp"
+#include "embcomp/cuda/mde_table.hpp"
+#include "embcomp/methods/mde.hpp"
+
+namespace embcomp::test {
+namespace {
+
+// On collision_schema at 8x: widths 16 (the 1-id field, unprojected) down to 1.
+const std::vector<std::string> kSpecs = {"mde", "mde:round_dim=false", "mde:alpha=0.6"};
+
+std::unique_ptr<EmbeddingTable> cpu_mde(const std::string& spec) {
+  return make_table(spec, TableArgs(collision_schema(), Budget{8.0}, 3));
+}
+
+}  // namespace
+
+TEST_CASE("the mde tables of the cuda tests have projected and unprojected fields", "[cuda]") {
+  for (const auto& spec : kSpecs) {
+    INFO(spec);
+    const auto cpu = cpu_mde(spec);
+    const auto& dims = dynamic_cast<const MdeTable&>(*cpu).sizing().dims;
+    CHECK(std::count(dims.begin(), dims.end(), cpu->dim()) >= 1);
+    CHECK(std::count_if(dims.begin(), dims.end(), [&](Index d) { return d < cpu->dim(); }) >= 3);
+  }
+  const auto& odd = dynamic_cast<const MdeTable&>(*cpu_mde(kSpecs[1])).sizing().dims;
+  CHECK(std::any_of(odd.begin(), odd.end(), [](Index d) { return (d & (d - 1)) != 0; }));
+}
+
+TEST_CASE("cuda mde looks up what the CPU mde does", "[cuda]") {
+  if (!backend_ready()) return;
+  for (const auto& spec : kSpecs) {
+    INFO(spec);
+    const auto cpu = cpu_mde(spec);
+    const auto device = cuda::MdeTable::mirror(*cpu);
+    for (const Index batch : {1, 5, 130}) {
+      const auto ids = skewed_ids(cpu->schema(), batch, static_cast<unsigned>(batch));
+      CHECK(device_lookup(device, ids, cpu->dim()) == lookup(*cpu, ids));
+    }
+  }
+}
+
+TEST_CASE("cuda mde trains as the CPU mde does with sgd adagrad and adam", "[cuda]") {
+  if (!backend_ready()) return;
+  for (const auto& spec : kSpecs) {
+    for (auto& cpu_optimizer : all_optimizers()) {
+      INFO(spec << " with " << cpu_optimizer->name());
+      const auto cpu = cpu_mde(spec);
+      auto device = cuda::MdeTable::mirror(*cpu);
+      const auto device_optimizer = cuda::DeviceOptimizer::of(*cpu_optimizer);
+      Gradients grads;
+      for (unsigned step = 0; step < 6; ++step) {
+        const auto ids = skewed_ids(cpu->schema(), step % 2 == 0 ? 64 : 7, 300 + step);
+        const auto dE = normal_values(ids.size() * static_cast<std::size_t>(cpu->dim()), step);
+        cpu_step(*cpu, *cpu_optimizer, ids, dE, grads);
+        device_step(device, device_optimizer, ids, dE);
+      }
+      int projections = 0;
+      for (const Parameter* param : cpu->parameters()) {
+        INFO(param->name());
+        CHECK(device.rows_to_host(param->name()) ==
+              std::vector<float>(param->data(), param->data() + param->size()));
+        if (cpu_optimizer->slots() > 0) {
+          CHECK(device.state_to_host(param->name()) == *cpu_optimizer->state(*param));
+        }
+        projections += param->name().ends_with(".projection");
+      }
+      CHECK(projections >= 3);
+      CHECK(device.steps() == cpu_optimizer->steps());
+      const auto ids = skewed_ids(cpu->schema(), 40, 9);
+      CHECK(device_lookup(device, ids, cpu->dim()) == lookup(*cpu, ids));
+    }
+  }
+}
+
+TEST_CASE("cuda mde copies its tables back and refuses bad input", "[cuda]") {
+  if (!backend_ready()) return;
+  const auto cpu = cpu_mde("mde");
+  auto device = cuda::MdeTable::mirror(*cpu);
+  const auto ids = skewed_ids(cpu->schema(), 32, 5);
+  device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, ids,
+              normal_values(ids.size() * 16, 6));
+  const auto before = lookup(*cpu, ids);
+  device.copy_rows_to(*cpu);
+  CHECK(lookup(*cpu, ids) != before);
+  CHECK(lookup(*cpu, ids) == device_lookup(device, ids, 16));
+
+  const auto trained = device.rows_to_host("field0.projection");
+  auto bad = ids;
+  bad[3 * 6 + 4] = 1;  // field 4 has one id
+  CHECK_THROWS_WITH(device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, bad,
+                                normal_values(ids.size() * 16, 7)),
+                    Catch::Contains("id 1 at position 22 (field 4)"));
+  auto nan = normal_values(ids.size() * 16, 7);
+  nan[77] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_AS(device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, ids, nan),
+                  NonFiniteGradient);
+  CHECK(device.rows_to_host("field0.projection") == trained);
+  CHECK(device.steps() == 1);
+  CHECK_THROWS_AS(device.rows_to_host("field4.projection"), InvalidArgument);  // d_f = D there
+  CHECK_THROWS_AS(device.rows_to_host("field9.rows"), InvalidArgument);
+  CHECK_THROWS_AS(
+      cuda::MdeTable::mirror(*make_table("hash", TableArgs(collision_schema(), Budget{8.0}, 3))),
+      InvalidArgument);
+  CHECK_THROWS_AS(device.copy_rows_to(*cpu_mde("mde:round_dim=false")), InvalidArgument);
+}
+
+}  // namespace embcomp::test
