@@ -20,11 +20,12 @@ namespace detail {
 struct BatchRows {
   BatchIds ids;
   const kernels::FieldRows* field_rows;
+  kernels::HotSets hot_sets;
 
   /// The row position p reads, or -1 (recorded) for an id outside its field's range.
   EMBCOMP_DEVICE Index row_of(Index p) const {
     const Index id = ids.checked_id(p);
-    return id < 0 ? -1 : kernels::field_row(field_rows[p % ids.fields], id);
+    return id < 0 ? -1 : kernels::routed_row(field_rows[p % ids.fields], hot_sets, id);
   }
   EMBCOMP_DEVICE Index count() const { return ids.count; }
 };
@@ -129,8 +130,36 @@ EMBCOMP_KERNEL void update_codes_kernel(const RowKey* sorted_rows, const Positio
 
 }  // namespace detail
 
+namespace {
+
+/// InvalidArgument unless every field's hot set lies inside `sets` (a field of n ids: h sorted
+/// ids, or ceil(n / 64) words and ranks).
+void check_hot_sets(const std::vector<kernels::FieldRows>& fields,
+                    const std::vector<Index>& cardinalities, const HostHotSets& sets) {
+  for (std::size_t f = 0; f < fields.size(); ++f) {
+    const kernels::HotRows& hot = fields[f].hot;
+    const Index n = cardinalities[f];
+    const Index words = (n + 63) / 64;
+    const bool inside =
+        hot.count >= 0 && hot.count <= n && hot.offset >= 0 &&
+        (hot.set == kernels::HotSet::prefix ||
+         (hot.set == kernels::HotSet::sorted &&
+          hot.offset + hot.count <= static_cast<Index>(sets.ids.size())) ||
+         (hot.set == kernels::HotSet::bitset &&
+          hot.offset + words <= static_cast<Index>(sets.words.size()) &&
+          sets.ranks.size() == sets.words.size()));
+    if (!inside) {
+      throw InvalidArgument("cuda::GatherTable: field " + std::to_string(f) + "'s " +
+                            std::to_string(hot.count) + " hot ids lie outside the hot sets given");
+    }
+  }
+}
+
+}  // namespace
+
 GatherTable::GatherTable(std::string method, std::vector<kernels::FieldRows> fields,
-                         std::vector<Index> cardinalities, const HostRows& rows)
+                         std::vector<Index> cardinalities, const HostRows& rows,
+                         const HostHotSets& hot_sets)
     : DeviceTable(std::move(method), std::move(cardinalities)),
       rows_(rows.rows),
       width_(rows.width),
@@ -150,7 +179,11 @@ GatherTable::GatherTable(std::string method, std::vector<kernels::FieldRows> fie
                           " row scales for " + std::to_string(rows_) + " rows of " +
                           (codec_.per_row ? "per-row" : "global") + " scale");
   }
+  check_hot_sets(fields, cardinalities_, hot_sets);
   field_rows_ = DeviceArray<kernels::FieldRows>::from(fields);
+  hot_ids_ = DeviceArray<std::uint32_t>::from(hot_sets.ids);
+  hot_words_ = DeviceArray<std::uint64_t>::from(hot_sets.words);
+  hot_ranks_ = DeviceArray<std::uint32_t>::from(hot_sets.ranks);
   const std::size_t bytes = static_cast<std::size_t>(rows_ * width_) * codec_.value_bytes();
   values_ = DeviceBuffer(bytes);
   values_.upload(rows.values, bytes);
@@ -159,7 +192,9 @@ GatherTable::GatherTable(std::string method, std::vector<kernels::FieldRows> fie
 }
 
 detail::BatchRows GatherTable::batch_rows(const DeviceIds& ids) const {
-  return {{ids.ids, ids.size(), ids.fields, field_sizes(), &flags()[0]}, field_rows_.data()};
+  return {{ids.ids, ids.size(), ids.fields, field_sizes(), &flags()[0]},
+          field_rows_.data(),
+          {hot_ids_.data(), hot_words_.data(), hot_ranks_.data()}};
 }
 
 void GatherTable::lookup(const DeviceIds& ids, float* out) const {

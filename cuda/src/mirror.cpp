@@ -10,6 +10,7 @@
 #include "embcomp/cuda/gather_table.hpp"
 #include "embcomp/cuda/mde_table.hpp"
 #include "embcomp/cuda/qr_table.hpp"
+#include "embcomp/methods/adaembed.hpp"
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
@@ -48,7 +49,8 @@ DeviceCodec device_codec(const Parameter& param, const std::string& method) {
   if (spec.codec == Codec::fp32) return codec;
   if (spec.scale_mode == ScaleMode::learned) {
     throw InvalidArgument("cuda: method '" + method + "' learns its step sizes; the CUDA backend "
-                          "has no table for that yet (it has full, int8, int16 and hash)");
+                          "has no table for that yet (it has full, int8, int16, hash, adaembed, qr "
+                          "and mde)");
   }
   codec.per_row = spec.scale_mode == ScaleMode::per_row;
   codec.scale = spec.scale;
@@ -66,7 +68,12 @@ std::string method_of(const EmbeddingTable& table, const char* fallback) {
 GatherTable GatherTable::mirror(const EmbeddingTable& table) {
   std::vector<kernels::FieldRows> fields;
   std::string method;
-  if (const auto* hash = dynamic_cast<const HashTable*>(&table)) {
+  HostHotSets hot_sets;
+  if (const auto* ada = dynamic_cast<const AdaEmbedTable*>(&table)) {
+    fields = ada->field_rows();
+    method = method_of(table, AdaEmbedTable::kKey);
+    hot_sets = {ada->hot_ids(), ada->hot_words(), ada->hot_ranks()};
+  } else if (const auto* hash = dynamic_cast<const HashTable*>(&table)) {
     fields = hash->field_rows();
     method = method_of(table, HashTable::kKey);
   } else if (const auto* full = dynamic_cast<const FullTable*>(&table)) {
@@ -74,8 +81,8 @@ GatherTable GatherTable::mirror(const EmbeddingTable& table) {
     method = method_of(table, FullTable::kKey);
   } else {
     throw InvalidArgument("cuda: method '" + method_of(table, "?") +
-                          "' has no cuda::GatherTable; it has full, int8, int16 and hash (qr: "
-                          "cuda::QrTable, mde: cuda::MdeTable)");
+                          "' has no cuda::GatherTable; it has full, int8, int16, hash and adaembed "
+                          "(qr: cuda::QrTable, mde: cuda::MdeTable)");
   }
   const Parameter& rows = rows_parameter(table, method);
   HostRows host;
@@ -86,7 +93,7 @@ GatherTable GatherTable::mirror(const EmbeddingTable& table) {
   if (host.codec.per_row) host.row_scales = rows.row_scales();
   host.lr_scale = rows.lr_scale();
   host.rounding_seed = XXH64(rows.name().data(), rows.name().size(), 0);
-  return GatherTable(method, std::move(fields), table.schema().cardinalities, host);
+  return GatherTable(method, std::move(fields), table.schema().cardinalities, host, hot_sets);
 }
 
 void GatherTable::copy_rows_to(EmbeddingTable& table) const {

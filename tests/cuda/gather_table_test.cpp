@@ -1,4 +1,4 @@
-// The CUDA gather tables (full, int8, int16, hash) against the CPU tables they mirror, on the same
+// The CUDA gather tables (full, int8, int16, hash, adaembed) against the CPU tables they mirror, on the same
 // inputs. Built twice (tests/cuda/CMakeLists.txt): through the host shim, and on the GPU. The
 // expected results are bit for bit: lookups copy rows, the gradient of a row sums its positions in
 // the same order on both (ascending position), and the update rule is the same function
@@ -6,16 +6,44 @@
 #include <catch2/catch.hpp>
 
 #include <limits>
+#include <random>
+#include <set>
 #include <tuple>
 
 #include "cuda/device_support.hpp"
 #include "embcomp/cuda/gather_table.hpp"
+#include "embcomp/methods/adaembed.hpp"
 
 namespace embcomp::test {
 namespace {
 
+/// Training-split counts with ties and unseen ids (every fifth), in no id order, so that
+/// adaembed stores its hot sets (as sorted ids or bitsets) instead of taking rank prefixes.
+std::shared_ptr<const IdCounts> shuffled_counts(const Schema& schema) {
+  std::mt19937_64 rng(11);
+  auto counts = std::make_shared<IdCounts>();
+  for (const Index n : schema.cardinalities) {
+    std::vector<std::uint64_t> c(static_cast<std::size_t>(n));
+    for (std::size_t i = 0; i < c.size(); ++i) c[i] = i % 5 == 4 ? 0 : 1 + 200 / (1 + i / 3);
+    std::shuffle(c.begin(), c.end(), rng);
+    counts->push_back(std::move(c));
+  }
+  return counts;
+}
+
+struct TableCase {
+  std::string spec;
+  double ratio;
+  bool counts = false;  ///< built with shuffled_counts
+};
+
+std::unique_ptr<EmbeddingTable> cpu_table(const TableCase& c) {
+  const Schema schema = collision_schema();
+  return make_table(c.spec, TableArgs(schema, Budget{c.ratio}, 7,
+                                      c.counts ? shuffled_counts(schema) : nullptr));
+}
 std::unique_ptr<EmbeddingTable> cpu_table(const std::string& spec, double ratio) {
-  return make_table(spec, TableArgs(collision_schema(), Budget{ratio}, 7));
+  return cpu_table({spec, ratio});
 }
 
 /// A parameter's rows as floats (codes decoded).
@@ -25,7 +53,7 @@ std::vector<float> decoded_rows(const Parameter& param) {
   return rows;
 }
 
-const std::vector<std::pair<std::string, double>> kTables = {
+const std::vector<TableCase> kTables = {
     {"full", 1.0},
     {"int8", 1.0},
     {"int8:scale_mode=per_row", 1.0},
@@ -34,15 +62,32 @@ const std::vector<std::pair<std::string, double>> kTables = {
     {"hash", 20.0},
     {"hash:hash=xxhash", 20.0},
     {"hash:tables=per_field,threshold=40", 10.0},
+    {"adaembed", 10.0},  // hot sets: rank prefixes
+    {"adaembed", 3.0, true},
+    {"adaembed:select=per_field,threshold=40", 3.0, true},
+    {"adaembed:cold_tables=shared,hash=xxhash", 40.0, true},
 };
 
 }  // namespace
 
+TEST_CASE("the adaembed tables of the cuda tests store every kind of hot set", "[cuda]") {
+  std::set<kernels::HotSet> kinds;
+  for (const TableCase& c : kTables) {
+    if (!c.spec.starts_with("adaembed")) continue;
+    const auto cpu = cpu_table(c);
+    for (const auto& field : dynamic_cast<const AdaEmbedTable&>(*cpu).field_rows()) {
+      if (field.hot.count > 0) kinds.insert(field.hot.set);
+    }
+  }
+  CHECK(kinds == std::set<kernels::HotSet>{kernels::HotSet::prefix, kernels::HotSet::sorted,
+                                           kernels::HotSet::bitset});
+}
+
 TEST_CASE("cuda gather tables look up what the CPU tables do", "[cuda]") {
   if (!backend_ready()) return;
-  for (const auto& [spec, ratio] : kTables) {
-    INFO(spec);
-    const auto cpu = cpu_table(spec, ratio);
+  for (const TableCase& c : kTables) {
+    INFO(c.spec << " at " << c.ratio << "x" << (c.counts ? " with counts" : ""));
+    const auto cpu = cpu_table(c);
     const auto device = cuda::GatherTable::mirror(*cpu);
     for (const Index batch : {1, 3, 257}) {
       const auto ids = skewed_ids(cpu->schema(), batch, static_cast<unsigned>(batch));
@@ -53,10 +98,11 @@ TEST_CASE("cuda gather tables look up what the CPU tables do", "[cuda]") {
 
 TEST_CASE("cuda gather tables train as the CPU tables do with sgd adagrad and adam", "[cuda]") {
   if (!backend_ready()) return;
-  for (const auto& [spec, ratio] : kTables) {
+  for (const TableCase& c : kTables) {
     for (auto& cpu_optimizer : all_optimizers()) {
-      INFO(spec << " with " << cpu_optimizer->name());
-      const auto cpu = cpu_table(spec, ratio);
+      INFO(c.spec << " at " << c.ratio << "x" << (c.counts ? " with counts" : "") << " with "
+                  << cpu_optimizer->name());
+      const auto cpu = cpu_table(c);
       auto device = cuda::GatherTable::mirror(*cpu);
       const auto device_optimizer = cuda::DeviceOptimizer::of(*cpu_optimizer);
       Gradients grads;
@@ -162,7 +208,7 @@ TEST_CASE("cuda gather table refuses methods and optimizers it has no form for",
       (void)cuda::GatherTable::mirror(*cpu);
       FAIL("mirrored " << spec);
     } catch (const InvalidArgument& e) {
-      CHECK_THAT(e.what(), Catch::Contains(spec) && Catch::Contains("int16 and hash"));
+      CHECK_THAT(e.what(), Catch::Contains(spec) && Catch::Contains("int16, hash"));
     }
   }
 

@@ -97,6 +97,7 @@ class AdaEmbedTable : public GatherTable<AdaEmbedTable> {
         storage_(add_parameter("rows", plan_.rows, args.schema.dim, ParamKind::rows, {},
                             ParamTraits{ParamRole::trained, 1.0f, /*reshapeable=*/true})) {
     build_routes(plan_);
+    build_field_rows();
     storage_.fill_uniform(default_init_bound(args.schema), args.seed);
     set_rows_parameter(storage_);
   }
@@ -111,7 +112,9 @@ class AdaEmbedTable : public GatherTable<AdaEmbedTable> {
   const AdaPlan& sizing() const { return plan_; }
   const AdaRoute& route(Index field) const { return routes_[static_cast<std::size_t>(field)]; }
   /// Whether id is hot in field f.
-  bool is_hot(Index field, Index id) const { return locate(field, id).hot; }
+  bool is_hot(Index field, Index id) const {
+    return kernels::hot_rank(field_rows(field).hot, hot_sets(), id).hot;
+  }
 
   Index row_of(const IdBatch& ids, Index p) const { return row_of(ids, p, ids.field_of(p)); }
   /// The row position p reads, given field = ids.field_of(p).
@@ -119,14 +122,20 @@ class AdaEmbedTable : public GatherTable<AdaEmbedTable> {
 
   /// The row id reads in field f.
   Index row_of_id(Index field, Index id) const {
-    const AdaRoute& r = route(field);
-    const Located at = locate(field, id);
-    if (at.hot) return r.hot_base + static_cast<Index>(at.rank);
-    const auto ordinal = static_cast<std::uint64_t>(id) - at.rank;
-    return r.cold_base + static_cast<Index>(kernels::bucket(
-                             static_cast<std::uint64_t>(r.key_offset) + ordinal,
-                             static_cast<std::uint64_t>(r.cold_rows), r.seed, kind_));
+    return kernels::routed_row(field_rows(field), hot_sets(), id);
   }
+
+  /// Every field's row map (kernels::routed_row): its hot rows, and its cold table as a hashed
+  /// field of the cold ordinals. Rebuilt from the routes when a checkpoint is loaded.
+  const std::vector<kernels::FieldRows>& field_rows() const { return field_rows_; }
+  /// Where the hot sets of field_rows() are stored.
+  kernels::HotSets hot_sets() const {
+    return {hot_ids_.data(), hot_words_.data(), hot_ranks_.data()};
+  }
+  /// The stored hot sets: sorted ids, bitset words, the bitsets' ranks.
+  const std::vector<std::uint32_t>& hot_ids() const { return hot_ids_.values; }
+  const std::vector<std::uint64_t>& hot_words() const { return hot_words_.values; }
+  const std::vector<std::uint32_t>& hot_ranks() const { return hot_ranks_.values; }
 
  protected:
   void on_state_loaded() override;
@@ -148,31 +157,17 @@ class AdaEmbedTable : public GatherTable<AdaEmbedTable> {
     return c;
   }
 
-  /// Whether id is hot in field f, and the hot ids below it.
-  struct Located {
-    bool hot = false;
-    std::uint64_t rank = 0;
-  };
+  const kernels::FieldRows& field_rows(Index field) const {
+    return field_rows_[static_cast<std::size_t>(field)];
+  }
 
-  Located locate(Index field, Index id) const {
-    const AdaRoute& r = route(field);
-    const auto x = static_cast<std::uint64_t>(id);
-    const auto h = static_cast<std::uint64_t>(r.hot);
-    switch (static_cast<HotSet>(r.set)) {
-      case HotSet::sorted: {
-        const std::uint32_t* list = hot_ids_.data() + r.set_offset;
-        const std::uint64_t rank = kernels::sorted_rank(list, h, x);
-        return {rank < h && list[rank] == x, rank};
-      }
-      case HotSet::bitset: {
-        const auto w = static_cast<std::size_t>(r.set_offset);
-        return {kernels::bitset_contains(hot_words_.data() + w, x),
-                kernels::bitset_rank(hot_words_.data() + w, hot_ranks_.data() + w, x)};
-      }
-      case HotSet::prefix:
-        break;
+  /// field_rows_ from the routes.
+  void build_field_rows() {
+    field_rows_.clear();
+    for (const AdaRoute& r : routes_.values) {
+      const kernels::HotRows hot{r.hot, r.hot_base, static_cast<HotSet>(r.set), r.set_offset};
+      field_rows_.push_back({r.cold_base, r.cold_rows, r.key_offset, r.seed, kind_, true, hot});
     }
-    return {x < h, std::min(x, h)};
   }
 
   /// Fills the routes and the hot sets of plan p (hot ids: the top h_f by count, then id).
@@ -246,6 +241,7 @@ class AdaEmbedTable : public GatherTable<AdaEmbedTable> {
   IndexArray<std::uint64_t>& hot_words_;
   IndexArray<std::uint32_t>& hot_ranks_;
   Parameter& storage_;  ///< "rows"
+  std::vector<kernels::FieldRows> field_rows_;  ///< from routes_ (build_field_rows)
 };
 
 inline void AdaEmbedTable::on_state_loaded() {
@@ -254,6 +250,7 @@ inline void AdaEmbedTable::on_state_loaded() {
     throw CheckpointError("checkpoint damaged: adaembed routes");
   }
   for (Index f = 0; f < schema().num_fields(); ++f) check_route(f);
+  build_field_rows();
 }
 
 inline void AdaEmbedTable::check_route(Index f) const {

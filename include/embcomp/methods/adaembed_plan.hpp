@@ -21,12 +21,13 @@
 #include <vector>
 
 #include "embcomp/core/budget.hpp"
+#include "embcomp/kernels/row_map.hpp"
 #include "embcomp/table.hpp"
 
 namespace embcomp {
 
-/// How a field stores its hot set.
-enum class HotSet : std::int64_t { prefix = 0, sorted = 1, bitset = 2 };
+/// How a field stores its hot set (prefix, sorted or bitset).
+using HotSet = kernels::HotSet;
 
 /// Where field f's ids go; one per field in the index state "routes".
 struct AdaRoute {

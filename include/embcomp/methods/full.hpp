@@ -27,7 +27,7 @@ class FullTable : public GatherTable<FullTable> {
   /// table from them.
   std::vector<kernels::FieldRows> field_rows() const {
     std::vector<kernels::FieldRows> fields;
-    for (const Index offset : offsets_) fields.push_back({offset, 0, 0, 0, {}, false});
+    for (const Index offset : offsets_) fields.push_back({offset, 0, 0, 0, {}, false, {}});
     return fields;
   }
 

@@ -77,7 +77,7 @@ class HashTable : public GatherTable<HashTable> {
     const Index m = std::min(budget_rows, s.total_rows());
     std::vector<FieldPlan> plan;
     for (Index f = 0; f < s.num_fields(); ++f) {
-      plan.push_back({0, m, s.field_offset(f), seed(), kind_, true});
+      plan.push_back({0, m, s.field_offset(f), seed(), kind_, true, {}});
     }
     return plan;
   }
@@ -102,7 +102,8 @@ class HashTable : public GatherTable<HashTable> {
       const Index n = s.cardinalities[f];
       const bool keep = n <= threshold;
       const Index m = keep ? n : hashed_rows[next_hashed++];
-      plan.push_back({base, m, 0, kernels::combine(seed(), static_cast<std::uint64_t>(f)), kind_, !keep});
+      const std::uint64_t field_seed = kernels::combine(seed(), static_cast<std::uint64_t>(f));
+      plan.push_back({base, m, 0, field_seed, kind_, !keep, {}});
       base += m;
     }
     return plan;

@@ -1,11 +1,11 @@
-// The CUDA twin of the tables whose embedding is one stored row (full, hash, and full's int8 and
-// int16 forms): the rows live on the device, lookup reads device id batches into device
-// outputs, and train_step is the backward fused with the optimizer (TBE-style): the gradient
-// rows are summed and applied in one kernel, never written out. Shapes and input checks:
-// device_table.hpp.
+// The CUDA twin of the tables whose embedding is one stored row (full, hash, full's int8 and
+// int16 forms, and adaembed's hot and cold rows): the rows live on the device, lookup reads device
+// id batches into device outputs, and train_step is the backward fused with the optimizer
+// (TBE-style): the gradient rows are summed and applied in one kernel, never written out. Shapes
+// and input checks: device_table.hpp.
 //
 // train_step, for the positions p of a batch:
-//   rows[p] = kernels::field_row(field f of p, ids[p])      (the CPU table's own index math)
+//   rows[p] = kernels::routed_row(field f of p, ids[p])     (the CPU table's own index math)
 //   sort (row, p) by row (CUB radix sort, stable)
 //   for the head of every run of equal rows r and every column c, one thread: g = sum of
 //   dE[p][c] over r's positions in ascending p (the CPU's order, so the same sum bit for bit),
@@ -63,15 +63,24 @@ struct HostRows {
   std::uint64_t rounding_seed = 0;    ///< integer codes: XXH64 of the parameter's name
 };
 
+/// The stored hot sets of a GatherTable's fields (kernels::HotSets), in host memory.
+struct HostHotSets {
+  std::span<const std::uint32_t> ids;
+  std::span<const std::uint64_t> words;
+  std::span<const std::uint32_t> ranks;
+};
+
 class GatherTable : public DeviceTable {
  public:
-  /// `fields[f]` maps field f's ids (in [0, cardinalities[f])) to rows of `rows`.
+  /// `fields[f]` maps field f's ids (in [0, cardinalities[f])) to rows of `rows`
+  /// (kernels::routed_row, its hot sets in `hot_sets`).
   GatherTable(std::string method, std::vector<kernels::FieldRows> fields,
-              std::vector<Index> cardinalities, const HostRows& rows);
+              std::vector<Index> cardinalities, const HostRows& rows,
+              const HostHotSets& hot_sets = {});
 
-  /// A device copy of `table`: full, int8 or int16 (global or per-row scales), or hash (any
-  /// bucket function or layout). Any other method, and learned step sizes (alpt), have no CUDA
-  /// table yet: InvalidArgument naming the method.
+  /// A device copy of `table`: full, int8 or int16 (global or per-row scales), hash (any
+  /// bucket function or layout), or adaembed (any hot-set encoding). Any other method, and
+  /// learned step sizes (alpt), have no GatherTable: InvalidArgument naming the method.
   static GatherTable mirror(const EmbeddingTable& table);
 
   Index rows() const { return rows_; }
@@ -108,6 +117,8 @@ class GatherTable : public DeviceTable {
   std::uint64_t rounding_seed_ = 0;
   int row_bits_ = 1;  ///< bits of the largest row (the radix sort's key width)
   DeviceArray<kernels::FieldRows> field_rows_;
+  DeviceArray<std::uint32_t> hot_ids_, hot_ranks_;  ///< the stored hot sets (kernels::HotSets)
+  DeviceArray<std::uint64_t> hot_words_;
   DeviceBuffer values_;            ///< [rows x width] floats or codes
   DeviceArray<float> row_scales_;  ///< per-row scales (codec_.per_row)
   DeviceArray<float> state_;
