@@ -7,6 +7,8 @@
 //   qr             `qr` (op=mul) at 100x on full's schema: lookup and an SGD step
 //   mde            `mde` at 8x on fields of 2^23 down to 2^9 ids (widths 16 down to 1, most
 //                  projected): lookup and an SGD step
+//   cafe           `cafe` at 1000x on full's schema (the HotSketch on the host: the ids and
+//                  norms cross PCIe each step): lookup and an SGD step, beside `hash` at 1000x
 //   train steps    full's fused backward + update (sgd, adam), positions per second
 // Each figure is the median of 5 timed repetitions of `kIterations` calls after a warm-up;
 // lookups and steps include their input checks (one 16-byte copy each way per call).
@@ -21,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "embcomp/cuda/cafe_table.hpp"
 #include "embcomp/cuda/gather_table.hpp"
 #include "embcomp/cuda/mde_table.hpp"
 #include "embcomp/cuda/qr_table.hpp"
@@ -108,6 +111,12 @@ int main(int argc, char** argv) {
   const embcomp::Schema mixed_schema{mixed_cardinalities, kDim};
   const auto mde_cpu = embcomp::make_table("mde", embcomp::TableArgs(mixed_schema, {8.0}, 1));
   auto mde = embcomp::cuda::MdeTable::mirror(*mde_cpu);
+  // cafe routes on the host through its CPU table, which must outlive the twin.
+  const auto cafe_cpu = embcomp::make_table("cafe", embcomp::TableArgs(full_schema, {1000.0}, 1));
+  auto cafe = embcomp::cuda::CafeTable::mirror(*cafe_cpu);
+  const auto hash1000_cpu =
+      embcomp::make_table("hash", embcomp::TableArgs(full_schema, {1000.0}, 1));
+  auto hash1000 = embcomp::cuda::GatherTable::mirror(*hash1000_cpu);
   auto trained_sgd = embcomp::cuda::GatherTable::mirror(*full_cpu);
   auto trained_adam = embcomp::cuda::GatherTable::mirror(*full_cpu);
 
@@ -173,6 +182,17 @@ int main(int argc, char** argv) {
         {"mde train step sgd 8x" + at, static_cast<double>(positions) / seconds_per_call([&] {
                                          mde.train_step(mixed_batch, device_dE.data(), sgd);
                                        })});
+    rows.push_back({"cafe lookup 1000x" + at,
+                    static_cast<double>(positions) /
+                        seconds_per_call([&] { cafe.lookup(full_batch, out.data()); })});
+    rows.push_back(
+        {"cafe train step sgd 1000x" + at, static_cast<double>(positions) / seconds_per_call([&] {
+                                             cafe.train_step(full_batch, device_dE.data(), sgd);
+                                           })});
+    rows.push_back(
+        {"hash train step sgd 1000x" + at, static_cast<double>(positions) / seconds_per_call([&] {
+                                             hash1000.train_step(full_batch, device_dE.data(), sgd);
+                                           })});
     for (auto* trained : {&trained_sgd, &trained_adam}) {
       const embcomp::cuda::DeviceOptimizer optimizer{
           trained == &trained_sgd ? embcomp::cuda::DeviceOptimizer::Kind::sgd

@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "cafe_router.hpp"
+#include "embcomp/cuda/cafe_table.hpp"
 #include "embcomp/cuda/gather_table.hpp"
 #include "embcomp/cuda/mde_table.hpp"
 #include "embcomp/cuda/qr_table.hpp"
@@ -48,9 +50,9 @@ DeviceCodec device_codec(const Parameter& param, const std::string& method) {
                                                : DeviceCodec::Storage::fp32;
   if (spec.codec == Codec::fp32) return codec;
   if (spec.scale_mode == ScaleMode::learned) {
-    throw InvalidArgument("cuda: method '" + method + "' learns its step sizes; the CUDA backend "
-                          "has no table for that yet (it has full, int8, int16, hash, adaembed, qr "
-                          "and mde)");
+    throw InvalidArgument("cuda: method '" + method +
+                          "' learns its step sizes; the CUDA backend has no table for that yet "
+                          "(it has full, int8, int16, hash, adaembed, qr, mde, cafe and cafe-ml)");
   }
   codec.per_row = spec.scale_mode == ScaleMode::per_row;
   codec.scale = spec.scale;
@@ -82,7 +84,8 @@ GatherTable GatherTable::mirror(const EmbeddingTable& table) {
   } else {
     throw InvalidArgument("cuda: method '" + method_of(table, "?") +
                           "' has no cuda::GatherTable; it has full, int8, int16, hash and adaembed "
-                          "(qr: cuda::QrTable, mde: cuda::MdeTable)");
+                          "(qr: cuda::QrTable, mde: cuda::MdeTable, cafe and cafe-ml: "
+                          "cuda::CafeTable)");
   }
   const Parameter& rows = rows_parameter(table, method);
   HostRows host;
@@ -205,6 +208,23 @@ void MdeTable::copy_rows_to(EmbeddingTable& table) const {
   }
   for (const auto& [param, name] : targets) {
     const std::vector<float> values = rows_to_host(name);
+    std::copy(values.begin(), values.end(), param->data());
+  }
+}
+
+void CafeTable::copy_rows_to(EmbeddingTable& table) const {
+  std::vector<Parameter*> targets;
+  for (const detail::CafeRouter::Table& t : router_->tables()) {
+    Parameter* p = find_parameter(table, t.name);
+    if (p == nullptr || !p->is_fp32() || p->rows() != t.rows || p->width() != dim()) {
+      throw InvalidArgument("cuda: cannot copy cafe's '" + t.name + "' table (" +
+                            std::to_string(t.rows) + " x " + std::to_string(dim()) + ") into '" +
+                            table.spec() + "', which has no such fp32 table");
+    }
+    targets.push_back(p);
+  }
+  for (Parameter* param : targets) {
+    const std::vector<float> values = rows_to_host(param->name());
     std::copy(values.begin(), values.end(), param->data());
   }
 }

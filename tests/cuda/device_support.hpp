@@ -2,7 +2,10 @@
 // a comparison, and the skip for a GPU build without a device.
 #pragma once
 
+#include <catch2/catch.hpp>
+
 #include <cstdio>
+#include <initializer_list>
 #include <random>
 #include <string>
 #include <vector>
@@ -90,6 +93,54 @@ void device_step(DeviceTableT& table, const cuda::DeviceOptimizer& optimizer,
   const auto device_dE = DeviceArray<float>::from(dE);
   const Index batch = static_cast<Index>(ids.size()) / table.fields();
   table.train_step({device_ids.data(), batch, table.fields()}, device_dE.data(), optimizer);
+}
+
+/// Checks that the twin `device` looks up what `cpu` does, on skewed batches of each size.
+template <class DeviceTableT>
+void check_same_lookups(const EmbeddingTable& cpu, const DeviceTableT& device,
+                        std::initializer_list<Index> batches = {1, 5, 130}) {
+  for (const Index batch : batches) {
+    INFO("batch " << batch);
+    const auto ids = skewed_ids(cpu.schema(), batch, static_cast<unsigned>(batch));
+    CHECK(device_lookup(device, ids, cpu.dim()) == lookup(cpu, ids));
+  }
+}
+
+/// Trains `cpu` (backward, optimizer step, after_step, as the trainer does) and the device table
+/// `device` on the same `steps` batches: step s has batch_sizes[s % size] samples of skewed ids
+/// (seed + s) and normal dE (seed s).
+template <class DeviceTableT>
+void train_twins(EmbeddingTable& cpu, Optimizer& optimizer, DeviceTableT& device,
+                 const cuda::DeviceOptimizer& device_optimizer, unsigned steps,
+                 const std::vector<Index>& batch_sizes, unsigned seed) {
+  Gradients grads;
+  for (unsigned step = 0; step < steps; ++step) {
+    const auto ids = skewed_ids(cpu.schema(), batch_sizes[step % batch_sizes.size()], seed + step);
+    const auto dE = normal_values(ids.size() * static_cast<std::size_t>(cpu.dim()), step);
+    cpu_step(cpu, optimizer, ids, dE, grads);
+    cpu.after_step({optimizer.steps(), 0, 0.0, &optimizer});
+    device_step(device, device_optimizer, ids, dE);
+  }
+}
+
+/// Checks every parameter of `cpu`, and its state in `optimizer`, against the twin's table of
+/// the same name (rows_to_host, state_to_host), and the step counts; returns the names compared.
+template <class DeviceTableT>
+std::vector<std::string> check_same_parameters(const EmbeddingTable& cpu,
+                                               const Optimizer& optimizer,
+                                               const DeviceTableT& device) {
+  std::vector<std::string> compared;
+  for (const Parameter* param : cpu.parameters()) {
+    INFO(param->name());
+    CHECK(device.rows_to_host(param->name()) ==
+          std::vector<float>(param->data(), param->data() + param->size()));
+    if (optimizer.slots() > 0) {
+      CHECK(device.state_to_host(param->name()) == *optimizer.state(*param));
+    }
+    compared.push_back(param->name());
+  }
+  CHECK(device.steps() == optimizer.steps());
+  return compared;
 }
 
 /// SGD, Adagrad and Adam, fresh.

@@ -88,11 +88,7 @@ TEST_CASE("cuda gather tables look up what the CPU tables do", "[cuda]") {
   for (const TableCase& c : kTables) {
     INFO(c.spec << " at " << c.ratio << "x" << (c.counts ? " with counts" : ""));
     const auto cpu = cpu_table(c);
-    const auto device = cuda::GatherTable::mirror(*cpu);
-    for (const Index batch : {1, 3, 257}) {
-      const auto ids = skewed_ids(cpu->schema(), batch, static_cast<unsigned>(batch));
-      CHECK(device_lookup(device, ids, cpu->dim()) == lookup(*cpu, ids));
-    }
+    check_same_lookups(*cpu, cuda::GatherTable::mirror(*cpu), {1, 3, 257});
   }
 }
 
@@ -104,14 +100,8 @@ TEST_CASE("cuda gather tables train as the CPU tables do with sgd adagrad and ad
                   << cpu_optimizer->name());
       const auto cpu = cpu_table(c);
       auto device = cuda::GatherTable::mirror(*cpu);
-      const auto device_optimizer = cuda::DeviceOptimizer::of(*cpu_optimizer);
-      Gradients grads;
-      for (unsigned step = 0; step < 6; ++step) {
-        const auto ids = skewed_ids(cpu->schema(), 64, 100 + step);
-        const auto dE = normal_values(ids.size() * static_cast<std::size_t>(cpu->dim()), step);
-        cpu_step(*cpu, *cpu_optimizer, ids, dE, grads);
-        device_step(device, device_optimizer, ids, dE);
-      }
+      train_twins(*cpu, *cpu_optimizer, device, cuda::DeviceOptimizer::of(*cpu_optimizer), 6, {64},
+                  100);
       const Parameter& rows = *cpu->parameters().front();
       CHECK(device.rows_to_host() == decoded_rows(rows));
       CHECK(device.steps() == cpu_optimizer->steps());

@@ -38,11 +38,7 @@ TEST_CASE("cuda mde looks up what the CPU mde does", "[cuda]") {
   for (const auto& spec : kSpecs) {
     INFO(spec);
     const auto cpu = cpu_mde(spec);
-    const auto device = cuda::MdeTable::mirror(*cpu);
-    for (const Index batch : {1, 5, 130}) {
-      const auto ids = skewed_ids(cpu->schema(), batch, static_cast<unsigned>(batch));
-      CHECK(device_lookup(device, ids, cpu->dim()) == lookup(*cpu, ids));
-    }
+    check_same_lookups(*cpu, cuda::MdeTable::mirror(*cpu));
   }
 }
 
@@ -53,26 +49,12 @@ TEST_CASE("cuda mde trains as the CPU mde does with sgd adagrad and adam", "[cud
       INFO(spec << " with " << cpu_optimizer->name());
       const auto cpu = cpu_mde(spec);
       auto device = cuda::MdeTable::mirror(*cpu);
-      const auto device_optimizer = cuda::DeviceOptimizer::of(*cpu_optimizer);
-      Gradients grads;
-      for (unsigned step = 0; step < 6; ++step) {
-        const auto ids = skewed_ids(cpu->schema(), step % 2 == 0 ? 64 : 7, 300 + step);
-        const auto dE = normal_values(ids.size() * static_cast<std::size_t>(cpu->dim()), step);
-        cpu_step(*cpu, *cpu_optimizer, ids, dE, grads);
-        device_step(device, device_optimizer, ids, dE);
-      }
-      int projections = 0;
-      for (const Parameter* param : cpu->parameters()) {
-        INFO(param->name());
-        CHECK(device.rows_to_host(param->name()) ==
-              std::vector<float>(param->data(), param->data() + param->size()));
-        if (cpu_optimizer->slots() > 0) {
-          CHECK(device.state_to_host(param->name()) == *cpu_optimizer->state(*param));
-        }
-        projections += param->name().ends_with(".projection");
-      }
-      CHECK(projections >= 3);
-      CHECK(device.steps() == cpu_optimizer->steps());
+      train_twins(*cpu, *cpu_optimizer, device, cuda::DeviceOptimizer::of(*cpu_optimizer), 6,
+                  {64, 7}, 300);
+      const auto compared = check_same_parameters(*cpu, *cpu_optimizer, device);
+      CHECK(std::count_if(compared.begin(), compared.end(), [](const std::string& name) {
+              return name.ends_with(".projection");
+            }) >= 3);
       const auto ids = skewed_ids(cpu->schema(), 40, 9);
       CHECK(device_lookup(device, ids, cpu->dim()) == lookup(*cpu, ids));
     }

@@ -24,11 +24,7 @@ TEST_CASE("cuda qr looks up what the CPU qr does", "[cuda]") {
   for (const auto& spec : kSpecs) {
     INFO(spec);
     const auto cpu = cpu_qr(spec);
-    const auto device = cuda::QrTable::mirror(*cpu);
-    for (const Index batch : {1, 5, 130}) {
-      const auto ids = skewed_ids(cpu->schema(), batch, static_cast<unsigned>(batch));
-      CHECK(device_lookup(device, ids, cpu->dim()) == lookup(*cpu, ids));
-    }
+    check_same_lookups(*cpu, cuda::QrTable::mirror(*cpu));
   }
 }
 
@@ -39,26 +35,9 @@ TEST_CASE("cuda qr trains as the CPU qr does with sgd adagrad and adam", "[cuda]
       INFO(spec << " with " << cpu_optimizer->name());
       const auto cpu = cpu_qr(spec);
       auto device = cuda::QrTable::mirror(*cpu);
-      const auto device_optimizer = cuda::DeviceOptimizer::of(*cpu_optimizer);
-      Gradients grads;
-      for (unsigned step = 0; step < 6; ++step) {
-        const auto ids = skewed_ids(cpu->schema(), 64, 200 + step);
-        const auto dE = normal_values(ids.size() * static_cast<std::size_t>(cpu->dim()), step);
-        cpu_step(*cpu, *cpu_optimizer, ids, dE, grads);
-        device_step(device, device_optimizer, ids, dE);
-      }
-      int compared = 0;
-      for (const Parameter* param : cpu->parameters()) {
-        INFO(param->name());
-        CHECK(device.rows_to_host(param->name()) ==
-              std::vector<float>(param->data(), param->data() + param->size()));
-        if (cpu_optimizer->slots() > 0) {
-          CHECK(device.state_to_host(param->name()) == *cpu_optimizer->state(*param));
-        }
-        ++compared;
-      }
-      CHECK(compared >= 2);
-      CHECK(device.steps() == cpu_optimizer->steps());
+      train_twins(*cpu, *cpu_optimizer, device, cuda::DeviceOptimizer::of(*cpu_optimizer), 6, {64},
+                  200);
+      CHECK(check_same_parameters(*cpu, *cpu_optimizer, device).size() >= 2);
     }
   }
 }

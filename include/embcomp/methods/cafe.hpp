@@ -90,9 +90,63 @@ class CafeTable : public EmbeddingTable {
   void after_step(const StepContext& ctx) override {
     if (!pending_) return;
     pending_ = false;
-    ++sketch_version_;
-    insert_importance();
+    insert_importance(routes_, norms_.data(), batch_, fields_);
     migrate(ctx.optimizer);
+  }
+
+  // The steps of training, for a twin that keeps the rows elsewhere (cuda::CafeTable): it
+  // routes a batch here, updates its rows, inserts the importance here and moves the promoted
+  // rows itself, as after_step does.
+
+  /// Where each position of a batch reads.
+  struct Routes {
+    std::vector<Index> primary;         ///< "rows" row, or table_rows + hot row
+    std::vector<std::uint8_t> levels;   ///< hash levels summed (0: hot)
+    std::vector<std::uint64_t> gids;    ///< global ids
+    bool extra_level = false;           ///< some position sums more than one level
+  };
+  /// A feature promoted by insert_importance: the batch position it came from and its hot row.
+  struct Promotion {
+    Index position = 0;
+    Index hot = 0;
+  };
+
+  /// The routes of `ids` (ids in range) through the sketches as they are now.
+  void route_batch(const IdBatch& ids, Routes& routes) const { read(ids, nullptr, &routes); }
+  /// The row of level table `level` (2 .. L) that cold global id `gid` reads at that level.
+  Index level_row(Index level, std::uint64_t gid) const {
+    const auto i = static_cast<std::size_t>(level - 2);
+    return static_cast<Index>(kernels::bucket(gid, static_cast<std::uint64_t>(plan_.level_rows[i]),
+                                              level_seeds_[i], config_.hash));
+  }
+  /// Inserts one batch's importance into the sketches: norms[B*F] by position (||dE_p||, or 1
+  /// with importance=frequency) of the batch `routes` describes, normalised per compressed
+  /// field to total B, then each sketch's batch insert. Returns the promotions, in order.
+  const std::vector<Promotion>& insert_importance(const Routes& routes, const float* norms,
+                                                  Index batch, Index fields) {
+    ++sketch_version_;
+    promotions_.clear();
+    for (Index f = 0; f < fields; ++f) {
+      const CafePlan::Field& field = plan_.fields[f];
+      if (field.full) continue;
+      batch_ids_.resize(static_cast<std::size_t>(batch));
+      batch_scores_.resize(static_cast<std::size_t>(batch));
+      double total = 0.0;
+      for (Index b = 0; b < batch; ++b) total += norms[b * fields + f];
+      if (!(total > 0.0) || !std::isfinite(total)) continue;
+      const double scale = static_cast<double>(batch) / total;
+      for (Index b = 0; b < batch; ++b) {
+        batch_ids_[b] = routes.gids[b * fields + f];
+        batch_scores_[b] = static_cast<float>(norms[b * fields + f] * scale);
+      }
+      sketches_[static_cast<std::size_t>(field.sketch)].insert_batch(batch_ids_, batch_scores_,
+                                                                      sketch_promotions_);
+      const Index base = plan_.sketch_base[static_cast<std::size_t>(field.sketch)];
+      for (const SketchPromotion& s : sketch_promotions_) {
+        promotions_.push_back({s.index * fields + f, base + s.hot_row});
+      }
+    }
+    return promotions_;
   }
 
  protected:
@@ -178,23 +232,9 @@ class CafeTable : public EmbeddingTable {
     kernels::RowGroups groups;
   };
 
-  /// An item promoted in after_step: the batch position it came from and its hot-table row.
-  struct Promotion {
-    Index position = 0;
-    Index hot = 0;
-  };
-
   std::uint64_t gid(const CafePlan::Field& f, Index id) const {
     return static_cast<std::uint64_t>(f.offset + id);
   }
-
-  /// The route of every position of a batch.
-  struct Routes {
-    std::vector<Index> primary;         ///< "rows" row, or table_rows + hot row
-    std::vector<std::uint8_t> levels;   ///< hash levels summed (0: hot)
-    std::vector<std::uint64_t> gids;    ///< global ids
-    bool extra_level = false;           ///< some position sums more than one level
-  };
 
   /// Routes every position of `ids` through the sketches as they are now, writing its embedding
   /// to `out` (unless null) and its route to `routes` (unless null).
@@ -290,11 +330,7 @@ class CafeTable : public EmbeddingTable {
     Route r;
     r.row[0] = row;
     r.levels = levels;
-    for (Index l = 1; l < levels; ++l) {
-      const auto i = static_cast<std::size_t>(l - 1);
-      r.row[l] = static_cast<Index>(kernels::bucket(key, static_cast<std::uint64_t>(plan_.level_rows[i]),
-                                                    level_seeds_[i], config_.hash));
-    }
+    for (Index l = 1; l < levels; ++l) r.row[l] = level_row(l + 1, key);
     return r;
   }
 
@@ -364,32 +400,6 @@ class CafeTable : public EmbeddingTable {
         const float* g = dE.row(s.positions[i]);
         for (Index c = 0; c < d; ++c) acc[c] += g[c];
       });
-    }
-  }
-
-  /// Per compressed field: normalised importance, then the sketch's batch insert; promotions are
-  /// collected in order.
-  void insert_importance() {
-    promotions_.clear();
-    for (Index f = 0; f < fields_; ++f) {
-      const CafePlan::Field& field = plan_.fields[f];
-      if (field.full) continue;
-      batch_ids_.resize(static_cast<std::size_t>(batch_));
-      batch_scores_.resize(static_cast<std::size_t>(batch_));
-      double total = 0.0;
-      for (Index b = 0; b < batch_; ++b) total += norms_[b * fields_ + f];
-      if (!(total > 0.0) || !std::isfinite(total)) continue;
-      const double scale = static_cast<double>(batch_) / total;
-      for (Index b = 0; b < batch_; ++b) {
-        batch_ids_[b] = routes_.gids[b * fields_ + f];
-        batch_scores_[b] = static_cast<float>(norms_[b * fields_ + f] * scale);
-      }
-      sketches_[static_cast<std::size_t>(field.sketch)].insert_batch(batch_ids_, batch_scores_,
-                                                                      sketch_promotions_);
-      const Index base = plan_.sketch_base[static_cast<std::size_t>(field.sketch)];
-      for (const SketchPromotion& s : sketch_promotions_) {
-        promotions_.push_back({s.index * fields_ + f, base + s.hot_row});
-      }
     }
   }
 

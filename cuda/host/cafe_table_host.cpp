@@ -1,0 +1,2 @@
+// Host mode: CafeTable's kernels compiled as C++ against the shim (cuda/shim).
+#include "../src/cafe_table.cu"
