@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds embcomp with warnings as errors and runs every test: unit, conformance, examples and
-# packaging, plus a short smoke run of the benchmarks (CTest label `benchmarks`); then the suite
-# under AddressSanitizer + UndefinedBehaviorSanitizer and the threaded code under
-# ThreadSanitizer (scripts/sanitize.sh), and every fuzz target for a bounded time
-# (scripts/fuzz.sh).
+# Builds embcomp with warnings as errors and runs every test: unit, conformance, examples,
+# packaging and the Python package's (pytest), plus a short smoke run of the benchmarks (CTest
+# label `benchmarks`); then the suite under AddressSanitizer + UndefinedBehaviorSanitizer and
+# the threaded code under ThreadSanitizer (scripts/sanitize.sh), and every fuzz target for a
+# bounded time (scripts/fuzz.sh).
 #
 #   scripts/test.sh [build-dir]      (default: build/ci)
 #
@@ -33,9 +33,15 @@ if [[ -n $nvcc ]]; then
   echo "test.sh: $nvcc found: the CUDA backend's nvcc build is compiled too"
 fi
 
+# The Python package (python/) is built and its pytest suite runs as a CTest test, with
+# Debian's python3, for which install-deps.sh installed NumPy, pytest and pybind11 (another
+# python3 earlier on the PATH, a pyenv one, would not have them).
+python_flags=(-DEMBCOMP_BUILD_PYTHON=ON)
+[[ -x /usr/bin/python3 ]] && python_flags+=(-DPython3_EXECUTABLE=/usr/bin/python3)
+
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEMBCOMP_WARNINGS_AS_ERRORS=ON \
   -DEMBCOMP_BUILD_TESTS=ON -DEMBCOMP_BUILD_EXAMPLES=ON -DEMBCOMP_BUILD_BENCHMARKS=ON \
-  "${cuda_flags[@]}"
+  "${python_flags[@]}" "${cuda_flags[@]}"
 cmake --build "$build" -j"$jobs"
 
 # Where the real data samples are present, the tests that read them must run: a missing sample
