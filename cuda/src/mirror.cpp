@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -13,6 +14,7 @@
 #include "embcomp/cuda/mde_table.hpp"
 #include "embcomp/cuda/qr_table.hpp"
 #include "embcomp/methods/adaembed.hpp"
+#include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
@@ -23,6 +25,9 @@
 
 namespace embcomp::cuda {
 namespace {
+
+/// The methods the CUDA backend has twins for, for error messages.
+constexpr const char* kTwinMethods = "full, int8, int16, hash, adaembed, qr, mde, cafe and cafe-ml";
 
 /// The table's parameter `name`, or null.
 const Parameter* find_parameter(const EmbeddingTable& table, const std::string& name) {
@@ -52,7 +57,7 @@ DeviceCodec device_codec(const Parameter& param, const std::string& method) {
   if (spec.scale_mode == ScaleMode::learned) {
     throw InvalidArgument("cuda: method '" + method +
                           "' learns its step sizes; the CUDA backend has no table for that yet "
-                          "(it has full, int8, int16, hash, adaembed, qr, mde, cafe and cafe-ml)");
+                          "(it has " + kTwinMethods + ")");
   }
   codec.per_row = spec.scale_mode == ScaleMode::per_row;
   codec.scale = spec.scale;
@@ -66,6 +71,25 @@ std::string method_of(const EmbeddingTable& table, const char* fallback) {
 }
 
 }  // namespace
+
+std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table) {
+  if (dynamic_cast<const embcomp::CafeTable*>(&table) != nullptr) {
+    return std::make_unique<CafeTable>(CafeTable::mirror(table));
+  }
+  if (dynamic_cast<const embcomp::QrTable*>(&table) != nullptr) {
+    return std::make_unique<QrTable>(QrTable::mirror(table));
+  }
+  if (dynamic_cast<const embcomp::MdeTable*>(&table) != nullptr) {
+    return std::make_unique<MdeTable>(MdeTable::mirror(table));
+  }
+  if (dynamic_cast<const FullTable*>(&table) != nullptr ||
+      dynamic_cast<const HashTable*>(&table) != nullptr ||
+      dynamic_cast<const AdaEmbedTable*>(&table) != nullptr) {
+    return std::make_unique<GatherTable>(GatherTable::mirror(table));
+  }
+  throw InvalidArgument("cuda: method '" + method_of(table, "?") +
+                        "' has no CUDA twin yet; the CUDA backend has " + kTwinMethods);
+}
 
 GatherTable GatherTable::mirror(const EmbeddingTable& table) {
   std::vector<kernels::FieldRows> fields;

@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "embcomp/cuda/gather_table.hpp"
+#include "embcomp/cuda/device_table.hpp"
 #include "embcomp/embcomp.hpp"
 
 using namespace embcomp;
@@ -19,10 +19,11 @@ int main() {
     return 0;
   }
   std::printf("backend: %s\n", cuda::device_description().c_str());
-  // Any table GatherTable mirrors works the same way: "hash:hash=xxhash" at 10x, "int8", ...
+  // Any method with a twin works the same way: "hash:hash=xxhash" at 10x, "int8", "qr", "cafe"
+  // (cuda::mirror names the methods that have none).
   const Schema schema{{500, 300, 7, 100}, 16};
   const auto table = make_table("full", TableArgs(schema, Budget{1.0}, 1));
-  auto device = cuda::GatherTable::mirror(*table);
+  const std::unique_ptr<cuda::DeviceTable> device = cuda::mirror(*table);
   const auto adam = cuda::DeviceOptimizer::of(Adam(0.01f));
 
   const Index batch = 256, fields = schema.num_fields(), d = schema.dim;
@@ -39,7 +40,7 @@ int main() {
     }
     device_ids.upload(ids);
     const cuda::DeviceIds on_device{device_ids.data(), batch, fields};
-    device.lookup(on_device, device_E.data());
+    device->lookup(on_device, device_E.data());
     E = device_E.to_host();
     double loss = 0.0;
     for (std::size_t p = 0; p < ids.size(); ++p) {
@@ -55,15 +56,14 @@ int main() {
     if (step == 1) first_loss = loss;
     last_loss = loss;
     device_dE.upload(dE);
-    device.train_step(on_device, device_dE.data(), adam);
+    device->train_step(on_device, device_dE.data(), adam);
     if (step % 50 == 0 || step == 1) {
       std::printf("step %3d  mean loss %.5f\n", step, loss);
     }
   }
-  device.copy_rows_to(*table);  // the CPU table now holds the trained rows: save(), serve, ...
-  std::printf("trained %lld rows on the device and copied them back (%llu steps)\n",
-              static_cast<long long>(device.rows()),
-              static_cast<unsigned long long>(device.steps()));
+  device->copy_rows_to(*table);  // the CPU table now holds the trained rows: save(), serve, ...
+  std::printf("trained '%s' on the device and copied it back (%llu steps)\n",
+              table->spec().c_str(), static_cast<unsigned long long>(device->steps()));
   if (!(last_loss < first_loss / 100)) {
     std::printf("the loss did not fall a hundredfold: %.5f -> %.5f\n", first_loss, last_loss);
     return 1;

@@ -44,26 +44,21 @@ class CafeTable : public DeviceTable {
   /// rows do not, until copy_rows_to). InvalidArgument where its tables' learning-rate scales
   /// differ.
   static CafeTable mirror(EmbeddingTable& table);
-  ~CafeTable();
+  ~CafeTable() override;
   CafeTable(CafeTable&&) noexcept;
   CafeTable& operator=(CafeTable&&) noexcept;
 
-  Index dim() const;
-
-  /// out[B*F x d] = each position's hot row, or its hash rows summed (the ids are read on the
-  /// host to route them).
-  void lookup(const DeviceIds& ids, float* out) const;
-  /// One backward + optimizer step for dE[B*F x d], then the sketch inserts and the promotions
-  /// (see the top of this file).
-  void train_step(const DeviceIds& ids, const float* dE, const DeviceOptimizer& optimizer);
-
-  /// The values of "rows", "hot" or "level<l>", copied to the host.
-  std::vector<float> rows_to_host(const std::string& parameter) const;
-  /// Their optimizer state [rows x slots*d], copied to the host (empty before a step).
-  std::vector<float> state_to_host(const std::string& parameter) const;
-  /// Writes every table into `table`'s parameters of the same names and shapes (the table this
-  /// one mirrors, e.g. before saving its checkpoint: its sketches are already the device's).
-  void copy_rows_to(EmbeddingTable& table) const;
+  // DeviceTable (device_table.hpp). Parameters "rows", "hot" and "level<l>"; the ids are read
+  // on the host to route them, and a step ends with the sketch inserts and the promotions (see
+  // the top of this file). copy_rows_to leaves the CPU table's sketches as they are: they are
+  // already the device's.
+  Index dim() const override;
+  void lookup(const DeviceIds& ids, float* out) const override;
+  void train_step(const DeviceIds& ids, const float* dE,
+                  const DeviceOptimizer& optimizer) override;
+  std::vector<float> rows_to_host(const std::string& parameter) const override;
+  std::vector<float> state_to_host(const std::string& parameter) const override;
+  void copy_rows_to(EmbeddingTable& table) const override;
 
  private:
   explicit CafeTable(detail::CafeRouter router);

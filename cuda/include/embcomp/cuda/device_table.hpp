@@ -1,5 +1,7 @@
 // What every CUDA table shares: device id batches, the device form of an optimizer, and the
-// base class holding a table's fields, its input checks and its step count.
+// interface of every device table (DeviceTable: lookup, the fused training step, the copies
+// back to the host), with its fields, input checks and step count. cuda::mirror(table) makes
+// the twin of a CPU table, whichever its method.
 //
 //   ids    DeviceIds [B x F] row-major per-field local ids (device memory), as IdBatch.
 //   out    [B*F x d] floats on the device, row p the embedding of ids[p].
@@ -12,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,6 +23,7 @@
 #include "embcomp/kernels/optim_rules.hpp"
 
 namespace embcomp {
+class EmbeddingTable;
 class Optimizer;
 }  // namespace embcomp
 
@@ -73,8 +77,36 @@ struct DeviceRows {
   }
 };
 
+/// A CPU table's twin on the device: its parameters in device memory, looked up and trained on
+/// device batches. Made from the CPU table (cuda::mirror, or each twin's own mirror), which
+/// keeps what it does well (sizing, initialisation, the checkpoint format) and takes the rows
+/// back with copy_rows_to.
 class DeviceTable {
  public:
+  virtual ~DeviceTable() = default;
+  DeviceTable(DeviceTable&&) noexcept = default;
+  DeviceTable& operator=(DeviceTable&&) noexcept = default;
+
+  /// The embedding width d.
+  virtual Index dim() const = 0;
+  /// out[B*F x d] = the embeddings of ids (device pointers). InvalidArgument for an id outside
+  /// its field's range (out is then undefined; the table is unchanged).
+  virtual void lookup(const DeviceIds& ids, float* out) const = 0;
+  /// One backward fused with the optimizer's step for dE[B*F x d] (device pointers). The
+  /// optimizer's kind must stay the same from step to step (its state is kept here).
+  virtual void train_step(const DeviceIds& ids, const float* dE,
+                          const DeviceOptimizer& optimizer) = 0;
+  /// The values of the CPU table's parameter `parameter`, [rows x width] floats (integer codes
+  /// decoded), copied to the host. InvalidArgument for a name the table does not hold.
+  virtual std::vector<float> rows_to_host(const std::string& parameter) const = 0;
+  /// Its optimizer state [rows x slots*width] (the CPU optimizer's layout), copied to the host;
+  /// empty before the first step of a stateful optimizer.
+  virtual std::vector<float> state_to_host(const std::string& parameter) const = 0;
+  /// Writes every parameter into `table`'s of the same names, codecs and shapes (the table this
+  /// one mirrors, e.g. before saving its checkpoint). InvalidArgument, with nothing written,
+  /// where `table` has no such parameters.
+  virtual void copy_rows_to(EmbeddingTable& table) const = 0;
+
   const std::string& method() const { return method_; }
   Index fields() const { return static_cast<Index>(cardinalities_.size()); }
   /// Optimizer steps taken (Adam's t).
@@ -107,5 +139,10 @@ class DeviceTable {
   DeviceArray<Index> field_sizes_;
   mutable DeviceArray<Flags> flags_;
 };
+
+/// The device twin of `table`, by its method: GatherTable (full, int8, int16, hash, adaembed),
+/// QrTable, MdeTable or CafeTable (cafe, cafe-ml; it routes through `table`, which must then
+/// outlive it). InvalidArgument naming the method where it has no twin.
+std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table);
 
 }  // namespace embcomp::cuda

@@ -86,23 +86,17 @@ class GatherTable : public DeviceTable {
   Index rows() const { return rows_; }
   Index width() const { return width_; }
 
-  /// out[B*F x d] = W[row of ids[p]] (device pointers). InvalidArgument for an id outside its
-  /// field's range (out is then undefined; the table is unchanged).
-  void lookup(const DeviceIds& ids, float* out) const;
-
-  /// One fused backward + optimizer step for dE[B*F x d] (device pointers); see the top of this
-  /// file. The optimizer's kind must stay the same from step to step (its state is kept here).
-  void train_step(const DeviceIds& ids, const float* dE, const DeviceOptimizer& optimizer);
-
-  /// The table's rows [rows x width] as floats (codes decoded), copied to the host.
-  std::vector<float> rows_to_host() const;
-  /// The optimizer state [rows x slots*width] (the CPU optimizer's layout), copied to the host;
-  /// empty before the first step of a stateful optimizer.
-  std::vector<float> state_to_host() const;
-  /// Writes the rows (values or codes, and per-row scales) into `table`'s "rows" parameter (the
-  /// table this one mirrors, or one of the same method, codec and shape), e.g. before saving a
-  /// checkpoint.
-  void copy_rows_to(EmbeddingTable& table) const;
+  // DeviceTable (device_table.hpp). Its one parameter is "rows": out[p] = W[row of ids[p]];
+  // copy_rows_to writes values or codes, and per-row scales.
+  Index dim() const override { return width_; }
+  void lookup(const DeviceIds& ids, float* out) const override;
+  void train_step(const DeviceIds& ids, const float* dE,
+                  const DeviceOptimizer& optimizer) override;
+  std::vector<float> rows_to_host(const std::string& parameter) const override;
+  std::vector<float> state_to_host(const std::string& parameter) const override;
+  void copy_rows_to(EmbeddingTable& table) const override;
+  std::vector<float> rows_to_host() const { return rows_to_host("rows"); }
+  std::vector<float> state_to_host() const { return state_to_host("rows"); }
 
  private:
   /// What the kernels need to find the rows of `ids` and report a bad one.

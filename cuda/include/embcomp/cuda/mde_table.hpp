@@ -57,20 +57,15 @@ class MdeTable : public DeviceTable {
   /// projections whose learning-rate scales differ from field to field.
   static MdeTable mirror(const EmbeddingTable& table);
 
-  Index dim() const { return dim_; }
-
-  /// out[B*F x d] = E_f[id] P_f for each position's field f (E_f[id] where d_f = D).
-  void lookup(const DeviceIds& ids, float* out) const;
-  /// One fused backward + optimizer step for dE[B*F x d] (see the top of this file).
-  void train_step(const DeviceIds& ids, const float* dE, const DeviceOptimizer& optimizer);
-
-  /// The values of the CPU parameter `parameter` ("field<f>.rows" or "field<f>.projection"),
-  /// copied to the host.
-  std::vector<float> rows_to_host(const std::string& parameter) const;
-  /// Its optimizer state [rows x slots*width], copied to the host (empty before a step).
-  std::vector<float> state_to_host(const std::string& parameter) const;
-  /// Writes every E_f and P_f into `table`'s parameters of the same names and shapes.
-  void copy_rows_to(EmbeddingTable& table) const;
+  // DeviceTable (device_table.hpp). Parameters "field<f>.rows" and, where d_f < D,
+  // "field<f>.projection"; out[p] = E_f[ids[p]] P_f (E_f[ids[p]] where d_f = D).
+  Index dim() const override { return dim_; }
+  void lookup(const DeviceIds& ids, float* out) const override;
+  void train_step(const DeviceIds& ids, const float* dE,
+                  const DeviceOptimizer& optimizer) override;
+  std::vector<float> rows_to_host(const std::string& parameter) const override;
+  std::vector<float> state_to_host(const std::string& parameter) const override;
+  void copy_rows_to(EmbeddingTable& table) const override;
 
  private:
   /// A flat parameter buffer (every field's E_f, or every P_f) and its optimizer state.

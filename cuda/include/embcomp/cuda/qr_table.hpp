@@ -46,19 +46,16 @@ class QrTable : public DeviceTable {
   /// A device copy of a CPU `qr` table; InvalidArgument for another method.
   static QrTable mirror(const EmbeddingTable& table);
 
-  Index dim() const { return dim_; }
-
-  /// out[B*F x d] = the combination of each id's quotient and remainder rows, or its full row.
-  void lookup(const DeviceIds& ids, float* out) const;
-  /// One fused backward + optimizer step for dE[B*F x d] (see the top of this file).
-  void train_step(const DeviceIds& ids, const float* dE, const DeviceOptimizer& optimizer);
-
-  /// The rows of "quotient", "remainder" or "full", copied to the host (empty where absent).
-  std::vector<float> rows_to_host(const std::string& parameter) const;
-  /// Their optimizer state [rows x slots*width], copied to the host (empty before a step).
-  std::vector<float> state_to_host(const std::string& parameter) const;
-  /// Writes the three tables into `table`'s parameters of the same names and shapes.
-  void copy_rows_to(EmbeddingTable& table) const;
+  // DeviceTable (device_table.hpp). Parameters "quotient", "remainder" and "full" (empty where
+  // the table has none); out[p] combines the quotient and remainder rows of ids[p], or is its
+  // full row.
+  Index dim() const override { return dim_; }
+  void lookup(const DeviceIds& ids, float* out) const override;
+  void train_step(const DeviceIds& ids, const float* dE,
+                  const DeviceOptimizer& optimizer) override;
+  std::vector<float> rows_to_host(const std::string& parameter) const override;
+  std::vector<float> state_to_host(const std::string& parameter) const override;
+  void copy_rows_to(EmbeddingTable& table) const override;
 
  private:
   const DeviceRows& part(const std::string& parameter) const;
