@@ -3,13 +3,13 @@
 # missing. Silent when everything is already installed. Uses sudo only when not root.
 # (OpenMP comes with g++ as libgomp. clang 14 with its runtime libraries (libFuzzer, the
 # sanitizers) and libomp (with Archer) build the fuzz targets and the ThreadSanitizer tests.
-# The Python package's extension and tests take pybind11, the Python headers, NumPy and pytest
-# from Debian, for Debian's python3.)
+# The Python package's extension and tests take pybind11, the Python headers, NumPy, pytest and
+# PyTorch (1.13, for embcomp.torch's tests) from Debian, for Debian's python3.)
 set -euo pipefail
 
 packages=(cmake g++ make libeigen3-dev libxxhash-dev catch2 libbenchmark-dev libcli11-dev
           nlohmann-json3-dev gnuplot-nox clang libclang-rt-14-dev libomp-14-dev
-          python3-dev pybind11-dev python3-numpy python3-pytest)
+          python3-dev pybind11-dev python3-numpy python3-pytest python3-torch)
 
 missing=()
 for package in "${packages[@]}"; do
