@@ -5,6 +5,8 @@ Run by CTest (python.pytest) with the build tree's package on PYTHONPATH, or by 
 """
 
 import gc
+import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -77,6 +79,21 @@ def test_every_method_looks_up_alike_per_sample_and_after_a_checkpoint(key):
     restored = embcomp.load_bytes(table.save_bytes())
     assert restored.spec == table.spec
     np.testing.assert_array_equal(restored.lookup(ids), out)
+
+
+@pytest.mark.parametrize("key", METHODS)
+def test_every_method_looks_up_what_the_library_called_directly_does(key, tmp_path):
+    reference = os.environ.get("EMBCOMP_LOOKUP_REFERENCE")
+    if not reference:
+        pytest.skip("EMBCOMP_LOOKUP_REFERENCE (the C++ helper CTest builds) is not set")
+    table = feasible_table(key, seed=7)
+    ids = skewed_ids(50, 8)
+    (tmp_path / "ids").write_bytes(ids.tobytes())
+    subprocess.run([reference, table.spec, repr(table.ratio), "7", str(DIM),
+                    ",".join(map(str, CARDINALITIES)), str(tmp_path / "ids"),
+                    str(tmp_path / "out")], check=True)
+    expected = np.fromfile(tmp_path / "out", dtype=np.float32).reshape(-1, DIM)
+    np.testing.assert_array_equal(table.lookup(ids), expected)
 
 
 def test_full_sgd_step_is_the_scatter_sum_of_de():
