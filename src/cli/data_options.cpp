@@ -127,11 +127,13 @@ Split split_of(const CacheMeta& meta, const DataOptions& o) {
 /// Throws unless the cache in `directory` was prepared from `files` with these options.
 void check_cache_inputs(const CacheMeta& meta, const std::vector<std::string>& files,
                         const DataOptions& o, const std::string& directory) {
-  bool same = meta.parts.size() == files.size() && meta.min_count == o.min_count;
+  bool same = meta.parts.size() == files.size() && meta.min_count == o.min_count &&
+              meta.id_order == parse_id_order(o.id_order);
   for (std::size_t i = 0; same && i < files.size(); ++i) same = meta.parts[i].source == files[i];
   if (!same) {
     throw InvalidArgument("the cache " + directory +
-                          " was prepared from other inputs or another --min-count; remove it or "
+                          " was prepared from other inputs, another --min-count or another "
+                          "--id-order; remove it or "
                           "give another --cache");
   }
 }
@@ -145,6 +147,7 @@ json describe_cache(const CachedDataset& data, const std::string& directory) {
           {"cache", directory},
           {"parts", parts},
           {"fields", data.cache().meta().num_fields()},
+          {"id_order", id_order_name(data.cache().meta().id_order)},
           {"dense", data.num_dense()},
           {"train_rows", data.rows(SplitPart::train)},
           {"validation_rows", data.rows(SplitPart::validation)},
@@ -158,7 +161,7 @@ Data open_synthetic(const DataOptions& o) {
   config.validation_rows = o.validation_rows;
   config.test_rows = o.test_rows;
   config.seed = o.data_seed;
-  config.id_order = o.id_order == "hashed" ? IdOrder::hashed : IdOrder::ranked;
+  config.id_order = parse_id_order(o.id_order);
   config.drift = o.drift;
   auto source = std::make_unique<SyntheticCtr>(config);
   Data data;
@@ -199,15 +202,17 @@ void add_data_options(CLI::App* command, DataOptions& o, bool with_synthetic) {
         ->capture_default_str()->check(CLI::PositiveNumber)->group("Synthetic data");
     command->add_option("--test-rows", o.test_rows, "synthetic test rows")
         ->capture_default_str()->check(CLI::PositiveNumber)->group("Synthetic data");
-    command->add_option("--id-order", o.id_order,
-                        "synthetic ids: ranked (id 0 the most frequent) | hashed (a seeded permutation, "
-                        "like raw ids)")
-        ->capture_default_str()->check(CLI::IsMember({"ranked", "hashed"}))->group("Synthetic data");
     command->add_option("--drift", o.drift,
                         "synthetic popularity slides by drift x n_f ranks over the training stream "
                         "(0.01: each field's top 1% replaced once)")
         ->capture_default_str()->check(CLI::Range(0.0, 1e6))->group("Synthetic data");
   }
+  command->add_option("--id-order", o.id_order,
+                      "how ids are numbered: ranked (id 0 the most frequent) | hashed (synthetic: a "
+                      "seeded permutation; files: by value hash; like raw ids) | first_seen (files: "
+                      "in order of first appearance)")
+      ->capture_default_str()->check(CLI::IsMember({"ranked", "hashed", "first_seen"}))
+      ->group("Data");
   command->add_option("--data-seed", o.data_seed, "seed of the synthetic data and of split permutations")
       ->capture_default_str()->group("Data");
   command->add_option("--train", o.train_file, "training data file (instead of synthetic data)")
@@ -295,6 +300,7 @@ PrepResult prepare_files(const DataOptions& o, const std::string& directory) {
   prep.format = parse_format(o.format);
   prep.read.strict = o.strict;
   prep.min_count = o.min_count;
+  prep.id_order = parse_id_order(o.id_order);
   std::printf("prep: %zu file(s), format %s, into %s\n", files.size(), o.format.c_str(),
               directory.c_str());
   std::fflush(stdout);

@@ -4,7 +4,8 @@
 //   synthetic:  --scale S --train-rows N --val-rows N --test-rows N --data-seed K
 //               [--id-order ranked|hashed] [--drift D]
 //   files:      --train FILE [--valid FILE --test FILE] --format criteo|avazu|schema:...
-//               [--cache DIR] [--min-count N] [--strict] [--split SPEC]
+//               [--cache DIR] [--min-count N] [--id-order ranked|hashed|first_seen] [--strict]
+//               [--split SPEC]
 //   a cache:    --cache DIR (prepared by `embcomp prep`) [--split SPEC]
 //
 // Splits: three files (or a cache of three parts) are train, validation and test. One file (one
@@ -38,7 +39,7 @@ struct DataOptions {
   Index validation_rows = 100'000;
   Index test_rows = 100'000;
   std::uint64_t data_seed = 1;
-  std::string id_order = "ranked";  ///< ranked | hashed (SyntheticConfig::id_order)
+  std::string id_order = "ranked";  ///< ranked | hashed | first_seen (files only): id_order.hpp
   double drift = 0.0;               ///< SyntheticConfig::drift
   // Files and caches.
   std::string train_file, valid_file, test_file;

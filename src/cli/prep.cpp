@@ -29,6 +29,7 @@ int run_prep(const DataOptions& o) {
   const json summary = {{"command", "prep"},
                         {"format", o.format},
                         {"min_count", o.min_count},
+                        {"id_order", o.id_order},
                         {"rows", result.meta.rows},
                         {"parts", parts},
                         {"dense", result.meta.num_dense},

@@ -93,12 +93,13 @@ struct CacheWriter::Column {
 };
 
 CacheWriter::CacheWriter(std::string directory, Index num_dense, std::vector<CacheField> fields,
-                         bool has_labels, std::int64_t min_count)
+                         bool has_labels, std::int64_t min_count, IdOrder id_order)
     : directory_(std::move(directory)) {
   meta_.num_dense = num_dense;
   meta_.fields = std::move(fields);
   meta_.has_labels = has_labels;
   meta_.min_count = min_count;
+  meta_.id_order = id_order;
   std::filesystem::create_directories(directory_);
   std::filesystem::remove(directory_ + "/meta.bin");  // a half-written cache is never readable
   columns_.push_back(std::make_unique<Column>(directory_, "labels.f32"));
@@ -176,6 +177,7 @@ void CacheWriter::finish() {
     out.pod(static_cast<std::uint32_t>(meta_.num_fields()));
     out.pod(static_cast<std::uint8_t>(meta_.has_labels));
     out.pod(meta_.min_count);
+    out.pod(static_cast<std::uint8_t>(meta_.id_order));
     for (const CacheField& f : meta_.fields) {
       out.pod(f.cardinality);
       out.pod(f.id_bytes);
@@ -267,6 +269,11 @@ CacheMeta read_meta(const std::string& directory) {
     if (fields > 100000) throw DataError("data cache '" + path + "' is damaged (field count)");
     meta.has_labels = in.pod<std::uint8_t>() != 0;
     meta.min_count = in.pod<std::int64_t>();
+    const auto id_order = in.pod<std::uint8_t>();
+    if (id_order > static_cast<std::uint8_t>(IdOrder::first_seen)) {
+      throw DataError("data cache '" + path + "' is damaged (id order)");
+    }
+    meta.id_order = static_cast<IdOrder>(id_order);
     // Column sizes are products of these counts: bounded so that they cannot overflow.
     if (meta.rows > kMaxCacheRows || meta.num_dense > kMaxCacheDense) {
       throw DataError("data cache '" + path + "' is damaged (" + std::to_string(meta.rows) +

@@ -22,7 +22,7 @@ Vocabularies build_vocabularies(std::span<const std::string> inputs, const PrepO
     }
     result.report.merge(reader.report());
   }
-  for (FieldVocabulary& field : result.fields) field.finalize(options.min_count);
+  for (FieldVocabulary& field : result.fields) field.finalize(options.min_count, options.id_order);
   return result;
 }
 
@@ -38,7 +38,7 @@ PrepResult prepare_cache(std::span<const std::string> inputs, const std::string&
   std::vector<CacheField> fields;
   for (const FieldVocabulary& v : vocabularies.fields) fields.push_back({v.size(), 4, v.has_oov()});
   CacheWriter writer(directory, options.format.num_dense(), fields, options.format.has_label(),
-                     options.min_count);
+                     options.min_count, options.id_order);
   RawRow row;
   std::vector<Index> ids(fields.size());
   for (const std::string& path : inputs) {

@@ -91,10 +91,11 @@ SyntheticCtr::SyntheticCtr(SyntheticConfig config) : config_(std::move(config)) 
   if (config_.zipf_exponent <= 0.0 || config_.num_dense < 0 || config_.latent_dim < 1 ||
       config_.interaction_pairs < 0 || config_.train_rows < 0 || config_.validation_rows < 0 ||
       config_.test_rows < 0 || config_.dense_missing < 0.0 || config_.dense_missing > 1.0 ||
-      !(config_.drift >= 0.0 && config_.drift <= 1e6)) {
+      !(config_.drift >= 0.0 && config_.drift <= 1e6) ||
+      config_.id_order == IdOrder::first_seen) {
     throw InvalidArgument("synthetic: exponent must be > 0, latent_dim >= 1, row counts, "
                           "num_dense and interaction_pairs >= 0, dense_missing in [0, 1], "
-                          "drift in [0, 1e6]");
+                          "drift in [0, 1e6], id order ranked or hashed (first_seen is for files)");
   }
   const double s = config_.zipf_exponent;
   for (Index n : config_.cardinalities) {

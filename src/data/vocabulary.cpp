@@ -40,7 +40,7 @@ void FieldVocabulary::count(std::string_view value) {
   ++slot.count;
 }
 
-void FieldVocabulary::finalize(std::int64_t min_count) {
+void FieldVocabulary::finalize(std::int64_t min_count, IdOrder id_order) {
   if (finalized_) throw InvalidArgument("vocabulary: finalize() called twice");
   finalized_ = true;
   has_oov_ = min_count > 1;
@@ -53,8 +53,13 @@ void FieldVocabulary::finalize(std::int64_t min_count) {
   for (Slot& slot : slots_) {
     if (slot.key != 0) entries.push_back({slot.count, slot.order_or_id, &slot});
   }
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return a.count != b.count ? a.count > b.count : a.order < b.order;
+  std::sort(entries.begin(), entries.end(), [id_order](const Entry& a, const Entry& b) {
+    switch (id_order) {
+      case IdOrder::ranked: return a.count != b.count ? a.count > b.count : a.order < b.order;
+      case IdOrder::hashed: return a.slot->key < b.slot->key;  // keys are distinct
+      case IdOrder::first_seen: break;
+    }
+    return a.order < b.order;
   });
   counts_.assign(has_oov_ ? 1 : 0, 0);
   for (const Entry& e : entries) {

@@ -105,3 +105,24 @@ expect_bad_argument("format cols: 'x' is not a number"
   prep --train "${OUT}/train.tsv" --format schema:cols=x,label=0,cat=1-2 --cache "${OUT}/other")
 expect_bad_argument("other inputs"
   train --train "${OUT}/train.tsv" --min-count 2 --cache "${OUT}/cache" --method hash --ratio 2)
+expect_bad_argument("--id-order"
+  train --train "${OUT}/train.tsv" --id-order first_seen --cache "${OUT}/cache" --method hash
+  --ratio 2)
+expect_bad_argument("first_seen is for files"
+  train --id-order first_seen --method hash --ratio 2 --train-rows 100)
+
+# Ids numbered in first-seen order: recorded in prep.json and the cache, reported by train.
+run_embcomp(prep --train "${OUT}/train.tsv" --format criteo --id-order first_seen
+            --cache "${OUT}/first_seen")
+file(READ "${OUT}/first_seen/prep.json" prep_json)
+string(JSON prep_order GET "${prep_json}" id_order)
+if(NOT prep_order STREQUAL "first_seen")
+  message(FATAL_ERROR "prep.json: id_order '${prep_order}', expected first_seen")
+endif()
+run_embcomp(train --cache "${OUT}/first_seen" --split rows:800,200 --method hash --ratio 2
+            --dim 8 --batch 64 --epochs 1 --threads 2 --out "${OUT}/first_seen_run")
+file(READ "${OUT}/first_seen_run/summary.json" summary)
+string(JSON train_order GET "${summary}" data id_order)
+if(NOT train_order STREQUAL "first_seen")
+  message(FATAL_ERROR "summary.json: data id_order '${train_order}', expected first_seen")
+endif()

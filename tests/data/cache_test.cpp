@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <cmath>
 #include <fstream>
@@ -42,6 +43,41 @@ TEST_CASE("min-count merges rare values into the OOV id 0", "[data][cache]") {
   CHECK(vocab.id_of("unseen") == 0);
   CHECK(vocab.counts() == std::vector<std::uint64_t>{2, 3, 2});
   CHECK(vocab.distinct_values() == 4);
+}
+
+TEST_CASE("vocabulary ids in first-seen and hashed order", "[data][cache]") {
+  const std::vector<std::string> values = {"c", "a", "b", "b", "a", "b", "d"};
+  const auto finalized = [&](IdOrder order, std::int64_t min_count) {
+    FieldVocabulary vocab;
+    for (const std::string& v : values) vocab.count(v);
+    vocab.finalize(min_count, order);
+    return vocab;
+  };
+  const FieldVocabulary first_seen = finalized(IdOrder::first_seen, 1);
+  CHECK(first_seen.id_of("c") == 0);
+  CHECK(first_seen.id_of("a") == 1);
+  CHECK(first_seen.id_of("b") == 2);
+  CHECK(first_seen.id_of("d") == 3);
+  CHECK(first_seen.counts() == std::vector<std::uint64_t>{1, 2, 3, 1});
+  // With an OOV id: the rare values share 0, the others keep their order after it.
+  const FieldVocabulary rare = finalized(IdOrder::first_seen, 2);
+  CHECK(rare.id_of("c") == 0);
+  CHECK(rare.id_of("d") == 0);
+  CHECK(rare.id_of("a") == 1);
+  CHECK(rare.id_of("b") == 2);
+  CHECK(rare.counts() == std::vector<std::uint64_t>{2, 2, 3});
+  // Hashed: ascending value hashes, whatever the counts.
+  const FieldVocabulary hashed = finalized(IdOrder::hashed, 1);
+  std::vector<std::string> by_key = {"a", "b", "c", "d"};
+  std::sort(by_key.begin(), by_key.end(), [](const std::string& x, const std::string& y) {
+    return FieldVocabulary::key_of(x) < FieldVocabulary::key_of(y);
+  });
+  for (std::size_t id = 0; id < by_key.size(); ++id) {
+    INFO(by_key[id]);
+    CHECK(hashed.id_of(by_key[id]) == static_cast<Index>(id));
+  }
+  CHECK(parse_id_order("first_seen") == IdOrder::first_seen);
+  CHECK_THROWS_WITH(parse_id_order("shuffled"), Catch::Contains("ranked, hashed or first_seen"));
 }
 
 namespace {
@@ -183,6 +219,48 @@ TEST_CASE("prep with min-count maps rare values to the OOV id", "[data][cache]")
   std::vector<std::uint64_t> seen(counts.size(), 0);
   for (Index r = 0; r < 100; ++r) ++seen[static_cast<std::size_t>(batch.ids[static_cast<std::size_t>(3 * r + 1)])];
   CHECK(seen == std::vector<std::uint64_t>(counts.begin(), counts.end()));
+}
+
+TEST_CASE("prep numbers ids in the order asked for and records it in the cache",
+          "[data][cache]") {
+  TempDir dir("cache_id_order");
+  std::string path;
+  write_rows(dir, "rows.csv", 100, 0, path);
+  const std::vector<std::string> inputs{path};
+  std::vector<std::vector<std::uint64_t>> counts;
+  for (const IdOrder order : {IdOrder::ranked, IdOrder::first_seen, IdOrder::hashed}) {
+    INFO(id_order_name(order));
+    PrepOptions options;
+    options.format = small_format();
+    options.id_order = order;
+    const std::string cache_dir = dir.path(std::string("cache_") + id_order_name(order));
+    prepare_cache(inputs, cache_dir, options);
+    CacheReader cache(cache_dir);
+    CHECK(cache.meta().id_order == order);
+    const auto field_counts = cache.counts(1);
+    counts.emplace_back(field_counts.begin(), field_counts.end());
+    Batch batch;
+    cache.read_range(0, 100, batch);
+    if (order == IdOrder::first_seen) {
+      // Ids appear in increasing order: each new value takes the next id.
+      Index next = 0;
+      for (Index r = 0; r < 100; ++r) {
+        const Index id = batch.ids[static_cast<std::size_t>(3 * r + 1)];
+        CHECK(id <= next);
+        if (id == next) ++next;
+      }
+    }
+  }
+  // The same values, numbered three ways: the same multiset of counts, not the same order.
+  auto sorted = [](std::vector<std::uint64_t> c) {
+    std::sort(c.begin(), c.end());
+    return c;
+  };
+  CHECK(sorted(counts[1]) == sorted(counts[0]));
+  CHECK(sorted(counts[2]) == sorted(counts[0]));
+  CHECK(std::is_sorted(counts[0].rbegin(), counts[0].rend()));  // ranked: descending
+  CHECK_FALSE(std::is_sorted(counts[1].rbegin(), counts[1].rend()));
+  CHECK(counts[1] != counts[2]);
 }
 
 TEST_CASE("a truncated, damaged or foreign cache is a clear error", "[data][cache]") {

@@ -3,8 +3,8 @@
 //
 // Layout of a cache directory (all little-endian, row-major):
 //   meta.bin        metadata, written with embcomp::Writer and ending in an XXH64 of its bytes:
-//                   u64 magic "EMBCDATA", u32 version (1), u64 rows, u32 num_dense,
-//                   u32 num_fields, u8 has_labels, i64 min_count,
+//                   u64 magic "EMBCDATA", u32 version (2), u64 rows, u32 num_dense,
+//                   u32 num_fields, u8 has_labels, i64 min_count, u8 id order (id_order.hpp),
 //                   per field: i64 cardinality, u8 id bytes (4 or 8), u8 has_oov,
 //                   u32 parts, per part: string source, u64 rows   (input files, in row order),
 //                   u32 files, per column file: string name, u64 bytes, u64 XXH64 of the bytes
@@ -24,12 +24,14 @@
 
 #include "embcomp/core/schema.hpp"
 #include "embcomp/data/batch.hpp"
+#include "embcomp/data/id_order.hpp"
 #include "embcomp/data/text_reader.hpp"
 
 namespace embcomp {
 
 inline constexpr std::uint64_t kCacheMagic = 0x4154414443424D45ULL;  // "EMBCDATA"
-inline constexpr std::uint32_t kCacheVersion = 1;
+/// 2: the id order after min_count (version 1 caches are refused: prepare them again).
+inline constexpr std::uint32_t kCacheVersion = 2;
 
 struct CacheField {
   Index cardinality = 0;
@@ -53,6 +55,7 @@ struct CacheMeta {
   Index num_dense = 0;
   bool has_labels = true;
   std::int64_t min_count = 1;
+  IdOrder id_order = IdOrder::ranked;
   std::vector<CacheField> fields;
   std::vector<CachePart> parts;
   std::vector<CacheFile> files;
@@ -67,7 +70,7 @@ struct CacheMeta {
 class CacheWriter {
  public:
   CacheWriter(std::string directory, Index num_dense, std::vector<CacheField> fields,
-              bool has_labels, std::int64_t min_count);
+              bool has_labels, std::int64_t min_count, IdOrder id_order = IdOrder::ranked);
   ~CacheWriter();
   CacheWriter(const CacheWriter&) = delete;
   CacheWriter& operator=(const CacheWriter&) = delete;

@@ -1,7 +1,7 @@
 // Preprocessing of text data into a binary cache, in two streaming passes so that memory holds
 // the vocabularies but never the rows (Criteo Kaggle's 45.8M rows need a few GiB):
 //   pass 1 reads every input file and counts the values of every field (FieldVocabulary),
-//   then ids are assigned (by frequency; see vocabulary.hpp);
+//   then ids are assigned (by frequency, first appearance or value hash; see vocabulary.hpp);
 //   pass 2 reads the files again and writes each good row, encoded, to the cache.
 // Memory: the vocabularies' hash tables, ~35-50 bytes per distinct value (Criteo Kaggle's 33.8M
 // values: about 1.5 GiB, plus 24 bytes per value of the largest field while ids are assigned).
@@ -25,6 +25,7 @@ struct PrepOptions {
   TextFormat format = criteo_format();
   ReadOptions read;
   std::int64_t min_count = 1;  ///< > 1: values seen fewer times share the OOV id 0
+  IdOrder id_order = IdOrder::ranked;  ///< how ids are numbered (vocabulary.hpp)
 };
 
 struct Vocabularies {

@@ -30,12 +30,10 @@
 #include <vector>
 
 #include "embcomp/core/schema.hpp"
+#include "embcomp/data/id_order.hpp"
 #include "embcomp/data/source.hpp"
 
 namespace embcomp {
-
-/// How the generator numbers each field's ids (see the top).
-enum class IdOrder : std::uint8_t { ranked = 0, hashed = 1 };
 
 /// max(min_cardinality, round(n_f * scale)) for every field of `schema`.
 std::vector<Index> scaled_cardinalities(const Schema& schema, double scale, Index min_cardinality = 2);
@@ -56,7 +54,7 @@ struct SyntheticConfig {
   Index validation_rows = 100'000;
   Index test_rows = 100'000;
   std::uint64_t seed = 1;
-  IdOrder id_order = IdOrder::ranked;
+  IdOrder id_order = IdOrder::ranked;  ///< ranked or hashed (see the top)
   double drift = 0.0;  ///< popularity slides by drift * n_f ranks over the training stream
 };
 

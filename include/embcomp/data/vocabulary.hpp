@@ -2,9 +2,10 @@
 //
 // Values are keyed by their 64-bit XXH3 hash (two distinct values of one field merge only on a
 // hash collision: probability about n^2 / 2^65, ~3e-6 for a field of 10M values), so memory is
-// independent of value lengths. Ids are assigned by descending frequency, ties broken by
-// first-seen order: deterministic for a given input order, and the most frequent value is id 0
-// (or 1 with an OOV id). With min_count > 1, id 0 is the out-of-vocabulary id: every value seen
+// independent of value lengths. Ids are assigned (data/id_order.hpp) by descending frequency,
+// ties broken by first-seen order (ranked, the default: the most frequent value is id 0, or 1
+// with an OOV id); by first appearance (first_seen); or by the values' hashes (hashed, a
+// pseudo-random order like raw hashed ids). Each is deterministic for a given input order. With min_count > 1, id 0 is the out-of-vocabulary id: every value seen
 // fewer than min_count times maps to it and its count is the sum of theirs. The empty value is
 // a value like any other. Storage is an open-addressing table of 24-byte slots kept at most
 // 70 % full (about 35 bytes per distinct value).
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "embcomp/core/types.hpp"
+#include "embcomp/data/id_order.hpp"
 
 namespace embcomp {
 
@@ -22,8 +24,8 @@ class FieldVocabulary {
  public:
   /// Pass 1: counts one occurrence of `value`.
   void count(std::string_view value);
-  /// Ends counting and assigns ids (see the file comment). Call once.
-  void finalize(std::int64_t min_count = 1);
+  /// Ends counting and assigns ids in `order` (see the file comment). Call once.
+  void finalize(std::int64_t min_count = 1, IdOrder order = IdOrder::ranked);
 
   /// Pass 2: the id of `value`; the OOV id 0 for rare or unseen values when has_oov(), else
   /// -1 for a value never counted.
