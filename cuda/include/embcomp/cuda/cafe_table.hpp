@@ -27,10 +27,6 @@
 
 #include "embcomp/cuda/device_table.hpp"
 
-namespace embcomp {
-class EmbeddingTable;
-}  // namespace embcomp
-
 namespace embcomp::cuda {
 
 namespace detail {

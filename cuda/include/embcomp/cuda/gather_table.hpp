@@ -28,10 +28,6 @@
 #include "embcomp/cuda/device_table.hpp"
 #include "embcomp/kernels/row_map.hpp"
 
-namespace embcomp {
-class EmbeddingTable;
-}  // namespace embcomp
-
 namespace embcomp::cuda {
 
 namespace detail {

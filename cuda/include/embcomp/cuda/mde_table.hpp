@@ -20,10 +20,6 @@
 
 #include "embcomp/cuda/device_table.hpp"
 
-namespace embcomp {
-class EmbeddingTable;
-}  // namespace embcomp
-
 namespace embcomp::cuda {
 
 /// Where field f sits in an MdeTable's flat buffers.

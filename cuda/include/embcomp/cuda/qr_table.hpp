@@ -17,10 +17,6 @@
 #include "embcomp/cuda/device_table.hpp"
 #include "embcomp/kernels/qr.hpp"
 
-namespace embcomp {
-class EmbeddingTable;
-}  // namespace embcomp
-
 namespace embcomp::cuda {
 
 class QrTable : public DeviceTable {
