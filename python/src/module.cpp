@@ -61,6 +61,10 @@ void check_rows(const py::array& array, const char* what, const IdBatch& batch, 
 /// `out` checked as the output of a lookup of `batch`, or a new array when None.
 py::array_t<float> output_for(const py::object& out, const IdBatch& batch, Index dim) {
   if (out.is_none()) return py::array_t<float>({batch.size(), dim});
+  if (!py::isinstance<py::array>(out)) {
+    throw py::type_error("out: expected a numpy.ndarray, got " +
+                         py::str(py::type::of(out)).cast<std::string>());
+  }
   const auto array = py::reinterpret_borrow<py::array>(out);
   check_rows(array, "out", batch, dim);
   if (!array.writeable()) throw py::value_error("out: the array is read-only");

@@ -218,6 +218,8 @@ def test_bad_input_raises_a_clear_error_and_changes_nothing():
     read_only.setflags(write=False)
     with pytest.raises(ValueError, match="read-only"):
         table.lookup(ids, out=read_only)
+    with pytest.raises(TypeError, match="ndarray"):
+        table.lookup(ids, out=[[0.0] * DIM] * 32)
     poisoned = dE.copy()
     poisoned[5, 3] = np.nan
     optimizer = embcomp.SGD(lr=0.1)
