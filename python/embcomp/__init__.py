@@ -16,7 +16,25 @@ Table.save() / embcomp.load() write and read the C++ library's checkpoints. Synt
 suite's synthetic CTR data, auc and logloss its metrics; embcomp.torch has the PyTorch module.
 """
 
-from ._embcomp import (
+import numpy as _numpy
+
+from . import _embcomp
+
+
+def _check_numpy_support(numpy_version: str, pybind11_version: tuple) -> None:
+    """ImportError where the extension cannot hand arrays to this NumPy: pybind11 supports
+    NumPy 2 from 2.12 on; an older one builds arrays NumPy 2 misreads."""
+    if int(numpy_version.split(".")[0]) >= 2 and tuple(pybind11_version) < (2, 12):
+        raise ImportError(
+            f"embcomp was built with pybind11 {pybind11_version[0]}.{pybind11_version[1]}, "
+            f"which does not support NumPy {numpy_version} (2.12 and newer do): use NumPy < 2 "
+            "with this build, or build with a newer pybind11 (`pip install .` does)"
+        )
+
+
+_check_numpy_support(_numpy.__version__, _embcomp._pybind11_version)
+
+from ._embcomp import (  # noqa: E402
     Adagrad,
     Adam,
     CheckpointError,

@@ -27,6 +27,8 @@ batch must have the same number of samples.
 state_dict() holds the table's C++ checkpoint (the same bytes as Table.save_bytes(), a uint8
 tensor under "checkpoint"); load_state_dict restores it (CheckpointError for a damaged one,
 InvalidArgument for a table of another method or shape). The optimizer's state is not in it.
+The module pickles (torch.save(module), copy.deepcopy) the same way: the table as its
+checkpoint, the optimizer as its hyper-parameters.
 """
 
 from __future__ import annotations
@@ -180,6 +182,14 @@ class CompressedEmbedding(torch.nn.Module):
             raise RuntimeError("CompressedEmbedding.step: no backward has run")
         self.optimizer.step(self.gradients)
         self.table.after_step(self.optimizer)
+
+    def __getstate__(self):
+        """For pickling (torch.save of the module, copy.deepcopy): the table travels as its
+        checkpoint, the optimizer as its hyper-parameters (a copy starts without its state),
+        the last gradients not at all."""
+        state = self.__dict__.copy()
+        state["gradients"] = None
+        return state
 
     def memory(self) -> dict:
         """The table's memory report, its optimizer state included."""

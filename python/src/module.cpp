@@ -289,12 +289,28 @@ void bind_optimizers(py::module_& m) {
       .def_property_readonly("steps", &Optimizer::steps)
       .def_property_readonly("slots", &Optimizer::slots)
       .def_property_readonly("name", &Optimizer::name);
-  py::class_<Sgd, Optimizer>(m, "SGD").def(py::init<float>(), py::arg("lr"));
+  // Pickled as their hyper-parameters: a copy starts with no state (as a fresh optimizer).
+  py::class_<Sgd, Optimizer>(m, "SGD")
+      .def(py::init<float>(), py::arg("lr"))
+      .def(py::pickle([](const Sgd& o) { return py::make_tuple(o.learning_rate()); },
+                      [](const py::tuple& t) { return Sgd(t[0].cast<float>()); }));
   py::class_<Adagrad, Optimizer>(m, "Adagrad")
-      .def(py::init<float, float>(), py::arg("lr"), py::arg("eps") = 1e-7f);
-  py::class_<Adam, Optimizer>(m, "Adam").def(py::init<float, float, float, float>(), py::arg("lr"),
-                                             py::arg("beta1") = 0.9f, py::arg("beta2") = 0.999f,
-                                             py::arg("eps") = 1e-8f);
+      .def(py::init<float, float>(), py::arg("lr"), py::arg("eps") = 1e-7f)
+      .def(py::pickle(
+          [](const Adagrad& o) { return py::make_tuple(o.learning_rate(), o.rule().eps); },
+          [](const py::tuple& t) { return Adagrad(t[0].cast<float>(), t[1].cast<float>()); }));
+  py::class_<Adam, Optimizer>(m, "Adam")
+      .def(py::init<float, float, float, float>(), py::arg("lr"), py::arg("beta1") = 0.9f,
+           py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f)
+      .def(py::pickle(
+          [](const Adam& o) {
+            return py::make_tuple(o.learning_rate(), o.rule().beta1, o.rule().beta2,
+                                  o.rule().eps);
+          },
+          [](const py::tuple& t) {
+            return Adam(t[0].cast<float>(), t[1].cast<float>(), t[2].cast<float>(),
+                        t[3].cast<float>());
+          }));
 }
 
 void bind_table(py::module_& m) {
@@ -366,6 +382,9 @@ void bind_table(py::module_& m) {
       .def("save", py::overload_cast<const std::string&>(&EmbeddingTable::save, py::const_),
            py::arg("path"))
       .def("save_bytes", &save_bytes, "The checkpoint save() writes, as bytes.")
+      // Pickled as its checkpoint (copy.deepcopy, torch.save of a module, processes).
+      .def(py::pickle([](const EmbeddingTable& t) { return py::make_tuple(save_bytes(t)); },
+                      [](const py::tuple& t) { return load_bytes(t[0].cast<py::bytes>()); }))
       .def("__repr__", &repr);
 
   m.def("load", py::overload_cast<const std::string&>(&load_table), py::arg("path"),
@@ -379,6 +398,8 @@ void bind_table(py::module_& m) {
 PYBIND11_MODULE(_embcomp, m) {
   using namespace embcomp::python;
   m.doc() = "embcomp: learnable embedding-table compression (the C++ library's bindings)";
+  // The package refuses NumPy 2 under a pybind11 older than 2.12 (__init__.py).
+  m.attr("_pybind11_version") = py::make_tuple(PYBIND11_VERSION_MAJOR, PYBIND11_VERSION_MINOR);
   register_errors(m);
   m.def(
       "methods", [] { return method_list(embcomp::methods()); },

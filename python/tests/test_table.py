@@ -6,6 +6,7 @@ Run by CTest (python.pytest) with the build tree's package on PYTHONPATH, or by 
 
 import gc
 import os
+import pickle
 import subprocess
 
 import numpy as np
@@ -247,3 +248,25 @@ def test_parameter_views_keep_their_table_alive():
     np.testing.assert_array_equal(rows.base.lookup(ids), expected)
     rows[:] = 2.0
     assert np.all(rows.base.lookup(ids) == 2.0)
+
+
+def test_tables_and_optimizers_pickle():
+    table = embcomp.Table("qr:op=mul", CARDINALITIES, dim=DIM, ratio=10.0, seed=26)
+    ids = skewed_ids(16, 27)
+    restored = pickle.loads(pickle.dumps(table))
+    assert restored.spec == table.spec
+    np.testing.assert_array_equal(restored.lookup(ids), table.lookup(ids))
+    adam = pickle.loads(pickle.dumps(embcomp.Adam(0.02, beta1=0.8, beta2=0.99, eps=1e-6)))
+    assert (adam.name, adam.steps) == ("adam", 0)
+    assert adam.learning_rate == pytest.approx(0.02)
+    for optimizer in (embcomp.SGD(0.3), embcomp.Adagrad(0.4, eps=1e-5)):
+        copy_ = pickle.loads(pickle.dumps(optimizer))
+        assert (copy_.name, copy_.learning_rate) == (optimizer.name, optimizer.learning_rate)
+
+
+def test_numpy_2_needs_a_pybind11_that_supports_it():
+    embcomp._check_numpy_support("1.24.2", (2, 10))
+    embcomp._check_numpy_support("2.4.6", (2, 12))
+    embcomp._check_numpy_support("2.4.6", (3, 0))
+    with pytest.raises(ImportError, match="pybind11 2.10.*NumPy 2.4.6"):
+        embcomp._check_numpy_support("2.4.6", (2, 10))

@@ -3,6 +3,9 @@
 Skipped (reported as such) where torch is not installed.
 """
 
+import copy
+import io
+
 import numpy as np
 import pytest
 
@@ -165,3 +168,32 @@ def test_bad_input_raises_and_changes_nothing():
         CompressedEmbedding("hash", CARDINALITIES, dim=DIM, ratio=10.0, optimizer="lamb")
     assert module.table.save_bytes() == before
     assert module.optimizer.steps == 0
+
+
+def test_the_module_pickles_with_its_table():
+    module = CompressedEmbedding("cafe:threshold=2", CARDINALITIES, dim=DIM, ratio=10.0, seed=16,
+                                 optimizer="adam", lr=0.05)
+    for step in range(3):
+        module(skewed_ids(64, 40 + step)).sum().backward()
+    copied = copy.deepcopy(module)
+    buffer = io.BytesIO()
+    torch.save(module, buffer)
+    buffer.seek(0)
+    try:
+        loaded = torch.load(buffer, weights_only=False)
+    except TypeError:  # torch 1.13 has no weights_only
+        buffer.seek(0)
+        loaded = torch.load(buffer)
+    ids = skewed_ids(32, 50)
+    for other in (copied, loaded):
+        assert other.table.save_bytes() == module.table.save_bytes()
+        assert isinstance(other.optimizer, embcomp.Adam)
+        assert other.optimizer.learning_rate == pytest.approx(0.05)
+        other.eval()
+    module.eval()
+    assert torch.equal(copied(ids), module(ids)) and torch.equal(loaded(ids), module(ids))
+    # The copy is independent: training it leaves the original as it was.
+    before = module.table.save_bytes()
+    copied.train()
+    copied(skewed_ids(64, 60)).sum().backward()
+    assert module.table.save_bytes() == before != copied.table.save_bytes()
