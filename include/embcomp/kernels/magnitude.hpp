@@ -3,7 +3,8 @@
 // found by a radix select on the bits of |w|: for non-negative floats the IEEE bit pattern,
 // read as an unsigned integer, orders like the value, so two 16-bit histogram passes (high
 // half, then low half within the chosen high bucket) give it exactly. The reference binary-
-// searched a threshold with up to 100 full passes and stopped within a tolerance.
+// searched a threshold with up to 100 full passes and stopped within a tolerance. Also PEP's soft
+// threshold, the pruning by learned thresholds.
 #pragma once
 
 #include <algorithm>
@@ -20,6 +21,13 @@ namespace embcomp::kernels {
 /// The bits of |x| as an unsigned key that orders like |x| (NaN is not expected here).
 EMBCOMP_HD std::uint32_t magnitude_key(float x) {
   return std::bit_cast<std::uint32_t>(x) & 0x7fffffffu;
+}
+
+/// PEP's soft threshold of v at t >= 0: sign(v) max(|v| - t, 0). Its derivative is 1 in v and
+/// -sign(v) in t where |v| > t (the entry is active), 0 in both otherwise.
+EMBCOMP_HD float soft_threshold(float v, float t) {
+  const float excess = std::fabs(v) - t;
+  return excess > 0.0f ? std::copysign(excess, v) : 0.0f;
 }
 
 /// The key of the k-th smallest |w| (k counted from 1) among w[0, n), 1 <= k <= n: a radix

@@ -87,7 +87,7 @@ class DeepLightTable : public GatherTable<DeepLightTable> {
         warmup_epochs_(options.non_negative("warmup")),
         prune_epochs_(options.positive("prune")),
         every_(static_cast<Index>(options.integer("every"))),
-        nonzeros_(plan_nonzeros(args)),
+        nonzeros_(sparse_nonzeros_for_budget(kKey, args)),
         schedule_{1.0 - static_cast<double>(nonzeros_) / elements(args.schema),
                   options.number("stop_deviation"),
                   options.pick<bool>("schedule", {{"stage", false}, {"reference", true}})},
@@ -172,12 +172,6 @@ class DeepLightTable : public GatherTable<DeepLightTable> {
  private:
   static double elements(const Schema& s) {
     return static_cast<double>(s.total_rows()) * static_cast<double>(s.dim);
-  }
-  static Index plan_nonzeros(const TableArgs& args) {
-    const Index rows = args.schema.total_rows();
-    const Index nnz = SparseRows::max_nonzeros(rows, args.budget.bytes(args.schema));
-    if (nnz < 1) throw_infeasible(kKey, SparseRows::bytes_for(SparseLayout::coo, rows, 1), args);
-    return std::min<Index>(nnz, rows * args.schema.dim);
   }
   /// In the pruning stage (the last one).
   bool pruning() const { return stage() + 1 == (warmup_epochs_ == 0.0 ? 1u : 2u); }

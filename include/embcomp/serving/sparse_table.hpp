@@ -3,6 +3,7 @@
 // a frozen checkpoint of it loads as this form directly, never as the trainable table.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,16 @@
 #include "embcomp/table.hpp"
 
 namespace embcomp {
+
+/// The nonzeros a pruning method's budget buys as sparse rows of the schema's [N x d] table
+/// (the smaller of CSR and COO), at most N d; throws InfeasibleBudget naming `method` when not
+/// even one fits.
+inline Index sparse_nonzeros_for_budget(const char* method, const TableArgs& args) {
+  const Index rows = args.schema.total_rows();
+  const Index nnz = SparseRows::max_nonzeros(rows, args.budget.bytes(args.schema));
+  if (nnz < 1) throw_infeasible(method, SparseRows::bytes_for(SparseLayout::coo, rows, 1), args);
+  return std::min<Index>(nnz, rows * args.schema.dim);
+}
 
 class SparseServingTable final : public EmbeddingTable {
  public:

@@ -22,24 +22,32 @@ struct ProbeResult {
 /// Trains `table` as the embedding layer of the linear probe logit = sum of all entries of a
 /// sample's [F x d] embeddings, then finalizes it and evaluates on the held-out set of `task`.
 /// Every stage runs stage.length(1, steps) steps (`steps` is the probe's epoch) of
-/// forward -> backward -> optimizer step -> after_step, after begin_stage (whose validate()
+/// forward -> backward -> optimizer step -> after_step (-> a validation batch's dE, in stages
+/// that use validation, as the trainer feeds it), after begin_stage (whose validate()
 /// scores the held-out set) and the optimizer forgetting the state of reshaped parameters.
-/// No best-state choice: the probe keeps the last state.
+/// No best-state choice: the probe keeps the last state. As the trainer validates 10 times an
+/// epoch, after_step is told that an evaluation follows 10 times a stage (and after its last
+/// step), so that methods measuring then (pep's sparsity) do so here too.
 class LinearProbe {
  public:
+  static constexpr Index kChecksPerStage = 10;
+
   LinearProbe(const PlantedTask& task, Index batch) : task_(task), batch_(batch) {}
 
   ProbeResult train(EmbeddingTable& table, Optimizer& optimizer, Index steps) {
     const std::vector<Stage> stages = table.stages();
-    std::uint64_t step = 0, batch_index = 0;
+    std::uint64_t step = 0, batch_index = 0, validation_index = 0;
     for (std::size_t s = 0; s < stages.size(); ++s) {
       const Index length = stages[s].length(1.0, steps);
       StageContext ctx{&optimizer, length, [&] { return evaluate(table).auc; }};
       table.begin_stage(s, ctx);
       optimizer.keep_only(std::as_const(table).parameters());
+      const Index check_every = std::max<Index>(1, length / kChecksPerStage);
       for (Index i = 0; i < length; ++i) {
         train_step(table, optimizer, batch_index++);
-        table.after_step(StepContext{++step, s, 0.0, &optimizer, i + 1, length});
+        const bool check = (i + 1) % check_every == 0 || i + 1 == length;
+        table.after_step(StepContext{++step, s, 0.0, &optimizer, i + 1, length, check});
+        if (stages[s].uses_validation) feed_validation_batch(table, validation_index++);
         if (table.stage_done()) break;
       }
     }
@@ -62,6 +70,22 @@ class LinearProbe {
  private:
   /// Batch `index` of the task: forward, BCE gradient of the probe, backward, optimizer step.
   void train_step(EmbeddingTable& table, Optimizer& optimizer, std::uint64_t index) {
+    forward_with_gradient(table, index);
+    table.backward(id_batch(table), {dE_.data(), batch_ * table.schema().num_fields(), table.dim()},
+                   grads_);
+    optimizer.step(grads_);
+  }
+
+  /// For stages that use validation: batch `index` of the validation stream (apart from the
+  /// training and held-out batches), its dE given to the table as the trainer gives it.
+  void feed_validation_batch(EmbeddingTable& table, std::uint64_t index) {
+    forward_with_gradient(table, kValidationFirst + index);
+    table.on_validation_batch(id_batch(table),
+                              {dE_.data(), batch_ * table.schema().num_fields(), table.dim()});
+  }
+
+  /// Batch `index` of the task through forward, and dE of the probe's BCE loss into dE_.
+  void forward_with_gradient(EmbeddingTable& table, std::uint64_t index) {
     task_.sample(batch_, index, ids_, labels_);
     table.forward(id_batch(table), output(table));
     const Index per_sample = table.schema().num_fields() * table.dim();
@@ -70,10 +94,11 @@ class LinearProbe {
       const float g = (probability(table, b) - labels_[b]) / static_cast<float>(batch_);
       std::fill_n(dE_.data() + b * per_sample, per_sample, g);
     }
-    table.backward(id_batch(table), {dE_.data(), batch_ * table.schema().num_fields(), table.dim()},
-                   grads_);
-    optimizer.step(grads_);
   }
+
+  /// The validation stream's first batch index: training batches (from 0) never reach it, and
+  /// it ends long before the held-out set's.
+  static constexpr std::uint64_t kValidationFirst = PlantedTask::kHeldOutFirst >> 1;
 
   IdBatch id_batch(const EmbeddingTable& table) const {
     return {ids_.data(), batch_, table.schema().num_fields()};
