@@ -92,6 +92,29 @@ inline std::vector<double> densify(const Gradients& grads, const Parameter* para
   return dense;
 }
 
+/// Every field's embeddings of every id, through lookups: [N x d], rows stacked as in `full`
+/// (the dense form of a pruned table's serving rows).
+inline std::vector<float> all_embeddings(const EmbeddingTable& table) {
+  const Schema& s = table.schema();
+  std::vector<float> out;
+  for (Index f = 0; f < s.num_fields(); ++f) {
+    for (Index id = 0; id < s.cardinalities[f]; ++id) {
+      std::vector<Index> ids(static_cast<std::size_t>(s.num_fields()), 0);
+      ids[static_cast<std::size_t>(f)] = id;
+      const auto row = lookup(table, ids);
+      out.insert(out.end(), row.begin() + f * s.dim, row.begin() + (f + 1) * s.dim);
+    }
+  }
+  return out;
+}
+
+/// A copy of the values of `t`'s parameter `name` (which must exist).
+inline std::vector<float> param_values(const EmbeddingTable& t, const std::string& name) {
+  const Parameter* p = param_named(t, name);
+  REQUIRE(p != nullptr);
+  return {p->data(), p->data() + p->size()};
+}
+
 /// Held-out AUC of `table` trained with Adam on the planted task (data/planted.hpp).
 inline double train_planted_task_auc(EmbeddingTable& table, int steps = 300, Index batch = 256) {
   Adam adam(0.05f);

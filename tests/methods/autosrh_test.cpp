@@ -20,27 +20,6 @@ std::unique_ptr<AutoSrhTable> make_autosrh(const std::string& options, double ra
   return make_method<AutoSrhTable>("autosrh" + options, {schema, Budget{ratio}, 3});
 }
 
-/// Every entry of the table's current embeddings, through lookups of every id: [N x d].
-std::vector<float> all_rows(const EmbeddingTable& table) {
-  const Schema& s = table.schema();
-  std::vector<float> out;
-  for (Index f = 0; f < s.num_fields(); ++f) {
-    for (Index id = 0; id < s.cardinalities[f]; ++id) {
-      std::vector<Index> ids(static_cast<std::size_t>(s.num_fields()), 0);
-      ids[static_cast<std::size_t>(f)] = id;
-      const auto row = lookup(table, ids);
-      out.insert(out.end(), row.begin() + f * s.dim, row.begin() + (f + 1) * s.dim);
-    }
-  }
-  return out;
-}
-
-std::vector<float> values_of(const EmbeddingTable& t, const std::string& name) {
-  const Parameter* p = param_named(t, name);
-  REQUIRE(p != nullptr);
-  return {p->data(), p->data() + p->size()};
-}
-
 Parameter& mutable_param(EmbeddingTable& t, const std::string& name) {
   for (Parameter* p : t.parameters()) {
     if (p->name() == name) return *p;
@@ -51,7 +30,7 @@ Parameter& mutable_param(EmbeddingTable& t, const std::string& name) {
 
 /// E * alpha[g(r)] from the stored values, [N x d].
 std::vector<float> weighted(const AutoSrhTable& t) {
-  const std::vector<float> e = values_of(t, "rows"), a = values_of(t, "alpha");
+  const std::vector<float> e = param_values(t, "rows"), a = param_values(t, "alpha");
   const Index d = t.dim();
   std::vector<float> out(e.size());
   for (std::size_t i = 0; i < e.size(); ++i) {
@@ -118,7 +97,7 @@ TEST_CASE("autosrh: lookup and backward weight each row by its group's alpha", "
   const Index d = s.dim;
   const auto ids = random_ids(s, 64, 3);
   const std::vector<float> w = weighted(*t);
-  const std::vector<float> a = values_of(*t, "alpha");
+  const std::vector<float> a = param_values(*t, "alpha");
   const auto offsets = s.field_offsets();
   const std::vector<float> out = lookup(*t, ids);
   const std::vector<float> dE = random_values(out.size(), 4);
@@ -148,17 +127,17 @@ TEST_CASE("autosrh: the search updates alpha from a validation batch: normalised
   const IdBatch batch = batch_of(ids, s);
 
   enter_stage(*t, 0, sgd);  // warm-up: validation batches change nothing
-  const std::vector<float> before = values_of(*t, "alpha");
+  const std::vector<float> before = param_values(*t, "alpha");
   t->on_validation_batch(batch, {dE.data(), batch.size(), d});
-  CHECK(values_of(*t, "alpha") == before);
+  CHECK(param_values(*t, "alpha") == before);
 
   enter_stage(*t, 1, sgd);
   spread_alpha(*t);
   Parameter& alpha = mutable_param(*t, "alpha");
   alpha.data()[0] = 0.0f;    // at the lower clip: no L1 push
   alpha.data()[1] = 0.999f;  // near the upper clip
-  const std::vector<float> a = values_of(*t, "alpha");
-  const std::vector<float> e = values_of(*t, "rows");
+  const std::vector<float> a = param_values(*t, "alpha");
+  const std::vector<float> e = param_values(*t, "rows");
   const auto offsets = s.field_offsets();
   std::vector<double> g(a.size(), 0.0);
   for (std::size_t p = 0; p < ids.size(); ++p) {
@@ -182,7 +161,7 @@ TEST_CASE("autosrh: the search updates alpha from a validation batch: normalised
     }
   }
   t->on_validation_batch(batch, {dE.data(), batch.size(), d});
-  const std::vector<float> after = values_of(*t, "alpha");
+  const std::vector<float> after = param_values(*t, "alpha");
   for (std::size_t i = 0; i < after.size(); ++i) REQUIRE(after[i] == Approx(expected[i]).margin(1e-5));
   for (float x : after) REQUIRE((x >= 0.0f && x <= 1.0f));
   CHECK(after != a);
@@ -200,10 +179,10 @@ TEST_CASE("autosrh: prune_first folds alpha, keeps the largest weighted entries 
   // the expected fold is taken from E after it.
   Sgd none(1e-30f);
   enter_stage(*t, 2, none);
-  const std::vector<float> e = values_of(*t, "rows");
+  const std::vector<float> e = param_values(*t, "rows");
   CHECK(t->mask_nonzeros() == t->target_nonzeros());
   for (std::size_t i = 0; i < e.size(); ++i) REQUIRE(e[i] == Approx(folded[i]).margin(1e-6));
-  const std::vector<float> looked_up = all_rows(*t);
+  const std::vector<float> looked_up = all_embeddings(*t);
   Index kept = 0;
   for (std::size_t i = 0; i < e.size(); ++i) {
     REQUIRE((looked_up[i] == 0.0f || looked_up[i] == e[i]));
@@ -223,13 +202,13 @@ TEST_CASE("autosrh: prune_first folds alpha, keeps the largest weighted entries 
     if (looked_up[i] == 0.0f) REQUIRE(dv[i] == 0.0);
   }
   t->finalize();
-  CHECK(all_rows(*t) == looked_up);
+  CHECK(all_embeddings(*t) == looked_up);
   CHECK(static_cast<double>(t->memory().serving_bytes) <= t->budget().bytes(t->schema()));
   auto frozen = t->freeze();
   CHECK(frozen->spec() == "sparse:of=autosrh");
   std::stringstream file;
   frozen->save(file);
-  CHECK(all_rows(*load_table(file)) == looked_up);
+  CHECK(all_embeddings(*load_table(file)) == looked_up);
 }
 
 TEST_CASE("autosrh: order=reference retrains with alpha fixed and prunes only at finalize",
@@ -238,16 +217,16 @@ TEST_CASE("autosrh: order=reference retrains with alpha fixed and prunes only at
   Sgd sgd(0.1f);
   enter_stage(*t, 1, sgd);
   spread_alpha(*t);
-  const std::vector<float> a = values_of(*t, "alpha");
+  const std::vector<float> a = param_values(*t, "alpha");
   enter_stage(*t, 2, sgd);
   CHECK(t->mask_nonzeros() == 0);
-  CHECK(values_of(*t, "alpha") == a);
-  CHECK(all_rows(*t) == weighted(*t));
+  CHECK(param_values(*t, "alpha") == a);
+  CHECK(all_embeddings(*t) == weighted(*t));
   std::vector<float> expected = weighted(*t);
   kernels::prune_smallest_reference(expected.data(), static_cast<Index>(expected.size()),
                                     static_cast<Index>(expected.size()) - t->target_nonzeros());
   t->finalize();
-  CHECK(all_rows(*t) == expected);
+  CHECK(all_embeddings(*t) == expected);
 }
 
 TEST_CASE("autosrh: stages, and bad options are refused", "[methods][autosrh]") {

@@ -18,21 +18,6 @@ std::unique_ptr<DeepLightTable> make_deeplight(const std::string& options, doubl
   return make_method<DeepLightTable>("deeplight" + options, {schema, Budget{ratio}, 3});
 }
 
-/// Every stored value of the table's dense rows, through lookups of every id.
-std::vector<float> all_rows(const EmbeddingTable& table) {
-  const Schema& s = table.schema();
-  std::vector<float> out;
-  for (Index f = 0; f < s.num_fields(); ++f) {
-    for (Index id = 0; id < s.cardinalities[f]; ++id) {
-      std::vector<Index> ids(static_cast<std::size_t>(s.num_fields()), 0);
-      ids[static_cast<std::size_t>(f)] = id;
-      const auto row = lookup(table, ids);
-      out.insert(out.end(), row.begin() + f * s.dim, row.begin() + (f + 1) * s.dim);
-    }
-  }
-  return out;
-}
-
 Index zeros_in(const std::vector<float>& v) {
   return static_cast<Index>(std::count(v.begin(), v.end(), 0.0f));
 }
@@ -84,7 +69,7 @@ TEST_CASE("deeplight: pruning zeroes the scheduled count, the gate follows the s
   t->begin_stage(0);
   CHECK(t->may_become_best());  // warm-up: any state may be its best
   t->after_step({1, 0, 0.0, &sgd, 5, 50});
-  CHECK(zeros_in(all_rows(*t)) == 0);  // no pruning in the warm-up
+  CHECK(zeros_in(all_embeddings(*t)) == 0);  // no pruning in the warm-up
 
   t->begin_stage(1);
   const Index length = 50;
@@ -95,7 +80,7 @@ TEST_CASE("deeplight: pruning zeroes the scheduled count, the gate follows the s
     INFO("step " << step);
     const double rho = DeepLightSchedule{t->target_rate(), 1e-3, false}.rate(step, length);
     CHECK(t->prune_rate() == rho);
-    CHECK(zeros_in(all_rows(*t)) == static_cast<Index>(std::llround(rho * elements)));
+    CHECK(zeros_in(all_embeddings(*t)) == static_cast<Index>(std::llround(rho * elements)));
     CHECK(t->may_become_best() == (step >= 40));  // 80% of 50
   }
 
@@ -128,13 +113,13 @@ TEST_CASE("deeplight: finalize keeps exactly the largest magnitudes the budget b
   for (double ratio : {2.0, 8.0, 100.0}) {
     INFO("ratio " << ratio);
     auto t = make_deeplight("", ratio);
-    const std::vector<float> dense = all_rows(*t);
+    const std::vector<float> dense = all_embeddings(*t);
     // Naive reference: sort magnitudes, keep the target count.
     std::vector<float> expected = dense;
     kernels::prune_smallest_reference(expected.data(), static_cast<Index>(expected.size()),
                                       static_cast<Index>(expected.size()) - t->target_nonzeros());
     t->finalize();
-    CHECK(all_rows(*t) == expected);
+    CHECK(all_embeddings(*t) == expected);
     const MemoryReport m = t->memory();
     const Index nnz = t->target_nonzeros();
     const Index rows = t->schema().total_rows();
@@ -148,7 +133,7 @@ TEST_CASE("deeplight: finalize keeps exactly the largest magnitudes the budget b
     frozen->save(file);
     auto loaded = load_table(file);
     CHECK(dynamic_cast<SparseServingTable*>(loaded.get()) != nullptr);
-    CHECK(all_rows(*loaded) == expected);
+    CHECK(all_embeddings(*loaded) == expected);
   }
 }
 

@@ -19,27 +19,6 @@ std::unique_ptr<PepTable> make_pep(const std::string& options, double ratio,
   return make_method<PepTable>("pep" + options, {schema, Budget{ratio}, 3});
 }
 
-/// Every entry of the table's current embeddings, through lookups of every id: [N x d].
-std::vector<float> all_rows(const EmbeddingTable& table) {
-  const Schema& s = table.schema();
-  std::vector<float> out;
-  for (Index f = 0; f < s.num_fields(); ++f) {
-    for (Index id = 0; id < s.cardinalities[f]; ++id) {
-      std::vector<Index> ids(static_cast<std::size_t>(s.num_fields()), 0);
-      ids[static_cast<std::size_t>(f)] = id;
-      const auto row = lookup(table, ids);
-      out.insert(out.end(), row.begin() + f * s.dim, row.begin() + (f + 1) * s.dim);
-    }
-  }
-  return out;
-}
-
-std::vector<float> values_of(const EmbeddingTable& t, const std::string& name) {
-  const Parameter* p = param_named(t, name);
-  REQUIRE(p != nullptr);
-  return {p->data(), p->data() + p->size()};
-}
-
 /// The threshold logit of entry (r, c) for each sharing, read plainly from "threshold".
 float logit_of(const std::vector<float>& s, const std::string& kind, Index r, Index c, Index d) {
   if (kind == "feature_dimension") return s[static_cast<std::size_t>(r * d + c)];
@@ -79,8 +58,8 @@ TEST_CASE("pep: lookup and backward of the soft threshold against a plain per-en
     // Spread the logits so that entries sharing nothing get different thresholds.
     auto& logits = const_cast<Parameter&>(*param_named(*t, "threshold"));
     for (std::size_t i = 0; i < logits.size(); ++i) logits.data()[i] += 0.01f * static_cast<float>(i % 7);
-    const std::vector<float> v = values_of(*t, "rows");
-    const std::vector<float> sv = values_of(*t, "threshold");
+    const std::vector<float> v = param_values(*t, "rows");
+    const std::vector<float> sv = param_values(*t, "threshold");
     const auto offsets = s.field_offsets();
 
     const std::vector<Index> ids = random_ids(s, 64, 5);
@@ -138,8 +117,8 @@ TEST_CASE("pep: the pruning stage's gradients against finite differences clear o
     for (const std::string name : {"rows", "threshold"}) {
       auto& param = const_cast<Parameter&>(*param_named(*t, name));
       const auto analytic = densify(grads, &param);
-      const std::vector<float> v = values_of(*t, "rows");
-      const std::vector<float> logits = values_of(*t, "threshold");
+      const std::vector<float> v = param_values(*t, "rows");
+      const std::vector<float> logits = param_values(*t, "threshold");
       for (std::size_t i = 0; i < analytic.size(); ++i) {
         if (analytic[i] == 0.0) continue;  // not read, or cut
         // The distance to the nearest kink bounds the nudge: entries of v sharing the nudged
@@ -185,7 +164,7 @@ TEST_CASE("pep: the reference's threshold_init=-150 never prunes: sigmoid and it
   }
   t->after_step({5, 0, 0.0, &sgd, 5, 10, /*evaluation_follows=*/true});
   CHECK(t->sparsity() == 0.0);
-  for (float s : values_of(*t, "threshold")) REQUIRE(s == -150.0f);
+  for (float s : param_values(*t, "threshold")) REQUIRE(s == -150.0f);
   // The default init's thresholds move.
   auto moved = make_pep("", 8.0);
   moved->begin_stage(0);
@@ -225,7 +204,7 @@ TEST_CASE("pep: the retrain's mask keeps the largest thresholded entries the bud
   for (const std::string rewind : {"original", "fresh"}) {
     INFO(rewind);
     auto t = make_pep(":threshold_init=-5,rewind=" + rewind, 8.0);
-    const std::vector<float> initial = values_of(*t, "rows");
+    const std::vector<float> initial = param_values(*t, "rows");
     t->begin_stage(0);
     // Train a little so that the table is no longer its init.
     Sgd sgd(0.05f);
@@ -234,17 +213,17 @@ TEST_CASE("pep: the retrain's mask keeps the largest thresholded entries the bud
       Gradients grads = backward_of(*t, ids, random_values(ids.size() * t->dim(), 10 + step));
       sgd.step(grads);
     }
-    std::vector<float> expected_mask = all_rows(*t);  // the thresholded table
+    std::vector<float> expected_mask = all_embeddings(*t);  // the thresholded table
     kernels::prune_smallest_reference(expected_mask.data(),
                                       static_cast<Index>(expected_mask.size()),
                                       static_cast<Index>(expected_mask.size()) - t->target_nonzeros());
     t->begin_stage(1);
     CHECK(t->mask_nonzeros() == std::min(t->target_nonzeros(), nonzeros_in(expected_mask)));
-    const std::vector<float> v = values_of(*t, "rows");
+    const std::vector<float> v = param_values(*t, "rows");
     CHECK((v == initial) == (rewind == "original"));
     CHECK(param_named(*t, "threshold")->size() == 1);  // dropped
     // e = v * mask.
-    const std::vector<float> e = all_rows(*t);
+    const std::vector<float> e = all_embeddings(*t);
     for (std::size_t i = 0; i < e.size(); ++i) {
       REQUIRE(e[i] == (expected_mask[i] != 0.0f ? v[i] : 0.0f));
     }
@@ -259,7 +238,7 @@ TEST_CASE("pep: the retrain's mask keeps the largest thresholded entries the bud
 
     // finalize serves v * mask within the budget; the frozen form loads as sparse rows.
     t->finalize();
-    CHECK(all_rows(*t) == e);
+    CHECK(all_embeddings(*t) == e);
     const MemoryReport m = t->memory();
     CHECK(static_cast<double>(m.serving_bytes) <= t->budget().bytes(t->schema()));
     auto frozen = t->freeze();
@@ -268,7 +247,7 @@ TEST_CASE("pep: the retrain's mask keeps the largest thresholded entries the bud
     frozen->save(file);
     auto loaded = load_table(file);
     CHECK(dynamic_cast<SparseServingTable*>(loaded.get()) != nullptr);
-    CHECK(all_rows(*loaded) == e);
+    CHECK(all_embeddings(*loaded) == e);
   }
 }
 
@@ -276,11 +255,11 @@ TEST_CASE("pep: finalize without a retrain serves the thresholded table cut to t
           "[methods][pep]") {
   auto t = make_pep(":threshold_init=-5", 8.0);
   t->begin_stage(0);
-  std::vector<float> expected = all_rows(*t);
+  std::vector<float> expected = all_embeddings(*t);
   kernels::prune_smallest_reference(expected.data(), static_cast<Index>(expected.size()),
                                     static_cast<Index>(expected.size()) - t->target_nonzeros());
   t->finalize();
-  CHECK(all_rows(*t) == expected);
+  CHECK(all_embeddings(*t) == expected);
   CHECK(nonzeros_in(expected) <= t->target_nonzeros());
 }
 
