@@ -95,8 +95,6 @@ class PepTable : public PrunedTable {
 
   /// The sparsity of the pruning stage's last measure (0 before the first).
   double sparsity() const { return sparsity_[0]; }
-  /// The thresholds' logits s, for tests and reports.
-  const Parameter& threshold() const { return threshold_; }
 
   std::vector<Stage> stages() const override {
     Stage prune;
@@ -162,20 +160,13 @@ class PepTable : public PrunedTable {
       for (Index u = 0; u < unique; ++u) {
         float* ds = gs.row(u);
         const Index r = gv.rows[u];
-        for (Index c = 0; c < d; ++c) ds[column_of(c)] += threshold_gradient(r, c, gv.row(u)[c]);
+        for (Index c = 0; c < d; ++c) ds[column_of(c)] += backward_entry(r, c, gv.row(u)[c]);
       }
     } else {
       float* ds = grads.dense_for(threshold_).values.data();
       for (Index u = 0; u < unique; ++u) {  // in order: the sum does not depend on threads
         const Index r = gv.rows[u];
-        for (Index c = 0; c < d; ++c) ds[column_of(c)] += threshold_gradient(r, c, gv.row(u)[c]);
-      }
-    }
-#pragma omp parallel for schedule(static) if (unique > 1024)
-    for (Index u = 0; u < unique; ++u) {
-      const Index r = gv.rows[u];
-      for (Index c = 0; c < d; ++c) {
-        if (!(std::fabs(rows().row(r)[c]) > cut_at(r, c))) gv.row(u)[c] = 0.0f;
+        for (Index c = 0; c < d; ++c) ds[column_of(c)] += backward_entry(r, c, gv.row(u)[c]);
       }
     }
   }
@@ -241,11 +232,15 @@ class PepTable : public PrunedTable {
   }
   /// The threshold sigmoid(s) of entry (r, c) in the pruning stage.
   float cut_at(Index r, Index c) const { return kernels::sigmoid(threshold_.data()[threshold_index(r, c)]); }
-  /// d loss / d s of entry (r, c) whose summed output gradient is g.
-  float threshold_gradient(Index r, Index c, float g) const {
+  /// Entry (r, c) with summed output gradient g: returns d loss / d s, and zeroes g (d loss /
+  /// d v) where the entry is cut.
+  float backward_entry(Index r, Index c, float& g) const {
     const float v = rows().row(r)[c];
     const float t = cut_at(r, c);
-    if (!(std::fabs(v) > t)) return 0.0f;
+    if (!(std::fabs(v) > t)) {
+      g = 0.0f;
+      return 0.0f;
+    }
     return -std::copysign(1.0f, v) * t * (1.0f - t) * g;
   }
 

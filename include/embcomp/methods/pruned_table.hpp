@@ -16,7 +16,6 @@
 
 #include "embcomp/core/row_table.hpp"
 #include "embcomp/kernels/magnitude.hpp"
-#include "embcomp/kernels/parallel.hpp"
 #include "embcomp/serving/sparse_table.hpp"
 #include "embcomp/table.hpp"
 
@@ -113,19 +112,17 @@ class PrunedTable : public EmbeddingTable {
     if (!finalized() && !masked()) return false;
     const Index count = ids.size();
     const Index d = dim();
-#pragma omp parallel if (count > 1024)
-    {
-      const kernels::ThreadShare share = kernels::ThreadShare::current();
-      for (Index p = share.begin_of(count), end = share.end_of(count); p < end; ++p) {
-        const Index r = row_of(ids, p);
-        float* o = out.row(p);
-        if (finalized()) {
-          sparse_.read_row(r, o);
-          continue;
-        }
-        const float* w = rows_.row(r);
-        for (Index c = 0; c < d; ++c) o[c] = kept(r * d + c) ? w[c] : 0.0f;
-      }
+    if (finalized()) {
+#pragma omp parallel for schedule(static) if (count > 1024)
+      for (Index p = 0; p < count; ++p) sparse_.read_row(row_of(ids, p), out.row(p));
+      return true;
+    }
+#pragma omp parallel for schedule(static) if (count > 1024)
+    for (Index p = 0; p < count; ++p) {
+      const Index r = row_of(ids, p);
+      const float* w = rows_.row(r);
+      float* o = out.row(p);
+      for (Index c = 0; c < d; ++c) o[c] = kept(r * d + c) ? w[c] : 0.0f;
     }
     return true;
   }
