@@ -20,8 +20,8 @@
 //   Here E_f ~ U(±b) and P_f is Xavier-uniform, U(±sqrt(6 / (d_f + D))), so outputs keep the
 //   scale of a full table's U(±b) rows (their spread is about b * sqrt(2 d_f / (d_f + D)) <= b).
 //
-// Storage: "field<f>.rows" E_f [n_f x d_f] (row-indexed, sparse gradients) and, when d_f < D,
-// "field<f>.projection" P_f [d_f x D] (dense, row-major).
+// Storage (methods/projected_fields.hpp): "field<f>.rows" E_f [n_f x d_f] (row-indexed, sparse
+// gradients) and, when d_f < D, "field<f>.projection" P_f [d_f x D] (dense, row-major).
 #pragma once
 
 #include <algorithm>
@@ -32,13 +32,10 @@
 #include <string>
 #include <vector>
 
-#include <Eigen/Core>
-
 #include "embcomp/core/budget.hpp"
 #include "embcomp/core/options.hpp"
-#include "embcomp/core/row_table.hpp"
-#include "embcomp/kernels/mde.hpp"
-#include "embcomp/kernels/row_groups.hpp"
+#include "embcomp/kernels/hash.hpp"
+#include "embcomp/methods/projected_fields.hpp"
 #include "embcomp/table.hpp"
 
 namespace embcomp {
@@ -118,49 +115,15 @@ class MdeTable : public EmbeddingTable {
   const MdePlan& sizing() const { return plan_; }
 
  protected:
-  void lookup_impl(const IdBatch& ids, Matrix out) const override {
-    const Index D = dim();
-#pragma omp parallel for schedule(static) if (ids.size() > 1024)
-    for (Index p = 0; p < ids.size(); ++p) {
-      const Field& f = fields_[ids.field_of(p)];
-      const float* e = f.rows->row(ids[p]);
-      if (f.projection != nullptr) {
-        kernels::mde_project(e, f.dim, f.projection->data(), D, out.row(p));
-      } else {
-        std::copy_n(e, D, out.row(p));
-      }
-    }
-  }
+  void lookup_impl(const IdBatch& ids, Matrix out) const override { fields_.lookup(ids, out); }
 
-  /// Field by field: dE_f rows = dE P_fᵀ summed per unique row; dP_f = E_f[x]ᵀ dE over the
-  /// field's positions.
+  /// Field by field (methods/projected_fields.hpp): dE_f rows = dE P_fᵀ summed per unique row;
+  /// dP_f = E_f[x]ᵀ dE over the field's positions.
   void backward_impl(const IdBatch& ids, ConstMatrix dE, Gradients& grads) override {
-    const Index F = ids.fields, D = dim();
-    field_ids_.resize(static_cast<std::size_t>(ids.batch));
-    for (Index f = 0; f < F; ++f) {
-      const Field& field = fields_[f];
-      for (Index b = 0; b < ids.batch; ++b) field_ids_[b] = ids[b * F + f];
-      const auto grad_out = [&](Index b) { return dE.row(b * F + f); };
-      scatter_param_grad(*field.rows, field_ids_, groups_, grads, [&](Index b, float* acc) {
-        if (field.projection != nullptr) {
-          kernels::mde_project_back(field.projection->data(), field.dim, D, grad_out(b), acc);
-        } else {
-          for (Index j = 0; j < D; ++j) acc[j] += grad_out(b)[j];
-        }
-      });
-      if (field.projection != nullptr) projection_grad(field, f, F, dE, grads);
-    }
+    fields_.backward(ids, dE, grads);
   }
 
  private:
-  struct Field {
-    Parameter* rows = nullptr;        ///< E_f [n_f x d_f]
-    Parameter* projection = nullptr;  ///< P_f [d_f x D], null when d_f == D
-    Index dim = 0;                    ///< d_f
-  };
-
-  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
   static std::optional<double> parse_alpha(const Options& options) {
     const std::string& text = options.text("alpha");
     if (text == "auto") return std::nullopt;
@@ -178,8 +141,7 @@ class MdeTable : public EmbeddingTable {
     for (Index f = 0; f < s.num_fields(); ++f) {
       const Index d = plan_.dims[f];
       const std::string name = "field" + std::to_string(f);
-      Field& field = fields_.emplace_back();
-      field.dim = d;
+      ProjectedField& field = fields_.fields().emplace_back();
       field.rows = &add_parameter(name + ".rows", s.cardinalities[f], d, ParamKind::rows);
       if (d < s.dim) field.projection = &add_parameter(name + ".projection", d, s.dim, ParamKind::dense);
     }
@@ -188,36 +150,18 @@ class MdeTable : public EmbeddingTable {
   /// E_f ~ U(±b) as a full table; P_f Xavier-uniform (see the top).
   void initialise(std::uint64_t seed) {
     const float b = default_init_bound(schema());
-    for (std::size_t f = 0; f < fields_.size(); ++f) {
-      const Field& field = fields_[f];
+    for (std::size_t f = 0; f < fields_.fields().size(); ++f) {
+      const ProjectedField& field = fields_.fields()[f];
       field.rows->fill_uniform(b, kernels::combine(seed, 2 * f));
       if (field.projection != nullptr) {
-        const auto fan = static_cast<float>(field.dim + dim());
+        const auto fan = static_cast<float>(field.dim() + dim());
         field.projection->fill_uniform(std::sqrt(6.0f / fan), kernels::combine(seed, 2 * f + 1));
       }
     }
   }
 
-  /// dP_f [d_f x D] = G_fᵀ dE_f: G_f [B x d_f] the rows field f's positions read (field_ids_),
-  /// dE_f [B x D] field f's rows of dE (rows f, f + F, f + 2F, ...).
-  void projection_grad(const Field& field, Index f, Index fields, ConstMatrix dE, Gradients& grads) {
-    const Index batch = static_cast<Index>(field_ids_.size()), D = dim();
-    gathered_.resize(static_cast<std::size_t>(batch * field.dim));
-    gather_param_rows(*field.rows, batch, [&](Index b) { return field_ids_[b]; }, gathered_.data());
-    const Eigen::Map<const RowMajor> rows_read(gathered_.data(), batch, field.dim);
-    const Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>> field_dE(
-        dE.data + f * D, batch, D, Eigen::OuterStride<>(fields * D));
-    Eigen::Map<RowMajor> dP(grads.dense_for(*field.projection).values.data(), field.dim, D);
-    dP.noalias() = rows_read.transpose() * field_dE;
-  }
-
   MdePlan plan_;
-  std::vector<Field> fields_;
-
-  // backward scratch, reused from batch to batch
-  std::vector<Index> field_ids_;  ///< id read by field f at sample b
-  std::vector<float> gathered_;   ///< [B x d_f] rows read by field f
-  kernels::RowGroups groups_;
+  ProjectedFields fields_;
 };
 
 }  // namespace embcomp
