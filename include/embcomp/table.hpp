@@ -170,7 +170,8 @@ class EmbeddingTable {
 
   /// An extra loss term the method adds (e.g. a regulariser); 0 by default.
   virtual double auxiliary_loss() const { return 0.0; }
-  /// Validation batches, for stages with uses_validation.
+  /// Validation batches, for stages with uses_validation: dE[B*F x d] is dLoss/dout of
+  /// lookup(ids) (eval mode), after the training step's after_step.
   virtual void on_validation_batch(const IdBatch& /*ids*/, ConstMatrix /*dE*/) {}
   /// After each optimizer step (sketch insertion, pruning schedules, ...).
   virtual void after_step(const StepContext& /*ctx*/) {}

@@ -337,7 +337,8 @@ class TrainingRun {
   }
 
   /// One forward/backward pass of `b`: model gradients into `mg`, dE, and with `tg` the
-  /// table's gradients; returns the batch's loss.
+  /// table's gradients (a training step: the table's training forward) or without (a
+  /// validation batch: the table's eval-mode lookup); returns the batch's loss.
   double forward_backward(const Batch& b, Gradients* tg, Gradients& mg) {
     const Index d = table_.dim();
     const Index n = b.size;
@@ -346,7 +347,11 @@ class TrainingRun {
     dE_.resize(embeddings_.size());
     logits_.resize(static_cast<std::size_t>(n));
     dlogits_.resize(static_cast<std::size_t>(n));
-    table_.forward(b.id_batch(), {embeddings_.data(), positions, d});
+    if (tg != nullptr) {
+      table_.forward(b.id_batch(), {embeddings_.data(), positions, d});
+    } else {
+      table_.lookup(b.id_batch(), {embeddings_.data(), positions, d});
+    }
     model_.forward(b, {embeddings_.data(), positions, d}, logits_);
     const double loss = nn::bce_with_logits(logits_, b.labels, dlogits_);
     mg.clear();

@@ -77,17 +77,23 @@ class LinearProbe {
   }
 
   /// For stages that use validation: batch `index` of the validation stream (apart from the
-  /// training and held-out batches), its dE given to the table as the trainer gives it.
+  /// training and held-out batches), looked up in eval mode, its dE given to the table as the
+  /// trainer gives it.
   void feed_validation_batch(EmbeddingTable& table, std::uint64_t index) {
-    forward_with_gradient(table, kValidationFirst + index);
+    forward_with_gradient(table, kValidationFirst + index, /*training=*/false);
     table.on_validation_batch(id_batch(table),
                               {dE_.data(), batch_ * table.schema().num_fields(), table.dim()});
   }
 
-  /// Batch `index` of the task through forward, and dE of the probe's BCE loss into dE_.
-  void forward_with_gradient(EmbeddingTable& table, std::uint64_t index) {
+  /// Batch `index` of the task through forward (lookup, eval mode, unless `training`), and dE
+  /// of the probe's BCE loss into dE_.
+  void forward_with_gradient(EmbeddingTable& table, std::uint64_t index, bool training = true) {
     task_.sample(batch_, index, ids_, labels_);
-    table.forward(id_batch(table), output(table));
+    if (training) {
+      table.forward(id_batch(table), output(table));
+    } else {
+      table.lookup(id_batch(table), output(table));
+    }
     const Index per_sample = table.schema().num_fields() * table.dim();
     dE_.resize(emb_.size());
     for (Index b = 0; b < batch_; ++b) {
