@@ -3,6 +3,7 @@
 
 #include "embcomp/methods/adaembed.hpp"
 #include "embcomp/methods/alpt.hpp"
+#include "embcomp/methods/autodim.hpp"
 #include "embcomp/methods/autosrh.hpp"
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/cafe_ml.hpp"
@@ -40,6 +41,7 @@ const std::vector<MethodInfo>& methods() {
       describe<DeepLightTable>(),
       describe<PepTable>(),
       describe<AutoSrhTable>(),
+      describe<AutoDimTable>(),
       describe<DpqTable>(),
       describe<MgqeTable>(),
       describe<AlptTable>(),
@@ -52,6 +54,7 @@ const std::vector<MethodInfo>& serving_forms() {
   static const std::vector<MethodInfo> all = {
       describe<SparseServingTable>(),
       describe<RemappedServingTable>(),
+      describe<ProjectedServingTable>(),
       describe<PqServingTable>(),
       describe<GroupedPqServingTable>(),
   };

@@ -74,6 +74,15 @@ inline const Parameter* param_named(const EmbeddingTable& t, const std::string& 
   return nullptr;
 }
 
+/// The parameter of `t` named `name`, for tests that set values; fails the test when absent.
+inline Parameter& mutable_param(EmbeddingTable& t, const std::string& name) {
+  for (Parameter* p : t.parameters()) {
+    if (p->name() == name) return *p;
+  }
+  FAIL("no parameter " << name);
+  throw;
+}
+
 /// The gradient of `param` as a dense [rows x width] array: a sparse one spread (zero
 /// elsewhere), a dense one copied.
 inline std::vector<double> densify(const Gradients& grads, const Parameter* param) {

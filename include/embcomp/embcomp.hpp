@@ -7,6 +7,7 @@
 
 #include "embcomp/methods/adaembed.hpp"
 #include "embcomp/methods/alpt.hpp"
+#include "embcomp/methods/autodim.hpp"
 #include "embcomp/methods/autosrh.hpp"
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/cafe_ml.hpp"
@@ -26,6 +27,7 @@
 
 #include "embcomp/serving/grouped_pq_table.hpp"
 #include "embcomp/serving/pq_table.hpp"
+#include "embcomp/serving/projected_table.hpp"
 #include "embcomp/serving/remapped_table.hpp"
 #include "embcomp/serving/sparse_rows.hpp"
 #include "embcomp/serving/sparse_table.hpp"

@@ -45,3 +45,20 @@ TEST_CASE("uniform01 lies in the unit interval, has mean one half and depends on
   CHECK(uniform01(1, 5) != uniform01(2, 5));
   CHECK(uniform01(1, 5) == uniform01(1, 5));
 }
+
+TEST_CASE("gumbel is finite with the standard Gumbel's mean and variance", "[kernels][random]") {
+  const int n = 200000;
+  double sum = 0.0, squares = 0.0;
+  for (int i = 0; i < n; ++i) {
+    const double g = gumbel(23, static_cast<std::uint64_t>(i));
+    REQUIRE(std::isfinite(g));
+    sum += g;
+    squares += g * g;
+  }
+  const double mean = sum / n, variance = squares / n - mean * mean;
+  const double euler_gamma = 0.5772156649, pi_squared_over_6 = 1.6449340668;
+  CHECK(mean == Approx(euler_gamma).margin(4 * std::sqrt(pi_squared_over_6 / n)));
+  CHECK(variance == Approx(pi_squared_over_6).epsilon(0.03));
+  CHECK(gumbel(1, 5) == gumbel(1, 5));
+  CHECK(gumbel(1, 5) != gumbel(2, 5));
+}

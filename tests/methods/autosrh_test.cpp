@@ -20,14 +20,6 @@ std::unique_ptr<AutoSrhTable> make_autosrh(const std::string& options, double ra
   return make_method<AutoSrhTable>("autosrh" + options, {schema, Budget{ratio}, 3});
 }
 
-Parameter& mutable_param(EmbeddingTable& t, const std::string& name) {
-  for (Parameter* p : t.parameters()) {
-    if (p->name() == name) return *p;
-  }
-  FAIL("no parameter " << name);
-  throw;
-}
-
 /// E * alpha[g(r)] from the stored values, [N x d].
 std::vector<float> weighted(const AutoSrhTable& t) {
   const std::vector<float> e = param_values(t, "rows"), a = param_values(t, "alpha");

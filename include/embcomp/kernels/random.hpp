@@ -27,4 +27,11 @@ EMBCOMP_HD float standard_normal(std::uint64_t stream, std::uint64_t counter) {
   return std::sqrt(-2.0f * std::log(u1)) * std::cos(6.2831853f * u2);
 }
 
+/// Standard Gumbel, -log(-log u) with u in (0, 1) (the bits' midpoint: never 0 or 1).
+EMBCOMP_HD float gumbel(std::uint64_t stream, std::uint64_t counter) {
+  const std::uint64_t bits = mix64(stream ^ (counter * 0xD1B54A32D192ED03ULL));
+  const float u = (static_cast<float>(bits >> 40) + 0.5f) * (1.0f / 16777216.0f);
+  return -std::log(-std::log(u));
+}
+
 }  // namespace embcomp::kernels
