@@ -20,8 +20,8 @@
 // its own rows [n_f x w] and linear layer (projection [w x d], bias [1 x d]),
 // out = E_f[x] P_f + b_f (methods/projected_fields.hpp); the search storage is released.
 //
-// The width choice is budget-aware, where the reference's is not (it takes argmax alpha and
-// has no memory target): c(f) = argmax_k log_softmax(alpha_f)[k] - lambda bytes_f(k), with
+// The width choice (autodim_plan.hpp) is budget-aware, where the reference's is not (it takes
+// argmax alpha and has no memory target): c(f) = argmax_k log_softmax(alpha_f)[k] - lambda bytes_f(k), with
 // bytes_f(k) = 4 (n_f w_k + w_k d + d), at the smallest lambda >= 0 whose total fits the
 // budget (bisected): argmax alpha whenever that fits. The highest ratio is every field at the
 // narrowest candidate, about d / min_width. Served as "projected" tables
@@ -62,6 +62,7 @@
 #include "embcomp/kernels/mde.hpp"
 #include "embcomp/kernels/random.hpp"
 #include "embcomp/kernels/row_groups.hpp"
+#include "embcomp/methods/autodim_plan.hpp"
 #include "embcomp/methods/projected_fields.hpp"
 #include "embcomp/registry.hpp"
 #include "embcomp/serving/projected_table.hpp"
@@ -71,7 +72,7 @@ namespace embcomp {
 
 class AutoDimTable : public EmbeddingTable {
  public:
-  static constexpr const char* kKey = "autodim";
+  static constexpr const char* kKey = autodim::kKey;
   static constexpr const char* kServingForm = ProjectedServingTable::kKey;
   static constexpr const char* kSummary =
       "per-field width searched by Gumbel-softmax over candidate widths on validation data, "
@@ -90,7 +91,7 @@ class AutoDimTable : public EmbeddingTable {
 
   AutoDimTable(const TableArgs& args, const Options& options)
       : EmbeddingTable(args),
-        widths_(candidate_widths(args.schema.dim, options.integer("min_width"))),
+        widths_(autodim::candidate_widths(args.schema.dim, options.integer("min_width"))),
         alpha_lr_(static_cast<float>(options.positive("alpha_lr"))),
         temperature_decay_(options.non_negative("temperature_decay")),
         search_epochs_(options.positive("search")),
@@ -104,72 +105,11 @@ class AutoDimTable : public EmbeddingTable {
         counters_(add_index<std::uint64_t>("counters", /*served=*/false)),
         offsets_(args.schema.field_offsets()) {
     std::vector<std::uint8_t> narrowest(static_cast<std::size_t>(args.schema.num_fields()), 0);
-    require_budget(kKey, serving_bytes(args.schema, widths_, narrowest), args);
+    require_budget(kKey, autodim::serving_bytes(args.schema, widths_, narrowest), args);
     register_search_storage();
     register_field_storage();
     alpha_.fill_uniform(1e-3f, kernels::combine(args.seed, 0xA1F4));
     counters_.values.assign(2, 0);
-  }
-
-  /// min_width, 2 min_width, ... below d, then d. Throws unless 1 <= min_width <= d.
-  static std::vector<Index> candidate_widths(Index d, std::int64_t min_width) {
-    if (min_width < 1 || min_width > d) {
-      throw InvalidArgument("autodim: min_width must be in [1, d = " + std::to_string(d) +
-                            "], got " + std::to_string(min_width));
-    }
-    std::vector<Index> widths;
-    for (Index w = static_cast<Index>(min_width); w < d; w *= 2) widths.push_back(w);
-    widths.push_back(d);
-    return widths;
-  }
-
-  /// Serving bytes of field f at width w: its rows, projection and bias.
-  static double field_bytes(const Schema& schema, Index f, Index w) {
-    const Index floats = schema.cardinalities[f] * w + w * schema.dim + schema.dim;
-    return static_cast<double>(floats) * sizeof(float);
-  }
-  static double serving_bytes(const Schema& schema, const std::vector<Index>& widths,
-                              const std::vector<std::uint8_t>& choice) {
-    double bytes = 0.0;
-    for (Index f = 0; f < schema.num_fields(); ++f) bytes += field_bytes(schema, f, widths[choice[f]]);
-    return bytes;
-  }
-
-  /// choice[f] (an index into widths) maximising sum_f score[f][c(f)] (score [F x K]) within
-  /// `budget`: per field argmax_k score[f][k] - lambda field_bytes(f, w_k), ties to the
-  /// narrower, at the smallest lambda >= 0 that fits (see the top). Throws InfeasibleBudget
-  /// when even the narrowest widths do not fit.
-  static std::vector<std::uint8_t> choose_widths(const Schema& schema, const std::vector<Index>& widths,
-                                                 const std::vector<float>& score, const Budget& budget) {
-    const double budget_bytes = budget.bytes(schema);
-    const Index F = schema.num_fields();
-    const auto K = static_cast<Index>(widths.size());
-    std::vector<std::uint8_t> choice(static_cast<std::size_t>(F));
-    const auto pick = [&](double lambda) {
-      for (Index f = 0; f < F; ++f) {
-        double best = -std::numeric_limits<double>::infinity();
-        for (Index k = 0; k < K; ++k) {
-          const double value = score[f * K + k] - lambda * field_bytes(schema, f, widths[k]);
-          if (value > best) best = value, choice[f] = static_cast<std::uint8_t>(k);
-        }
-      }
-      return serving_bytes(schema, widths, choice) <= budget_bytes;
-    };
-    if (pick(0.0)) return choice;
-    const auto [lowest, highest] = std::minmax_element(score.begin(), score.end());
-    // Above this, no score gap pays for the smallest step in bytes (d floats): all narrowest.
-    double hi = (static_cast<double>(*highest - *lowest) + 1.0) / (4.0 * static_cast<double>(schema.dim));
-    if (!pick(hi)) {
-      throw_infeasible(kKey, serving_bytes(schema, widths, choice), {schema, budget, 0});
-    }
-    double lo = 0.0;
-    for (int i = 0; i < 200 && lo < hi; ++i) {
-      const double mid = 0.5 * (lo + hi);
-      if (mid <= lo || mid >= hi) break;
-      (pick(mid) ? hi : lo) = mid;
-    }
-    pick(hi);
-    return choice;
   }
 
   const std::vector<Index>& candidates() const { return widths_; }
@@ -540,7 +480,7 @@ class AutoDimTable : public EmbeddingTable {
   /// candidate (warm_start) and releases the search storage.
   void enter_retrain() {
     const Index F = schema().num_fields(), D = dim();
-    choice_.values = choose_widths(schema(), widths_, log_probabilities(), budget());
+    choice_.values = autodim::choose_widths(schema(), widths_, log_probabilities(), budget());
     for (Index f = 0; f < F; ++f) build_field(f);
     for (Candidate& c : candidates_) {
       c.rows->reshape(1, c.width);
