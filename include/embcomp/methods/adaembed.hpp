@@ -11,7 +11,7 @@
 // without counts takes the stored one), per field [hot rows][cold rows] with
 // cold_tables=per_field, or [every field's hot rows][one shared cold table] with
 // cold_tables=shared. Index state, all served and counted: "routes" [F] (AdaRoute), and the
-// hot sets, per field the cheaper of (kernels/rank_bitset.hpp)
+// hot sets, per field the cheaper of (methods/id_sets.hpp)
 //   sorted  "hot_ids"   [h_f] uint32: 4 B per hot id, found by binary search
 //   bitset  "hot_words" [ceil(n_f/64)] uint64 + "hot_ranks" [ceil(n_f/64)] uint32: 12 B / 64 ids
 // and nothing at all when the hot set is a prefix {0..h_f-1} (no counts given: ids are
@@ -62,7 +62,7 @@
 #include "embcomp/core/options.hpp"
 #include "embcomp/core/row_table.hpp"
 #include "embcomp/kernels/bucket.hpp"
-#include "embcomp/kernels/rank_bitset.hpp"
+#include "embcomp/methods/id_sets.hpp"
 #include "embcomp/methods/adaembed_plan.hpp"
 #include "embcomp/table.hpp"
 
@@ -94,6 +94,7 @@ class AdaEmbedTable : public GatherTable<AdaEmbedTable> {
         hot_ids_(add_index<std::uint32_t>("hot_ids")),
         hot_words_(add_index<std::uint64_t>("hot_words")),
         hot_ranks_(add_index<std::uint32_t>("hot_ranks")),
+        sets_(hot_ids_, hot_words_, hot_ranks_),
         storage_(add_parameter("rows", plan_.rows, args.schema.dim, ParamKind::rows, {},
                             ParamTraits{ParamRole::trained, 1.0f, /*reshapeable=*/true})) {
     build_routes(plan_);
@@ -130,7 +131,7 @@ class AdaEmbedTable : public GatherTable<AdaEmbedTable> {
   const std::vector<kernels::FieldRows>& field_rows() const { return field_rows_; }
   /// Where the hot sets of field_rows() are stored.
   kernels::HotSets hot_sets() const {
-    return {hot_ids_.data(), hot_words_.data(), hot_ranks_.data()};
+    return sets_.view();
   }
   /// The stored hot sets: sorted ids, bitset words, the bitsets' ranks.
   const std::vector<std::uint32_t>& hot_ids() const { return hot_ids_.values; }
@@ -215,19 +216,7 @@ class AdaEmbedTable : public GatherTable<AdaEmbedTable> {
   void store_hot_set(Index f, AdaRoute& r) {
     const auto set = static_cast<HotSet>(r.set);
     if (set == HotSet::prefix) return;
-    const std::vector<std::uint32_t> hot = top_ids(f, r.hot);
-    if (set == HotSet::sorted) {
-      r.set_offset = static_cast<std::int64_t>(hot_ids_.size());
-      hot_ids_.values.insert(hot_ids_.values.end(), hot.begin(), hot.end());
-      return;
-    }
-    const std::size_t first = hot_words_.size();
-    const auto words = static_cast<std::size_t>(hot_set_words(schema().cardinalities[static_cast<std::size_t>(f)]));
-    r.set_offset = static_cast<std::int64_t>(first);
-    hot_words_.values.resize(first + words, 0);
-    for (std::uint32_t id : hot) hot_words_[first + id / 64] |= 1ULL << (id % 64);
-    hot_ranks_.values.resize(first + words);
-    kernels::bitset_build_ranks(hot_words_.data() + first, words, hot_ranks_.data() + first);
+    r.set_offset = sets_.store(set, schema().cardinalities[static_cast<std::size_t>(f)], top_ids(f, r.hot));
   }
 
   /// Throws CheckpointError unless route f is consistent with the schema, rows and hot sets.
@@ -240,15 +229,16 @@ class AdaEmbedTable : public GatherTable<AdaEmbedTable> {
   IndexArray<std::uint32_t>& hot_ids_;
   IndexArray<std::uint64_t>& hot_words_;
   IndexArray<std::uint32_t>& hot_ranks_;
+  IdSets sets_;  ///< the hot sets, in hot_ids_, hot_words_, hot_ranks_
   Parameter& storage_;  ///< "rows"
   std::vector<kernels::FieldRows> field_rows_;  ///< from routes_ (build_field_rows)
 };
 
 inline void AdaEmbedTable::on_state_loaded() {
-  if (static_cast<Index>(routes_.size()) != schema().num_fields() ||
-      hot_ranks_.size() != hot_words_.size()) {
+  if (static_cast<Index>(routes_.size()) != schema().num_fields()) {
     throw CheckpointError("checkpoint damaged: adaembed routes");
   }
+  sets_.check_arrays("adaembed");
   for (Index f = 0; f < schema().num_fields(); ++f) check_route(f);
   build_field_rows();
 }
@@ -266,31 +256,7 @@ inline void AdaEmbedTable::check_route(Index f) const {
       r.cold_base > rows - r.cold_rows || r.key_offset < 0) {
     bad("cold rows");
   }
-  const auto h = static_cast<std::size_t>(r.hot);
-  const auto at = static_cast<std::size_t>(r.set_offset);
-  switch (static_cast<HotSet>(r.set)) {
-    case HotSet::prefix:
-      return;
-    case HotSet::sorted:
-      if (r.set_offset < 0 || h > hot_ids_.size() || at > hot_ids_.size() - h) bad("hot ids");
-      for (std::size_t k = 0; k < h; ++k) {
-        const std::uint32_t id = hot_ids_[at + k];
-        if (static_cast<Index>(id) >= n || (k > 0 && id <= hot_ids_[at + k - 1])) bad("hot ids");
-      }
-      return;
-    case HotSet::bitset: {
-      const auto words = static_cast<std::size_t>(hot_set_words(n));
-      if (r.set_offset < 0 || words > hot_words_.size() || at > hot_words_.size() - words) bad("hot bitset");
-      std::vector<std::uint32_t> ranks(words);
-      kernels::bitset_build_ranks(hot_words_.data() + at, words, ranks.data());
-      const std::uint64_t total =
-          words == 0 ? 0 : ranks.back() + static_cast<std::uint64_t>(std::popcount(hot_words_[at + words - 1]));
-      if (total != h || !std::equal(ranks.begin(), ranks.end(), hot_ranks_.data() + at)) bad("hot bitset");
-      if (n % 64 != 0 && (hot_words_[at + words - 1] >> (n % 64)) != 0) bad("hot bitset");
-      return;
-    }
-  }
-  bad("hot set kind");
+  sets_.check(r.set, n, r.hot, r.set_offset, "adaembed field " + std::to_string(f) + " hot set");
 }
 
 }  // namespace embcomp

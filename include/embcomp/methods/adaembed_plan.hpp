@@ -22,12 +22,11 @@
 
 #include "embcomp/core/budget.hpp"
 #include "embcomp/kernels/row_map.hpp"
+#include "embcomp/methods/id_sets.hpp"
 #include "embcomp/table.hpp"
 
 namespace embcomp {
 
-/// How a field stores its hot set (prefix, sorted or bitset).
-using HotSet = kernels::HotSet;
 
 /// Where field f's ids go; one per field in the index state "routes".
 struct AdaRoute {
@@ -126,13 +125,6 @@ struct AdaPlan {
   double serving_bytes = 0;      ///< rows, routes and hot sets
 };
 
-/// Bytes of a sorted hot set per hot id, and of a ranked bitset per 64 ids (word + rank).
-inline constexpr double kSortedBytesPerId = 4.0;
-inline constexpr double kBitsetBytesPerWord = 12.0;
-
-/// Words of a bitset over n ids.
-inline Index hot_set_words(Index n) { return (n + 63) / 64; }
-
 /// The cost model of adaembed's sizing: bytes as a function of the hot share of ids p.
 class AdaSizing {
  public:
@@ -178,7 +170,7 @@ AdaSizing(const char* key, const TableArgs& args, const AdaConfig& config)
     for (std::size_t f = 0; f < hot.size(); ++f) {
       if (kept_[f]) continue;
       const Index n = args_.schema.cardinalities[f];
-      bytes += static_cast<double>(hot[f]) * row_ + set_bytes(n, hot[f], choose_set(n, hot[f]));
+      bytes += static_cast<double>(hot[f]) * row_ + id_set_bytes(n, hot[f], choose_set(n, hot[f]));
     }
     return bytes;
   }
@@ -223,7 +215,7 @@ AdaSizing(const char* key, const TableArgs& args, const AdaConfig& config)
     plan.serving_bytes = routes_bytes() + static_cast<double>(plan.rows) * row_;
     for (Index f = 0; f < s.num_fields(); ++f) {
       const auto i = static_cast<std::size_t>(f);
-      plan.serving_bytes += set_bytes(s.cardinalities[i], plan.hot[i], plan.sets[i]);
+      plan.serving_bytes += id_set_bytes(s.cardinalities[i], plan.hot[i], plan.sets[i]);
     }
     return plan;
   }
@@ -241,14 +233,7 @@ AdaSizing(const char* key, const TableArgs& args, const AdaConfig& config)
   /// all; else sorted or bitset.
   HotSet choose_set(Index n, Index h) const {
     if (!args_.counts || h == 0 || h == n) return HotSet::prefix;
-    return set_bytes(n, h, HotSet::sorted) <= set_bytes(n, h, HotSet::bitset) ? HotSet::sorted
-                                                                               : HotSet::bitset;
-  }
-
-  static double set_bytes(Index n, Index h, HotSet set) {
-    if (set == HotSet::sorted) return kSortedBytesPerId * static_cast<double>(h);
-    if (set == HotSet::bitset) return kBitsetBytesPerWord * static_cast<double>(hot_set_words(n));
-    return 0.0;
+    return cheaper_stored_set(n, h);
   }
 
   /// C_f: `total` cold rows (at least `tables`) over the fields with cold ids, in proportion
