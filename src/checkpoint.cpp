@@ -100,12 +100,23 @@ void EmbeddingTable::save(const std::string& path) const {
   write_file_atomically(path, [this](std::ostream& out) { save(out); });
 }
 
-std::unique_ptr<EmbeddingTable> EmbeddingTable::freeze() const {
+/// A copy of `table` through a checkpoint in memory.
+static std::unique_ptr<EmbeddingTable> copy_of(const EmbeddingTable& table) {
   std::stringstream buffer(std::ios::in | std::ios::out | std::ios::binary);
-  save(buffer);
-  auto copy = load_table(buffer);
+  table.save(buffer);
+  return load_table(buffer);
+}
+
+std::unique_ptr<EmbeddingTable> EmbeddingTable::freeze() const {
+  auto copy = copy_of(*this);
   copy->mark_frozen();
   return copy;
+}
+
+std::unique_ptr<EmbeddingTable> EmbeddingTable::freeze_finalized_copy() const {
+  auto copy = copy_of(*this);
+  copy->finalize();
+  return copy->freeze();
 }
 
 std::unique_ptr<EmbeddingTable> load_table(std::istream& in) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <deque>
 #include <random>
 #include <set>
 #include <string>
@@ -41,6 +42,14 @@ inline std::vector<float> lookup(const EmbeddingTable& table, const std::vector<
   return out;
 }
 
+/// The training forward (forward(), not lookup()) into a fresh [B*F x d] buffer.
+inline std::vector<float> train_forward(EmbeddingTable& table, const std::vector<Index>& ids) {
+  const IdBatch batch = batch_of(ids, table.schema());
+  std::vector<float> out(static_cast<std::size_t>(batch.size() * table.dim()));
+  table.forward(batch, {out.data(), batch.size(), table.dim()});
+  return out;
+}
+
 /// table.backward(ids, dE) into fresh Gradients; dE is [ids.size() x d].
 inline Gradients backward_of(EmbeddingTable& table, const std::vector<Index>& ids,
                              const std::vector<float>& dE) {
@@ -56,6 +65,16 @@ inline std::vector<float> random_values(std::size_t n, unsigned seed) {
   std::vector<float> v(n);
   for (auto& x : v) x = u(rng);
   return v;
+}
+
+/// A parameter appended to `params` (a test's own storage), filled by random_values seeded by
+/// its position.
+inline Parameter& add_random_param(std::deque<Parameter>& params, const std::string& name, Index rows,
+                                   Index width, ParamKind kind) {
+  Parameter& p = params.emplace_back(name, rows, width, kind);
+  const auto v = random_values(p.size(), static_cast<unsigned>(params.size()));
+  std::copy(v.begin(), v.end(), p.data());
+  return p;
 }
 
 /// make_table(spec, args) as the method's own class, for its accessors.

@@ -212,6 +212,10 @@ class EmbeddingTable {
   /// pointers into reshaped storage); nothing by default.
   virtual void on_state_loaded() {}
 
+  /// freeze() of a copy of this table after finalize() (this one is left as it is): for a
+  /// method whose serving form exists only once finalized, frozen before that.
+  std::unique_ptr<EmbeddingTable> freeze_finalized_copy() const;
+
   /// Registers a parameter; the reference stays valid for the table's lifetime.
   Parameter& add_parameter(std::string name, Index rows, Index width, ParamKind kind,
                            CodecSpec codec = {}, ParamTraits traits = {});

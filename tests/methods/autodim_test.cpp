@@ -70,13 +70,6 @@ std::vector<float> reference_search_lookup(const AutoDimTable& t, const std::vec
   return out;
 }
 
-/// The training forward of ids (batch statistics, this step's noise).
-std::vector<float> train_forward(EmbeddingTable& t, const std::vector<Index>& ids) {
-  std::vector<float> out(ids.size() * static_cast<std::size_t>(t.dim()));
-  t.forward(batch_of(ids, t.schema()), {out.data(), static_cast<Index>(ids.size()), t.dim()});
-  return out;
-}
-
 double weighted(const std::vector<float>& out, const std::vector<float>& w) {
   double sum = 0.0;
   for (std::size_t i = 0; i < out.size(); ++i) sum += double{out[i]} * w[i];

@@ -52,13 +52,6 @@ std::vector<double> naive_network(const EmbeddingTable& t, Index f, Index k, std
   return h;
 }
 
-/// A forward of `ids` (training mode) into a fresh buffer.
-std::vector<float> train_forward(EmbeddingTable& t, const std::vector<Index>& ids) {
-  std::vector<float> out(ids.size() * static_cast<std::size_t>(t.dim()));
-  t.forward(batch_of(ids, t.schema()), {out.data(), static_cast<Index>(ids.size()), t.dim()});
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("dhe: widths on the Criteo Kaggle schema are the spec's", "[methods][dhe]") {

@@ -19,10 +19,7 @@ struct Fixture {
   ProjectedFields fields;
 
   Parameter& add(const std::string& name, Index rows, Index width, ParamKind kind) {
-    Parameter& p = params.emplace_back(name, rows, width, kind);
-    const auto v = random_values(p.size(), static_cast<unsigned>(params.size()));
-    std::copy(v.begin(), v.end(), p.data());
-    return p;
+    return add_random_param(params, name, rows, width, kind);
   }
 
   Fixture() {

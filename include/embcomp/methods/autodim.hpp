@@ -3,12 +3,11 @@
 // 2021), then a retrain at the chosen widths, projected to d.
 //
 // Candidates: widths w_k = min_width, 2 min_width, 4 min_width, ... below d, and d itself.
-// Search stage, per candidate k: rows R_k [N x w_k] (every field's rows stacked as in `full`),
-// per-field projections W_k [F*w_k x d] (field f's block [w_k x d]) and biases b_k [F x d],
-// BatchNorm without scale or shift over the B*F positions (running mean and variance
-// "search<w>.norm" [2 x d]); architecture logits alpha [F x K]. Position p of field f, row r:
-//   h_k[p] = BN_k(R_k[r] W_k[f] + b_k[f])
-//   out[p] = sum_k P[f][k] h_k[p]
+// Search stage, per candidate k: rows "search<w>.rows" R_k [N x w_k], per-field projections
+// ".weight" W_k [F*w_k x d] and biases ".bias" b_k [F x d], BatchNorm without scale or shift
+// (running statistics ".norm" [2 x d]): the supernet of autodim_search.hpp,
+//   h_k[p] = BN_k(R_k[r] W_k[f] + b_k[f]),   out[p] = sum_k P[f][k] h_k[p],
+// mixed by architecture logits alpha [F x K]:
 //   P = softmax((log_softmax(alpha) + G) / tau) in training, G Gumbel noise drawn per step;
 //   P = softmax(log_softmax(alpha) / tau) at lookup (no noise; BN on its running statistics),
 //   tau = max(0.01, 1 - temperature_decay * training samples seen).
@@ -50,19 +49,16 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
-
-#include <Eigen/Core>
 
 #include "embcomp/core/options.hpp"
 #include "embcomp/core/row_table.hpp"
 #include "embcomp/kernels/hash.hpp"
-#include "embcomp/kernels/mde.hpp"
 #include "embcomp/kernels/random.hpp"
 #include "embcomp/kernels/row_groups.hpp"
 #include "embcomp/methods/autodim_plan.hpp"
+#include "embcomp/methods/autodim_search.hpp"
 #include "embcomp/methods/projected_fields.hpp"
 #include "embcomp/registry.hpp"
 #include "embcomp/serving/projected_table.hpp"
@@ -78,8 +74,6 @@ class AutoDimTable : public EmbeddingTable {
       "per-field width searched by Gumbel-softmax over candidate widths on validation data, "
       "chosen within the budget, retrained with projections";
   static constexpr float kMinTemperature = 0.01f;
-  static constexpr float kNormMomentum = 0.1f;
-  static constexpr float kNormEps = 1e-5f;
   static std::vector<OptionInfo> option_info() {
     return {{"min_width", "1", "the narrowest candidate width; candidates double up to d (the reference: 2)"},
             {"alpha_lr", "1e-3", "SGD learning rate of the architecture logits, on validation batches"},
@@ -103,7 +97,8 @@ class AutoDimTable : public EmbeddingTable {
                              ParamKind::dense, {}, ParamTraits{ParamRole::method_updated})),
         choice_(add_index<std::uint8_t>("choice", /*served=*/false)),
         counters_(add_index<std::uint64_t>("counters", /*served=*/false)),
-        offsets_(args.schema.field_offsets()) {
+        offsets_(args.schema.field_offsets()),
+        net_(offsets_, args.schema.dim) {
     std::vector<std::uint8_t> narrowest(static_cast<std::size_t>(args.schema.num_fields()), 0);
     require_budget(kKey, autodim::serving_bytes(args.schema, widths_, narrowest), args);
     register_search_storage();
@@ -134,11 +129,7 @@ class AutoDimTable : public EmbeddingTable {
   /// build, from a copy.
   std::unique_ptr<EmbeddingTable> freeze() const override {
     if (!searching()) return std::make_unique<ProjectedServingTable>(args(), chosen_.fields(), kKey);
-    std::stringstream buffer(std::ios::in | std::ios::out | std::ios::binary);
-    save(buffer);
-    auto copy = load_table(buffer);
-    copy->finalize();
-    return copy->freeze();
+    return freeze_finalized_copy();
   }
 
   bool exact_gradient() const override { return !searching(); }
@@ -165,20 +156,10 @@ class AutoDimTable : public EmbeddingTable {
 
   void on_validation_batch(const IdBatch& ids, ConstMatrix dE) override {
     if (!searching()) return;
-    const Index F = ids.fields, D = dim();
+    const Index F = ids.fields;
     const auto K = static_cast<Index>(widths_.size());
     const std::vector<float> P = mixing(false);
-    std::vector<double> dP(static_cast<std::size_t>(F * K), 0.0);
-    std::vector<float> h(static_cast<std::size_t>(D));
-    for (Index p = 0; p < ids.size(); ++p) {  // in order: the sums do not depend on threads
-      const Index f = ids.field_of(p);
-      for (Index k = 0; k < K; ++k) {
-        eval_candidate(k, f, offsets_[f] + ids[p], h.data());
-        double dot = 0.0;
-        for (Index c = 0; c < D; ++c) dot += static_cast<double>(dE.row(p)[c]) * h[c];
-        dP[f * K + k] += dot;
-      }
-    }
+    const std::vector<double> dP = net_.mixing_gradient(ids, dE);
     const double inv_tau = 1.0 / temperature();
     for (Index f = 0; f < F; ++f) {
       double mean = 0.0;
@@ -211,23 +192,7 @@ class AutoDimTable : public EmbeddingTable {
       chosen_.lookup(ids, out);
       return;
     }
-    const std::vector<float> P = mixing(false);
-    const auto K = static_cast<Index>(widths_.size());
-    const Index D = dim();
-#pragma omp parallel if (ids.size() > 256)
-    {
-      std::vector<float> h(static_cast<std::size_t>(D));
-#pragma omp for schedule(static)
-      for (Index p = 0; p < ids.size(); ++p) {
-        const Index f = ids.field_of(p);
-        float* o = out.row(p);
-        std::fill_n(o, D, 0.0f);
-        for (Index k = 0; k < K; ++k) {
-          eval_candidate(k, f, offsets_[f] + ids[p], h.data());
-          for (Index c = 0; c < D; ++c) o[c] += P[f * K + k] * h[c];
-        }
-      }
-    }
+    net_.lookup(ids, mixing(false), out);
   }
 
   void forward_impl(const IdBatch& ids, Matrix out) override {
@@ -235,8 +200,7 @@ class AutoDimTable : public EmbeddingTable {
       chosen_.lookup(ids, out);
       return;
     }
-    train_forward(ids, out.data, /*update_running=*/true);
-    forwarded_.assign(ids.ids, ids.ids + ids.size());
+    net_.train_forward(ids, mixing(true), out.data, /*update_running=*/true);
     last_batch_ = ids.batch;
   }
 
@@ -245,15 +209,7 @@ class AutoDimTable : public EmbeddingTable {
       chosen_.backward(ids, dE, grads);
       return;
     }
-    if (!std::equal(forwarded_.begin(), forwarded_.end(), ids.ids, ids.ids + ids.size()) ||
-        forwarded_.size() != static_cast<std::size_t>(ids.size())) {
-      scratch_out_.resize(static_cast<std::size_t>(ids.size() * dim()));
-      train_forward(ids, scratch_out_.data(), /*update_running=*/false);
-    }
-    forwarded_.clear();
-    search_rows_.resize(static_cast<std::size_t>(ids.size()));
-    for (Index p = 0; p < ids.size(); ++p) search_rows_[p] = offsets_[ids.field_of(p)] + ids[p];
-    for (Index k = 0; k < static_cast<Index>(widths_.size()); ++k) candidate_backward(k, ids, dE, grads);
+    net_.backward(ids, mixing(true), dE, grads);
   }
 
   void on_begin_stage(std::size_t index, const StageContext&) override {
@@ -276,7 +232,7 @@ class AutoDimTable : public EmbeddingTable {
                   field.bias->width() == dim();
     }
     for (Index k = 0; shapes_ok && searching() && k < K; ++k) {
-      const Candidate& c = candidates_[k];
+      const autodim::Candidate& c = net_.candidates()[k];
       shapes_ok = c.rows->rows() == schema().total_rows() && c.rows->width() == widths_[k] &&
                   c.weight->rows() == F * widths_[k] && c.weight->width() == dim() &&
                   c.bias->rows() == F && c.norm->rows() == 2;
@@ -288,23 +244,6 @@ class AutoDimTable : public EmbeddingTable {
  private:
   enum class WarmStart : std::uint8_t { reference, folded, fresh };
 
-  /// Candidate k's search storage.
-  struct Candidate {
-    Index width = 0;
-    Parameter* rows = nullptr;    ///< R_k [N x w]
-    Parameter* weight = nullptr;  ///< W_k [F*w x d]
-    Parameter* bias = nullptr;    ///< b_k [F x d]
-    Parameter* norm = nullptr;    ///< [2 x d]: running mean, running variance
-  };
-
-  /// The search's training scratch of candidate k: its normalised outputs and batch statistics.
-  struct CandidateCache {
-    std::vector<float> normalized;  ///< [B*F x d]
-    Eigen::RowVectorXf inv_std;
-  };
-
-  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
   static ParamTraits reshapeable(ParamRole role) { return ParamTraits{role, 1.0f, true}; }
 
   void register_search_storage() {
@@ -314,7 +253,7 @@ class AutoDimTable : public EmbeddingTable {
     for (std::size_t k = 0; k < widths_.size(); ++k) {
       const Index w = widths_[k];
       const std::string name = "search" + std::to_string(w);
-      Candidate& c = candidates_.emplace_back();
+      autodim::Candidate& c = net_.candidates().emplace_back();
       c.width = w;
       c.rows = &add_parameter(name + ".rows", s.total_rows(), w, ParamKind::rows, {},
                               reshapeable(ParamRole::trained));
@@ -329,7 +268,6 @@ class AutoDimTable : public EmbeddingTable {
       std::fill_n(c.norm->row(0), D, 0.0f);
       std::fill_n(c.norm->row(1), D, 1.0f);
     }
-    cache_.resize(widths_.size());
   }
 
   /// The retrain's storage, [1 x 1] and training-only until enter_retrain sizes it.
@@ -382,107 +320,13 @@ class AutoDimTable : public EmbeddingTable {
     return P;
   }
 
-  /// h[d] = R_k[r] W_k[f] + b_k[f], before BatchNorm.
-  void project(Index k, Index f, Index r, float* h) const {
-    const Candidate& c = candidates_[k];
-    const Index D = dim();
-    kernels::mde_project(c.rows->row(r), c.width, c.weight->row(f * c.width), D, h);
-    const float* b = c.bias->row(f);
-    for (Index j = 0; j < D; ++j) h[j] += b[j];
-  }
-
-  /// h[d] = the eval-mode h_k of row r of field f: BatchNorm on its running statistics.
-  void eval_candidate(Index k, Index f, Index r, float* h) const {
-    project(k, f, r, h);
-    const Parameter& norm = *candidates_[k].norm;
-    for (Index j = 0; j < dim(); ++j) h[j] = (h[j] - norm.row(0)[j]) / std::sqrt(norm.row(1)[j] + kNormEps);
-  }
-
-  /// out[B*F x d] = sum_k P h_k with batch statistics and this step's noise; caches what
-  /// backward needs and, with update_running, moves the running statistics.
-  void train_forward(const IdBatch& ids, float* out, bool update_running) {
-    const Index M = ids.size(), D = dim();
-    const auto K = static_cast<Index>(widths_.size());
-    mix_ = mixing(true);
-    std::fill_n(out, M * D, 0.0f);
-    for (Index k = 0; k < K; ++k) {
-      CandidateCache& cache = cache_[k];
-      cache.normalized.resize(static_cast<std::size_t>(M * D));
-#pragma omp parallel for schedule(static) if (M > 1024)
-      for (Index p = 0; p < M; ++p) {
-        const Index f = ids.field_of(p);
-        project(k, f, offsets_[f] + ids[p], cache.normalized.data() + p * D);
-      }
-      Eigen::Map<RowMajor> x(cache.normalized.data(), M, D);
-      const Eigen::RowVectorXf mean = x.colwise().mean();
-      x.rowwise() -= mean;
-      const Eigen::RowVectorXf var = x.array().square().colwise().mean().matrix();
-      cache.inv_std = (var.array() + kNormEps).rsqrt().matrix();
-      x = (x.array().rowwise() * cache.inv_std.array()).matrix();
-      if (update_running) update_running_stats(*candidates_[k].norm, mean, var, M);
-      for (Index p = 0; p < M; ++p) {
-        const float weight = mix_[ids.field_of(p) * K + k];
-        const float* h = cache.normalized.data() + p * D;
-        for (Index c = 0; c < D; ++c) out[p * D + c] += weight * h[c];
-      }
-    }
-  }
-
-  static void update_running_stats(Parameter& norm, const Eigen::RowVectorXf& mean,
-                                   const Eigen::RowVectorXf& var, Index count) {
-    const float unbiased = count > 1 ? static_cast<float>(count) / static_cast<float>(count - 1) : 1.0f;
-    for (Index c = 0; c < norm.width(); ++c) {
-      norm.row(0)[c] = (1.0f - kNormMomentum) * norm.row(0)[c] + kNormMomentum * mean[c];
-      norm.row(1)[c] = (1.0f - kNormMomentum) * norm.row(1)[c] + kNormMomentum * unbiased * var[c];
-    }
-  }
-
-  /// Candidate k's gradients: dh = P dE through BatchNorm's batch statistics,
-  ///   dx = inv_std / M (M dh - sum(dh) - xhat sum(dh xhat)),
-  /// then dW_k[f] += R_k[r]ᵀ dx, db_k[f] += dx, and R_k[r] += W_k[f] dx per unique row.
-  void candidate_backward(Index k, const IdBatch& ids, ConstMatrix dE, Gradients& grads) {
-    const Candidate& c = candidates_[k];
-    const CandidateCache& cache = cache_[k];
-    const Index M = ids.size(), D = dim(), w = c.width;
-    const auto K = static_cast<Index>(widths_.size());
-    dx_.resize(static_cast<std::size_t>(M * D));
-    Eigen::Map<RowMajor> dx(dx_.data(), M, D);
-    for (Index p = 0; p < M; ++p) {
-      const float weight = mix_[ids.field_of(p) * K + k];
-      for (Index j = 0; j < D; ++j) dx(p, j) = weight * dE.row(p)[j];
-    }
-    const Eigen::Map<const RowMajor> xhat(cache.normalized.data(), M, D);
-    const Eigen::RowVectorXf sum_dh = dx.colwise().sum();
-    const Eigen::RowVectorXf sum_dh_xhat = (dx.array() * xhat.array()).colwise().sum().matrix();
-    dx = ((static_cast<float>(M) * dx.array()).rowwise() - sum_dh.array()).matrix();
-    dx.array() -= xhat.array().rowwise() * sum_dh_xhat.array();
-    dx = (dx.array().rowwise() * (cache.inv_std.array() / static_cast<float>(M))).matrix();
-
-    float* dW = grads.dense_for(*c.weight).values.data();
-    float* db = grads.dense_for(*c.bias).values.data();
-    for (Index p = 0; p < M; ++p) {
-      const Index f = ids.field_of(p);
-      const float* e = c.rows->row(search_rows_[p]);
-      const float* g = dx_.data() + p * D;
-      for (Index i = 0; i < w; ++i) {
-        float* dW_row = dW + (f * w + i) * D;
-        for (Index j = 0; j < D; ++j) dW_row[j] += e[i] * g[j];
-      }
-      for (Index j = 0; j < D; ++j) db[f * D + j] += g[j];
-    }
-    scatter_param_grad(*c.rows, search_rows_, groups_, grads, [&](Index p, float* acc) {
-      const float* W = c.weight->row(ids.field_of(p) * w);
-      kernels::mde_project_back(W, w, D, dx_.data() + p * D, acc);
-    });
-  }
-
   /// Chooses the widths within the budget, builds each field's table from the chosen
   /// candidate (warm_start) and releases the search storage.
   void enter_retrain() {
     const Index F = schema().num_fields(), D = dim();
     choice_.values = autodim::choose_widths(schema(), widths_, log_probabilities(), budget());
     for (Index f = 0; f < F; ++f) build_field(f);
-    for (Candidate& c : candidates_) {
+    for (autodim::Candidate& c : net_.candidates()) {
       c.rows->reshape(1, c.width);
       c.weight->reshape(1, D);
       c.bias->reshape(1, D);
@@ -494,7 +338,7 @@ class AutoDimTable : public EmbeddingTable {
   void build_field(Index f) {
     const Index D = dim(), n = schema().cardinalities[f];
     const Index k = choice_[f], w = widths_[k];
-    const Candidate& c = candidates_[k];
+    const autodim::Candidate& c = net_.candidates()[k];
     ProjectedField& field = chosen_.fields()[f];
     field.rows->reshape(n, w);
     field.projection->reshape(w, D);
@@ -510,7 +354,7 @@ class AutoDimTable : public EmbeddingTable {
     std::copy_n(c.bias->row(f), D, field.bias->data());
     if (warm_start_ == WarmStart::reference) return;
     for (Index j = 0; j < D; ++j) {  // fold BN's running statistics into the layer
-      const float inv_std = 1.0f / std::sqrt(c.norm->row(1)[j] + kNormEps);
+      const float inv_std = 1.0f / std::sqrt(c.norm->row(1)[j] + autodim::SearchNet::kNormEps);
       for (Index i = 0; i < w; ++i) field.projection->row(i)[j] *= inv_std;
       field.bias->data()[j] = (field.bias->data()[j] - c.norm->row(0)[j]) * inv_std;
     }
@@ -519,7 +363,7 @@ class AutoDimTable : public EmbeddingTable {
   /// Roles by phase: the search storage and alpha while searching, the fields' after.
   void set_roles() {
     const bool search = searching();
-    for (Candidate& c : candidates_) {
+    for (autodim::Candidate& c : net_.candidates()) {
       for (Parameter* p : {c.rows, c.weight, c.bias}) p->set_role(search ? ParamRole::trained : ParamRole::training_only);
       c.norm->set_role(search ? ParamRole::method_updated : ParamRole::training_only);
     }
@@ -542,18 +386,9 @@ class AutoDimTable : public EmbeddingTable {
                                           ///< (training-only: the form knows widths by shapes)
   IndexArray<std::uint64_t>& counters_;   ///< [2]: search steps taken, training samples seen
   std::vector<Index> offsets_;            ///< first stacked row of each field
-  std::vector<Candidate> candidates_;
+  autodim::SearchNet net_;                ///< the search storage's math
   ProjectedFields chosen_;
-
-  // search scratch, reused from batch to batch
-  std::vector<CandidateCache> cache_;
-  std::vector<float> mix_;              ///< [F x K] this step's P
-  std::vector<Index> forwarded_;        ///< ids of the last training forward
-  Index last_batch_ = 0;
-  std::vector<float> scratch_out_;
-  std::vector<float> dx_;               ///< [B*F x d]
-  std::vector<Index> search_rows_;      ///< stacked row of each position
-  kernels::RowGroups groups_;
+  Index last_batch_ = 0;                  ///< samples of the last training forward
 };
 
 }  // namespace embcomp
