@@ -15,6 +15,7 @@
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
 #include "embcomp/methods/mgqe.hpp"
+#include "embcomp/methods/optembed.hpp"
 #include "embcomp/methods/pep.hpp"
 #include "embcomp/methods/qr.hpp"
 #include "embcomp/methods/quantized.hpp"
@@ -42,6 +43,7 @@ const std::vector<MethodInfo>& methods() {
       describe<PepTable>(),
       describe<AutoSrhTable>(),
       describe<AutoDimTable>(),
+      describe<OptEmbedTable>(),
       describe<DpqTable>(),
       describe<MgqeTable>(),
       describe<AlptTable>(),
@@ -55,6 +57,7 @@ const std::vector<MethodInfo>& serving_forms() {
       describe<SparseServingTable>(),
       describe<RemappedServingTable>(),
       describe<ProjectedServingTable>(),
+      describe<KeptRowsServingTable>(),
       describe<PqServingTable>(),
       describe<GroupedPqServingTable>(),
   };

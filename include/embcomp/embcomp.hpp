@@ -19,6 +19,7 @@
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
 #include "embcomp/methods/mgqe.hpp"
+#include "embcomp/methods/optembed.hpp"
 #include "embcomp/methods/pep.hpp"
 #include "embcomp/methods/qr.hpp"
 #include "embcomp/methods/quantized.hpp"
@@ -26,6 +27,7 @@
 #include "embcomp/methods/tt.hpp"
 
 #include "embcomp/serving/grouped_pq_table.hpp"
+#include "embcomp/serving/kept_rows_table.hpp"
 #include "embcomp/serving/pq_table.hpp"
 #include "embcomp/serving/projected_table.hpp"
 #include "embcomp/serving/remapped_table.hpp"

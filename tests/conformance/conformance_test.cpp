@@ -39,6 +39,7 @@ const std::vector<std::string>& conformance_specs() {
       "pep:rewind=fresh", "pep:threshold_init=-150",
       "autosrh", "autosrh:order=reference", "autosrh:warmup=0", "autosrh:groups=1",
       "autodim", "autodim:warm_start=folded", "autodim:warm_start=fresh", "autodim:min_width=4",
+      "optembed", "optembed:initial=random", "optembed:generations=2,keep=2,crossovers=0",
       // dedup's default finds no near-duplicate blocks in this schema's freshly initialised
       // rows (U(+-0.03) against fp = 0.01) and refuses its budget after the full stage, as it
       // should (dedup_test); fp=1 makes every LSH candidate a duplicate, so every stage runs.

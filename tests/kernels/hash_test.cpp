@@ -2,7 +2,9 @@
 
 #include <xxhash.h>
 
+#include <cmath>
 #include <set>
+#include <vector>
 
 #include "embcomp/kernels/bucket.hpp"
 #include "embcomp/kernels/hash.hpp"
@@ -61,4 +63,19 @@ TEST_CASE("gumbel is finite with the standard Gumbel's mean and variance", "[ker
   CHECK(variance == Approx(pi_squared_over_6).epsilon(0.03));
   CHECK(gumbel(1, 5) == gumbel(1, 5));
   CHECK(gumbel(1, 5) != gumbel(2, 5));
+}
+
+TEST_CASE("uniform_below covers 0 to n - 1 evenly and never reaches n", "[kernels][random]") {
+  for (std::uint64_t n : {1ULL, 3ULL, 16ULL}) {
+    std::vector<int> seen(n, 0);
+    const int draws = 48000;
+    for (int i = 0; i < draws; ++i) {
+      const std::uint64_t v = uniform_below(7, static_cast<std::uint64_t>(i), n);
+      REQUIRE(v < n);
+      ++seen[v];
+    }
+    const double expected = static_cast<double>(draws) / static_cast<double>(n);
+    for (int count : seen) CHECK(std::fabs(count - expected) < 5 * std::sqrt(expected) + 1);
+  }
+  CHECK(uniform_below(1, 5, 10) == uniform_below(1, 5, 10));
 }

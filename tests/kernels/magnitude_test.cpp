@@ -52,3 +52,16 @@ TEST_CASE("magnitude: the k-th smallest magnitude key", "[kernels][magnitude]") 
   CHECK(kernels::kth_smallest_magnitude_key(w.data(), 6, 4) == kernels::magnitude_key(0.5f));
   CHECK(kernels::kth_smallest_magnitude_key(w.data(), 6, 6) == kernels::magnitude_key(3.0f));
 }
+
+TEST_CASE("magnitude: OptEmbed's binary step and its surrogate slope", "[kernels][magnitude]") {
+  CHECK(kernels::binary_step(1e-7f) == 1.0f);
+  CHECK(kernels::binary_step(0.0f) == 0.0f);
+  CHECK(kernels::binary_step(-3.0f) == 0.0f);
+  // 2 - 4|x| inside 0.4, 0.4 up to 1, 0 beyond; even in x.
+  for (float x : {0.0f, 0.1f, 0.25f, 0.4f}) {
+    CHECK(kernels::binary_step_surrogate(x) == Approx(2.0f - 4.0f * x));
+    CHECK(kernels::binary_step_surrogate(-x) == kernels::binary_step_surrogate(x));
+  }
+  for (float x : {0.41f, 0.7f, 1.0f}) CHECK(kernels::binary_step_surrogate(-x) == 0.4f);
+  for (float x : {1.01f, 5.0f}) CHECK(kernels::binary_step_surrogate(x) == 0.0f);
+}

@@ -3,8 +3,8 @@
 // found by a radix select on the bits of |w|: for non-negative floats the IEEE bit pattern,
 // read as an unsigned integer, orders like the value, so two 16-bit histogram passes (high
 // half, then low half within the chosen high bucket) give it exactly. The reference binary-
-// searched a threshold with up to 100 full passes and stopped within a tolerance. Also PEP's soft
-// threshold, the pruning by learned thresholds.
+// searched a threshold with up to 100 full passes and stopped within a tolerance. Also the pruning
+// by learned thresholds: PEP's soft threshold, OptEmbed's binary step and its surrogate slope.
 #pragma once
 
 #include <algorithm>
@@ -21,6 +21,17 @@ namespace embcomp::kernels {
 /// The bits of |x| as an unsigned key that orders like |x| (NaN is not expected here).
 EMBCOMP_HD std::uint32_t magnitude_key(float x) {
   return std::bit_cast<std::uint32_t>(x) & 0x7fffffffu;
+}
+
+/// OptEmbed's row mask: 1 where x = |row|_1 - t > 0, else 0.
+EMBCOMP_HD float binary_step(float x) { return x > 0.0f ? 1.0f : 0.0f; }
+
+/// The surrogate derivative of binary_step that training uses (spec methods-intra §6 (d)):
+/// 2 - 4|x| for |x| <= 0.4, 0.4 for 0.4 < |x| <= 1, 0 beyond.
+EMBCOMP_HD float binary_step_surrogate(float x) {
+  const float a = std::fabs(x);
+  if (a <= 0.4f) return 2.0f - 4.0f * a;
+  return a <= 1.0f ? 0.4f : 0.0f;
 }
 
 /// PEP's soft threshold of v at t >= 0: sign(v) max(|v| - t, 0). Its derivative is 1 in v and

@@ -20,6 +20,13 @@ EMBCOMP_HD float uniform(std::uint64_t stream, std::uint64_t counter, float lo, 
   return lo + (hi - lo) * uniform01(stream, counter);
 }
 
+/// Uniform integer in [0, n) for 0 < n < 2^32 (the high 32 bits scaled: no modulo bias
+/// beyond 2^-32).
+EMBCOMP_HD std::uint64_t uniform_below(std::uint64_t stream, std::uint64_t counter, std::uint64_t n) {
+  const std::uint64_t bits = mix64(stream ^ (counter * 0xD1B54A32D192ED03ULL));
+  return ((bits >> 32) * n) >> 32;
+}
+
 /// Standard normal from counters 2c and 2c + 1 of `stream` (Box-Muller).
 EMBCOMP_HD float standard_normal(std::uint64_t stream, std::uint64_t counter) {
   const float u1 = std::fmax(uniform01(stream, 2 * counter), 1e-7f);
