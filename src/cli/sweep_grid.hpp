@@ -51,6 +51,10 @@ bool is_baseline(const std::string& method);
 /// Whether the default grid leaves the cell (method `key`, `ratio`) out as too slow.
 bool slow_cell(const std::string& key, double ratio);
 
+/// The ratios `grid` trains at, ascending: --full-grid turns the default ones into the full
+/// grid's (2x added).
+std::vector<double> grid_ratios(const SweepGrid& grid);
+
 /// The cells of `grid`, in the order they run (see the top of this file).
 std::vector<Cell> expand_grid(const SweepGrid& grid);
 

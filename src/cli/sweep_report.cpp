@@ -195,7 +195,7 @@ std::string markdown_of(const SweepGrid& grid, const RunOptions& run, const json
   std::ostringstream md;
   markdown_preamble(md, run, data);
   for (const std::string& model : grid.models) {
-    markdown_auc_table(md, grid.ratios, model, records);
+    markdown_auc_table(md, grid_ratios(grid), model, records);
   }
   markdown_every_run(md, records);
   return md.str();

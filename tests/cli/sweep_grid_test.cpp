@@ -56,7 +56,8 @@ TEST_CASE(
   for (const Cell& c : cells) {
     if (c.skipped) skipped.push_back(c.method + ' ' + std::to_string(static_cast<int>(c.ratio)));
   }
-  CHECK(skipped == std::vector<std::string>{"dhe 10"});  // dhe at 2x is not in the default grid
+  // dhe at 2x is not in the default grid.
+  CHECK(skipped == std::vector<std::string>{"dhe 10", "optembed 10", "optembed 10000"});
 
   SweepGrid full_grid;
   full_grid.full_grid = true;
@@ -65,6 +66,9 @@ TEST_CASE(
   CHECK(std::none_of(full.begin(), full.end(), [](const Cell& c) { return c.skipped; }));
   CHECK(std::count_if(full.begin(), full.end(), [](const Cell& c) { return c.ratio == 2.0; }) ==
         static_cast<std::ptrdiff_t>(n - 1));
+  // The report's columns are the ratios the grid trains at (2x included under --full-grid).
+  CHECK(grid_ratios(default_grid) == kDefaultRatios);
+  CHECK(grid_ratios(full_grid) == kFullGridRatios);
 
   // Ratios given on the command line stay as given under --full-grid; a named method is never
   // skipped.
@@ -79,10 +83,14 @@ TEST_CASE(
         std::vector<std::string>{"dlrm dhe 10 smallest", "dlrm dhe 1000"});
 }
 
-TEST_CASE("sweep slow cells: dhe at 2x and 10x only", "[cli][sweep]") {
+TEST_CASE("sweep slow cells: dhe at 2x and 10x, optembed at 10x and 10000x, only", "[cli][sweep]") {
   CHECK(slow_cell("dhe", 2.0));
   CHECK(slow_cell("dhe", 10.0));
   CHECK_FALSE(slow_cell("dhe", 100.0));
+  CHECK(slow_cell("optembed", 10.0));
+  CHECK(slow_cell("optembed", 10000.0));
+  CHECK_FALSE(slow_cell("optembed", 100.0));
+  CHECK_FALSE(slow_cell("optembed", 1000.0));
   CHECK_FALSE(slow_cell("hash", 10.0));
 }
 
