@@ -11,7 +11,10 @@
 // Columns: the requested ratio (the Budget), the real ratio from memory() (full fp32 bytes /
 // serving bytes), the serving bytes, and held-out AUC and logloss. A method that cannot fit a
 // budget says so, with the highest ratio it can reach for this schema (InfeasibleBudget).
-#include <embcomp/embcomp.hpp>
+#include <embcomp/data/planted.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <chrono>
 #include <cstdio>

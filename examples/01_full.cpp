@@ -4,7 +4,8 @@
 // [offset_f, offset_f + n_f) of a single [N x d] table. Every other method implements the same
 // EmbeddingTable interface, so the steps below (lookup, backward, optimizer step, memory
 // report, checkpoint) are the same for all of them.
-#include <embcomp/embcomp.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
 
 #include <cstdio>
 #include <filesystem>

@@ -8,7 +8,10 @@
 // the smallest that fits the budget. Options:
 //   op=mul (default) | add | concat   q * r, q + r, or [q; r] (two half-width tables)
 //   threshold=T                       fields with n_f <= T keep a full table
-#include <embcomp/embcomp.hpp>
+#include <embcomp/methods/qr.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <cstdio>
 #include <string>

@@ -10,7 +10,10 @@
 // beyond D times. Options:
 //   alpha=auto | <number in [0, 1]>   the exponent, solved from the budget or given
 //   round_dim=true | false            round widths to powers of two
-#include <embcomp/embcomp.hpp>
+#include <embcomp/methods/mde.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <cstdio>
 #include <string>

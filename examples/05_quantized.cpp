@@ -10,8 +10,11 @@
 // +-127 * scale saturate for int8) or scale_mode=per_row (a symmetric scale per row, refitted to
 // the row's largest magnitude on every write, 4 more bytes per row). The ratio comes from the
 // bits alone: about 4x for int8, 2x for int16.
-#include <embcomp/embcomp.hpp>
+#include <embcomp/data/planted.hpp>
 #include <embcomp/kernels/quantize.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <cstdio>
 #include <string>

@@ -6,7 +6,8 @@
 // is "hot" and owns that row until decay demotes it. query(id) never modifies the sketch.
 // Here: a Zipf(1.1) stream of 2,000,000 ids over 500,000 distinct ids, k = 2,000 hot rows,
 // frequency scores; we compare the sketch's hot set and top-k with the exact counts.
-#include <embcomp/embcomp.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/sketch/hot_sketch.hpp>
 
 #include <algorithm>
 #include <cmath>

@@ -13,7 +13,9 @@
 //
 // Here: two fields of 50,000 ids with Zipf-like traffic and a hidden per-id effect; cafe,
 // cafe-ml and hash trained the same way at 100x and 1000x, AUC on held-out samples.
-#include <embcomp/embcomp.hpp>
+#include <embcomp/data/planted.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
 
 #include <cmath>
 #include <cstdio>

@@ -12,7 +12,11 @@
 //           regrow; a state counts as a best one only once rho is within dev of P.
 // finalize() prunes to exactly the budget and builds the sparse rows (CSR, or COO when fewer
 // nonzeros than rows fit); freeze() returns that form alone, and a frozen checkpoint loads as it.
-#include <embcomp/embcomp.hpp>
+#include <embcomp/data/planted.hpp>
+#include <embcomp/methods/deeplight.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <cstdio>
 #include <sstream>

@@ -9,7 +9,11 @@
 // the base saves and counts. Whether a trained table has enough near-duplicate blocks for the
 // budget is only known then: when it has too few, the stage throws InfeasibleBudget naming the
 // ratio the blocks it found reach, which this example then trains at.
-#include <embcomp/embcomp.hpp>
+#include <embcomp/data/planted.hpp>
+#include <embcomp/methods/dedup.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <cstdio>
 

@@ -9,7 +9,11 @@
 // dE as if the output were Q itself, and the centroids are pulled toward the queries assigned
 // to them by a regulariser (auxiliary_loss()). Lookups (validation, serving) decode the codes.
 // The budget picks D: the most parts whose packed codes and centroids fit.
-#include <embcomp/embcomp.hpp>
+#include <embcomp/data/planted.hpp>
+#include <embcomp/methods/dpq.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <cstdio>
 

@@ -11,7 +11,10 @@
 //   init=matched (default) | reference    the reference's tail-only normal is O(1) per entry
 //   cache=0.3 (default) | s               TT-Rec's cache: a share of the budget holds
 //                                         uncompressed rows of the hottest ids (0: none)
-#include <embcomp/embcomp.hpp>
+#include <embcomp/methods/tt.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <cstdio>
 #include <string>

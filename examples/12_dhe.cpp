@@ -9,7 +9,10 @@
 // BatchNorm uses batch statistics in training (forward) and running ones at lookup, so lookup
 // after training differs from the training forward by design. Options:
 //   hashes=1024 (k), buckets=1000000 (m), encoding=uniform | normal, threshold=T
-#include <embcomp/embcomp.hpp>
+#include <embcomp/methods/dhe.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <cstdio>
 #include <string>

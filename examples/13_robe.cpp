@@ -8,7 +8,10 @@
 // budget in floats, so any ratio works. Ids collide per window instead of per row, and the
 // random signs make the shared cells' errors cancel on average. Options:
 //   chunks=Z (a divisor of d), slot=true (hash the field too; ids are already global)
-#include <embcomp/embcomp.hpp>
+#include <embcomp/methods/robe.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <cstdio>
 #include <string>

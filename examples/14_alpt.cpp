@@ -9,7 +9,10 @@
 // the table's), before writing the row on the new step. A row whose values outgrow the range
 // widens its step; a row of small values can narrow it. Serving: codes + one fp32 step per row,
 // 3.2x at d = 16 for int8.
-#include <embcomp/embcomp.hpp>
+#include <embcomp/data/planted.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <algorithm>
 #include <cstdio>

@@ -9,8 +9,11 @@
 // thresholds (ids are ranks) or, where the counts disagree with the ids' order, a bitset of
 // frequent rows with a rank per 64 rows. The budget picks D (the most parts that fit) and,
 // below one part, halves the centroid counts.
-#include <embcomp/embcomp.hpp>
+#include <embcomp/data/planted.hpp>
 #include <embcomp/methods/mgqe.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <cstdio>
 

@@ -12,7 +12,9 @@
 // Which ids are hot is index state, counted in the serving bytes: nothing when the hot set is
 // a rank prefix, else per field a sorted id list (4 B per hot id) or a bitset with a rank per
 // 64 ids (12 B per 64 ids), whichever is smaller.
-#include <embcomp/embcomp.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <cstdio>
 #include <memory>

@@ -13,7 +13,11 @@
 // This example compares the sharing of the thresholds at a few ratios, and shows the
 // reference's init (threshold_init=-150), whose thresholds never move: the mask is then a
 // plain magnitude cut of the table.
-#include <embcomp/embcomp.hpp>
+#include <embcomp/data/planted.hpp>
+#include <embcomp/methods/pep.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <cstdio>
 #include <string>

@@ -10,7 +10,11 @@
 //            entries the budget buys are kept, and the table retrains under that mask;
 //            order=reference: retrain with alpha fixed, then prune once at finalize.
 // finalize() serves the kept entries as sparse rows within the budget.
-#include <embcomp/embcomp.hpp>
+#include <embcomp/data/planted.hpp>
+#include <embcomp/methods/autosrh.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <cstdio>
 #include <string>

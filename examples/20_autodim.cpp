@@ -12,7 +12,11 @@
 //            BatchNorm's running statistics into the layer; fresh re-initialises).
 // The search holds every candidate (31/16 of a full table for d = 16); the retrained table
 // holds the chosen widths only, within the budget (at most about d / 1 = 16x).
-#include <embcomp/embcomp.hpp>
+#include <embcomp/data/planted.hpp>
+#include <embcomp/methods/autodim.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <cstdio>
 #include <string>

@@ -11,7 +11,11 @@
 //             scores its held-out set). The winner's rows, cut to their widths, are kept.
 //   retrain   the kept rows train on (fresh optimizer state); every other id reads zeros.
 // Served as "kept_rows": each field's kept rows and the set of their ids.
-#include <embcomp/embcomp.hpp>
+#include <embcomp/data/planted.hpp>
+#include <embcomp/methods/optembed.hpp>
+#include <embcomp/optim/adam.hpp>
+#include <embcomp/registry.hpp>
+#include <embcomp/train/probe.hpp>
 
 #include <cstdio>
 #include <string>

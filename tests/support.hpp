@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "embcomp/embcomp.hpp"
+#include "embcomp/data/planted.hpp"
+#include "embcomp/optim/adam.hpp"
+#include "embcomp/registry.hpp"
+#include "embcomp/table.hpp"
 #include "embcomp/train/probe.hpp"
 
 namespace embcomp::test {

@@ -28,7 +28,7 @@
 #include "embcomp/cuda/mde_table.hpp"
 #include "embcomp/cuda/qr_table.hpp"
 #include "embcomp/cuda/raw_gather.hpp"
-#include "embcomp/embcomp.hpp"
+#include "embcomp/registry.hpp"
 
 namespace {
 

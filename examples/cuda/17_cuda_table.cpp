@@ -9,7 +9,8 @@
 #include <vector>
 
 #include "embcomp/cuda/device_table.hpp"
-#include "embcomp/embcomp.hpp"
+#include "embcomp/optim/adam.hpp"
+#include "embcomp/registry.hpp"
 
 using namespace embcomp;
 

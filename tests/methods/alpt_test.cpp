@@ -8,6 +8,13 @@
 #include <cstdio>
 #include <sstream>
 
+#include "embcomp/data/batch.hpp"
+#include "embcomp/data/split.hpp"
+#include "embcomp/data/synthetic.hpp"
+#include "embcomp/models/factory.hpp"
+#include "embcomp/models/model.hpp"
+#include "embcomp/nn/loss.hpp"
+#include "embcomp/optim/sgd.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 
+#include "embcomp/methods/autodim_plan.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

@@ -7,6 +7,7 @@
 #include <deque>
 
 #include "nn/gradient_check.hpp"
+#include "embcomp/methods/autodim_search.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <sstream>
 
+#include "embcomp/methods/autodim.hpp"
 #include "nn/gradient_check.hpp"
 #include "support.hpp"
 

@@ -8,6 +8,8 @@
 #include <memory>
 #include <sstream>
 
+#include "embcomp/methods/autosrh.hpp"
+#include "embcomp/optim/sgd.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "embcomp/optim/sgd.hpp"
 #include "cafe_support.hpp"
 
 using namespace embcomp;

@@ -4,6 +4,8 @@
 // route_at giving back what a batch was routed with, and the version counting the changes.
 #include <catch2/catch.hpp>
 
+#include "embcomp/methods/cafe_plan.hpp"
+#include "embcomp/methods/cafe_routing.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

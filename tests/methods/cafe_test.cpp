@@ -5,6 +5,7 @@
 
 #include "cafe_support.hpp"
 #include "stats.hpp"
+#include "embcomp/optim/adagrad.hpp"
 #include "embcomp/optim/sgd.hpp"
 
 using namespace embcomp;

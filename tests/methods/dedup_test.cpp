@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "embcomp/methods/dedup.hpp"
 #include "dedup_support.hpp"
 #include "support.hpp"
 

@@ -6,6 +6,10 @@
 #include <cmath>
 #include <sstream>
 
+#include "embcomp/methods/deeplight.hpp"
+#include "embcomp/optim/sgd.hpp"
+#include "embcomp/serving/sparse_rows.hpp"
+#include "embcomp/serving/sparse_table.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

@@ -4,6 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "embcomp/data/schemas.hpp"
+#include "embcomp/kernels/dhe.hpp"
+#include "embcomp/methods/dhe.hpp"
 #include "nn/gradient_check.hpp"
 #include "support.hpp"
 

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "embcomp/methods/dpq.hpp"
+#include "embcomp/serving/pq_table.hpp"
 #include "pq_reference.hpp"
 
 using namespace embcomp;

@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "embcomp/methods/full.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

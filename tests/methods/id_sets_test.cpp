@@ -5,6 +5,8 @@
 #include <random>
 #include <vector>
 
+#include "embcomp/kernels/row_map.hpp"
+#include "embcomp/methods/id_sets.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

@@ -5,6 +5,8 @@
 #include <deque>
 #include <vector>
 
+#include "embcomp/kernels/row_map.hpp"
+#include "embcomp/methods/kept_rows.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

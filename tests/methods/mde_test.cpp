@@ -6,6 +6,8 @@
 #include <set>
 #include <string>
 
+#include "embcomp/data/schemas.hpp"
+#include "embcomp/methods/mde.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

@@ -7,6 +7,7 @@
 #include <random>
 #include <set>
 
+#include "embcomp/methods/optembed_search.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

@@ -9,6 +9,9 @@
 #include <memory>
 #include <sstream>
 
+#include "embcomp/methods/kept_rows.hpp"
+#include "embcomp/methods/optembed.hpp"
+#include "embcomp/serving/kept_rows_table.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

@@ -7,6 +7,10 @@
 #include <cmath>
 #include <sstream>
 
+#include "embcomp/methods/deeplight.hpp"
+#include "embcomp/methods/pep.hpp"
+#include "embcomp/optim/sgd.hpp"
+#include "embcomp/serving/sparse_table.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

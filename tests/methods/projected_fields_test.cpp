@@ -4,6 +4,7 @@
 
 #include <deque>
 
+#include "embcomp/methods/projected_fields.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

@@ -5,6 +5,12 @@
 
 #include <sstream>
 
+#include "embcomp/data/cache.hpp"
+#include "embcomp/kernels/magnitude.hpp"
+#include "embcomp/methods/full.hpp"
+#include "embcomp/methods/pep.hpp"
+#include "embcomp/methods/pruned_table.hpp"
+#include "embcomp/table.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

@@ -7,6 +7,9 @@
 #include <set>
 #include <string>
 
+#include "embcomp/data/schemas.hpp"
+#include "embcomp/kernels/qr.hpp"
+#include "embcomp/methods/qr.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "embcomp/optim/sgd.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

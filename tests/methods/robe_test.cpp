@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "embcomp/kernels/robe.hpp"
+#include "embcomp/methods/robe.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "embcomp/data/schemas.hpp"
+#include "embcomp/methods/tt.hpp"
 #include "support.hpp"
 
 using namespace embcomp;

@@ -5,6 +5,8 @@
 #include <deque>
 #include <sstream>
 
+#include "embcomp/methods/kept_rows.hpp"
+#include "embcomp/serving/kept_rows_table.hpp"
 #include "support.hpp"
 
 using namespace embcomp;
