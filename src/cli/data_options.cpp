@@ -283,6 +283,7 @@ Split parse_split(const std::string& spec, Index rows, std::uint64_t seed) {
 }
 
 std::shared_ptr<const IdCounts> Data::training_counts() const {
+  const std::lock_guard<std::mutex> lock(*counting);
   if (!counted) counted = std::make_shared<const IdCounts>(count_ids(*source, SplitPart::train));
   return counted;
 }

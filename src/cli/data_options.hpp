@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -77,11 +78,13 @@ struct Data {
   std::filesystem::path temporary_cache;
 
   /// Occurrences of every id in the training split (for frequency-aware methods), counted on
-  /// first use and kept: one pass over the training rows.
+  /// first use and kept: one pass over the training rows. Safe to call from several threads
+  /// (the sweep's side-by-side runs).
   std::shared_ptr<const IdCounts> training_counts() const;
 
   Data() = default;
   mutable std::shared_ptr<const IdCounts> counted;  ///< training_counts(), once counted
+  std::unique_ptr<std::mutex> counting = std::make_unique<std::mutex>();  ///< guards `counted`
 
   Data(Data&&) = default;
   Data& operator=(Data&&) = default;

@@ -80,7 +80,12 @@ void markdown_preamble(std::ostringstream& md, const RunOptions& run, const json
   md << "; " << data["train_rows"] << " train / " << data["validation_rows"] << " validation / "
      << data["test_rows"] << " test rows. Training: " << run.optimizer << " lr " << run.lr
      << ", batch " << run.batch << ", dim " << run.dim << ", " << run.epochs
-     << " epochs, best state chosen on validation.\n\n";
+     << " epochs, best state chosen on validation.";
+  if (run.jobs > 1) {
+    md << " " << run.jobs << " runs side by side, " << run.threads
+       << " OpenMP thread(s) each: samples/s are of a run sharing the machine.";
+  }
+  md << "\n\n";
 }
 
 /// One row of a model's AUC table: `method`'s cells at 1x (the baseline) and at each ratio.
@@ -204,7 +209,8 @@ std::string markdown_of(const SweepGrid& grid, const RunOptions& run, const json
 json results_json(const RunOptions& run, const json& data, const json& records) {
   return {{"command", "sweep"},   {"data", data},       {"optimizer", run.optimizer},
           {"lr", run.lr},         {"batch", run.batch}, {"dim", run.dim},
-          {"epochs", run.epochs}, {"seed", run.seed},   {"records", records}};
+          {"epochs", run.epochs}, {"seed", run.seed},   {"jobs", run.jobs},
+          {"threads", run.threads}, {"records", records}};
 }
 
 void write_results(const SweepGrid& grid, const RunOptions& run, const std::filesystem::path& out,

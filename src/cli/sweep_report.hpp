@@ -4,7 +4,8 @@
 //                ok | infeasible | diverged | skipped; an ok record adds the run's numbers
 //                (spec, ratio, bytes, validation and test metrics, speed, run directory), an
 //                infeasible one its limit_ratio
-//   results.json {command, data, optimizer, lr, batch, dim, epochs, seed, records}
+//   results.json {command, data, optimizer, lr, batch, dim, epochs, seed, jobs, threads,
+//                records} (threads: per run, 0 the OpenMP default)
 //   results.csv  a header, then one line per record (fixed columns, empty when absent)
 //   results.md   per model a table of test AUC by method x ratio, then every record
 #pragma once
