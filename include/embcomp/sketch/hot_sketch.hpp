@@ -179,7 +179,9 @@ class HotSketch {
     const SketchSlot* b = bucket(bucket_of(id));
     const auto key = static_cast<std::uint32_t>(id);
     for (Index i = 0; i < config_.slots; ++i) {
-      if (!b[i].empty() && b[i].id == key) return {b[i].hot_row, current(b[i].score)};
+      // The id first: an integer compare, where empty() is a float compare (and empty slots
+      // hold id 0, so the id alone does not decide).
+      if (b[i].id == key && !b[i].empty()) return {b[i].hot_row, current(b[i].score)};
     }
     return {};
   }
