@@ -3,11 +3,14 @@
 benchmark's step of the same table on the same workload, measured in the same run.
 
     python3 python/benchmarks/overhead.py build/ci/benchmarks/embcomp_bench [--method hash]
+        [--threads 2] [--rounds 7]
 
 The workload is embcomp_bench's "small" one: the 26 Criteo fields scaled to 1.5 MiB of fp32
 rows at d = 16, batches of 4096 samples with uniform ids, dE ~ N(0, 0.01^2), Adam, the table at
-100x. A step is forward + backward + the optimizer step + after_step in all three. Prints each
-layer's steps/s as a ratio against the C++ figure (1.0 = no overhead).
+100x. A step is forward + backward + the optimizer step + after_step in all three, on the same
+number of OpenMP threads (--threads: EMBCOMP_BENCH_THREADS for the C++ benchmark,
+embcomp.set_num_threads here; importing torch can leave the library 1 thread otherwise). Prints
+each layer's steps/s as a ratio against the C++ figure (1.0 = no overhead).
 """
 
 import argparse
@@ -43,7 +46,7 @@ def seconds_per_step(step, batches, repetitions=5, steps=40):
     return sorted(times)[len(times) // 2]
 
 
-def cpp_seconds_per_step(bench, method):
+def cpp_seconds_per_step(bench, method, threads):
     name = f"{method}/train/small/d{DIM}/real_time"
     with tempfile.TemporaryDirectory() as scratch:
         report = os.path.join(scratch, "report.json")
@@ -51,7 +54,7 @@ def cpp_seconds_per_step(bench, method):
             [bench, f"--benchmark_filter=^{name}$", f"--benchmark_out={report}",
              "--benchmark_out_format=json", "--benchmark_repetitions=5",
              "--benchmark_report_aggregates_only=true"],
-            check=True, capture_output=True, env={**os.environ, "EMBCOMP_BENCH_LARGE": "0"})
+            check=True, capture_output=True, env={**os.environ, "EMBCOMP_BENCH_LARGE": "0", "EMBCOMP_BENCH_THREADS": str(threads)})
         with open(report) as file:
             runs = json.load(file)["benchmarks"]
     for run in runs:
@@ -65,7 +68,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bench", help="path to embcomp_bench")
     parser.add_argument("--method", default="hash")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     cardinalities = small_schema()
     rng = np.random.default_rng(1)
@@ -84,7 +88,8 @@ def main():
         adam.step(grads)
         table.after_step(adam)
 
-    layers = {"C++ (embcomp_bench)": lambda: cpp_seconds_per_step(args.bench, args.method),
+    layers = {"C++ (embcomp_bench)": lambda: cpp_seconds_per_step(args.bench, args.method,
+                                                                  args.threads),
               "Python binding": lambda: seconds_per_step(binding_step, batches)}
     try:
         import torch
@@ -97,8 +102,10 @@ def main():
         tensors = [torch.from_numpy(b) for b in batches]
         layers["torch CompressedEmbedding"] = lambda: seconds_per_step(
             lambda ids: module(ids).backward(upstream), tensors)
+        torch.set_num_threads(args.threads)
     except ImportError:
         print("torch is not installed: the module's figure is left out")
+    embcomp.set_num_threads(args.threads)  # after importing torch, which may have changed it
     # The machine is shared and noisy: the layers take turns, and each figure is the median of
     # its rounds.
     rounds = {name: [] for name in layers}
@@ -107,7 +114,8 @@ def main():
             rounds[name].append(measure())
     results = {name: sorted(times)[len(times) // 2] for name, times in rounds.items()}
     base = results["C++ (embcomp_bench)"]
-    print(f"{args.method} at 100x, batch {BATCH} x {len(cardinalities)} fields, d = {DIM}, Adam")
+    print(f"{args.method} at 100x, batch {BATCH} x {len(cardinalities)} fields, d = {DIM}, Adam, "
+          f"{args.threads} thread(s), median of {args.rounds} interleaved rounds")
     for name, seconds in results.items():
         print(f"{name:>28}: {seconds * 1e3:8.3f} ms/step, {base / seconds:5.2f}x the C++ rate")
 

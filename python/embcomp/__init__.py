@@ -48,10 +48,12 @@ from ._embcomp import (  # noqa: E402
     SyntheticCtr,
     Table,
     auc,
+    get_num_threads,
     load,
     load_bytes,
     logloss,
     methods,
+    set_num_threads,
 )
 
 __all__ = [
@@ -68,8 +70,10 @@ __all__ = [
     "SyntheticCtr",
     "Table",
     "auc",
+    "get_num_threads",
     "load",
     "load_bytes",
     "logloss",
     "methods",
+    "set_num_threads",
 ]

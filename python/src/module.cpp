@@ -12,6 +12,8 @@
 // their message: embcomp.Error and its subclasses (InvalidArgument and InfeasibleBudget are
 // also ValueErrors, CheckpointError an OSError, NonFiniteGradient an ArithmeticError).
 // The calls into the library release the GIL.
+#include <omp.h>
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -404,6 +406,22 @@ PYBIND11_MODULE(_embcomp, m) {
   m.def(
       "methods", [] { return method_list(embcomp::methods()); },
       "Every registered method: key, summary, options (name, default, help).");
+  // The library's OpenMP threads. torch.set_num_threads does not reach them where torch brings
+  // its own OpenMP runtime (PyPI wheels), and importing torch can set them to 1 where it
+  // shares the system's (Debian).
+  m.def(
+      "set_num_threads",
+      [](int threads) {
+        if (threads < 1) {
+          throw embcomp::InvalidArgument("set_num_threads: " + std::to_string(threads) +
+                                         " threads; at least 1");
+        }
+        omp_set_num_threads(threads);
+      },
+      py::arg("threads"), "OpenMP threads of the library's parallel loops (this thread's).");
+  m.def(
+      "get_num_threads", [] { return omp_get_max_threads(); },
+      "OpenMP threads the library's parallel loops use now.");
   bind_optimizers(m);
   bind_table(m);
   bind_data(m);

@@ -48,6 +48,30 @@ def test_methods_lists_the_registry_with_options():
     assert all(o["help"] for o in hash_info["options"])
 
 
+def test_set_num_threads_sets_the_library_threads_and_results_do_not_depend_on_them():
+    before = embcomp.get_num_threads()
+    try:
+        parameters = []
+        for threads in (1, 2):
+            embcomp.set_num_threads(threads)
+            assert embcomp.get_num_threads() == threads
+            table = embcomp.Table("hash", [5000, 300, 7], dim=8, ratio=10.0, seed=3)
+            rng = np.random.default_rng(4)
+            ids = np.stack([rng.integers(0, n, 2048) for n in (5000, 300, 7)], axis=1)
+            dE = rng.standard_normal((ids.size, 8)).astype(np.float32)
+            adam = embcomp.Adam(0.01)
+            table.forward(ids)
+            adam.step(table.backward(ids, dE))
+            parameters.append({k: v.copy() for k, v in table.parameters().items()})
+        for name in parameters[0]:
+            assert np.array_equal(parameters[0][name], parameters[1][name])
+        with pytest.raises(embcomp.InvalidArgument, match="at least 1"):
+            embcomp.set_num_threads(0)
+        assert embcomp.get_num_threads() == 2
+    finally:
+        embcomp.set_num_threads(before)
+
+
 def test_full_looks_up_its_rows_by_field_offset():
     table = embcomp.Table("full", CARDINALITIES, dim=DIM, seed=3)
     rows = table.parameters()["rows"]
