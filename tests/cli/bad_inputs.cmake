@@ -35,6 +35,7 @@ expect(114 "ratio" train ${tiny} --ratio)
 expect(106 "subcommand" )
 expect(105 "drift" train ${tiny} --drift -1)
 expect(105 "id-order" train ${tiny} --id-order shuffled)
+expect(105 "--jobs: Value -1 not in range 0 to 256" sweep --jobs -1 --methods hash)
 # Method specs.
 expect(2 "unknown method 'nosuch'" train ${tiny} --method nosuch)
 expect(2 "no option 'bogus'" train ${tiny} --method hash:bogus=1)
