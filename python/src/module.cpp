@@ -389,6 +389,34 @@ void bind_table(py::module_& m) {
                       [](const py::tuple& t) { return load_bytes(t[0].cast<py::bytes>()); }))
       .def("__repr__", &repr);
 
+  // The reference of python/benchmarks/overhead.py: the step the binding's layers make, in C++
+  // with no Python between steps, in the same process (so on the same machine state as the
+  // Python steps it is interleaved with).
+  m.def(
+      "_train_steps",
+      [](EmbeddingTable& table, Optimizer& optimizer, const std::vector<py::array>& batches,
+         const py::array& dE, int steps) {
+        if (batches.empty() || steps < 0) throw py::value_error("_train_steps: no batches or steps < 0");
+        std::vector<IdBatch> ids;
+        for (const py::array& b : batches) {
+          ids.push_back(id_batch(b, table));
+          check_rows(dE, "dE", ids.back(), table.dim());
+        }
+        const ConstMatrix gradient{static_cast<const float*>(dE.data()), ids[0].size(), table.dim()};
+        std::vector<float> out(static_cast<std::size_t>(ids[0].size() * table.dim()));
+        Gradients grads;
+        py::gil_scoped_release release;
+        for (int s = 0; s < steps; ++s) {
+          const IdBatch& batch = ids[static_cast<std::size_t>(s) % ids.size()];
+          table.forward(batch, {out.data(), batch.size(), table.dim()});
+          table.backward(batch, gradient, grads);
+          optimizer.step(grads);
+          table.after_step({optimizer.steps(), table.stage(), 0.0, &optimizer});
+        }
+      },
+      py::arg("table"), py::arg("optimizer"), py::arg("batches"), py::arg("dE"), py::arg("steps"),
+      "Benchmark reference: `steps` training steps (forward, backward, optimizer step, "
+      "after_step) in C++ on the batches in turn, every batch of dE's rows.");
   m.def("load", py::overload_cast<const std::string&>(&load_table), py::arg("path"),
         "A table from a checkpoint file (CheckpointError when damaged or foreign).");
   m.def("load_bytes", &load_bytes, py::arg("data"), "A table from Table.save_bytes().");

@@ -88,3 +88,32 @@ TEST_CASE("cafe plan: the highest ratio fits and just beyond it is infeasible", 
   CHECK(cafe_highest_ratio(s, parsed("full_below=0", {s, Budget{10}, 1})) >
         cafe_highest_ratio(s, parsed("full_below=0,hash_tables=per_field", {s, Budget{10}, 1})));
 }
+
+TEST_CASE("cafe plan: a low ratio that keeps every small field full says why and what fits",
+          "[methods][cafe]") {
+  // full_below=auto keeps fields of at most 2000 / R ids full: at 4x all three (435 rows), more
+  // than the budget; from 8x the 400-id field is compressed and the table fits.
+  const Schema s{{400, 30, 5}, 8};
+  const TableArgs low{s, Budget{4}, 1};
+  const CafeConfig c = parsed("", low);
+  const double top = cafe_highest_ratio(s, c);
+  REQUIRE(top > 8.0);
+  try {
+    plan_cafe(low, c);
+    FAIL("cafe at 4x planned a table larger than its budget");
+  } catch (const InfeasibleBudget& e) {
+    CHECK(e.limit_ratio() == top);
+    const std::string message = e.what();
+    CHECK(message.find("fields of at most 500 ids stay full") != std::string::npos);
+    CHECK(message.find("need 13920 B") != std::string::npos);  // 435 rows x 8 x 4 B
+    CHECK(message.find("a higher ratio keeps fewer fields full") != std::string::npos);
+  }
+  const TableArgs at8{s, Budget{8}, 1};
+  CHECK(static_cast<double>(plan_cafe(at8, parsed("", at8)).serving_bytes) <= at8.budget.bytes(s));
+  // A lower full_below compresses the small fields at 4x too.
+  CHECK(static_cast<double>(plan_cafe(low, parsed("full_below=10", low)).serving_bytes) <=
+        low.budget.bytes(s));
+  // Beyond the highest ratio the usual message stays.
+  const TableArgs beyond{s, Budget{top * 1.01}, 1};
+  CHECK_THROWS_WITH(plan_cafe(beyond, parsed("", beyond)), Catch::Contains("smallest form needs"));
+}

@@ -274,6 +274,25 @@ inline double cafe_highest_ratio(const Schema& s, const CafeConfig& c) {
 
 /// The rows of every table and sketch for `args`' budget; throws InfeasibleBudget naming the
 /// highest ratio when the smallest form does not fit.
+/// The InfeasibleBudget of a ratio whose full fields (n_f <= keep_below) and minimal
+/// compressed form take `needed` bytes. Feasibility is not monotone in the ratio with
+/// full_below=auto: a low ratio keeps more fields full, so it can fail where a higher one fits;
+/// the message then says why and what fits.
+[[noreturn]] inline void throw_cafe_infeasible(const TableArgs& args, const CafeConfig& c,
+                                               long long keep_below, double needed) {
+  const double highest = cafe_highest_ratio(args.schema, c);
+  if (!(highest > args.budget.ratio)) throw_infeasible(c.method, args.schema.full_bytes() / highest, args);
+  const auto bytes = [](double b) { return std::to_string(static_cast<long long>(b)); };
+  throw InfeasibleBudget(
+      c.method + ": ratio " + std::to_string(args.budget.ratio) + "x allows " +
+          bytes(args.budget.bytes(args.schema)) + " B, but the fields of at most " +
+          std::to_string(keep_below) + " ids stay full (full_below" +
+          (c.full_below < 0 ? "=auto, 2000 / ratio" : "") + ") and need " + bytes(needed) +
+          " B with the rest at their smallest; a higher ratio keeps fewer fields full and fits "
+          "(up to " + std::to_string(highest) + "x), as does a lower full_below",
+      highest);
+}
+
 inline CafePlan plan_cafe(const TableArgs& args, const CafeConfig& c) {
   const Schema& s = args.schema;
   if (s.total_rows() > static_cast<Index>(std::numeric_limits<std::uint32_t>::max())) {
@@ -283,7 +302,7 @@ inline CafePlan plan_cafe(const TableArgs& args, const CafeConfig& c) {
   const long long keep_below = c.full_threshold(args.budget.ratio);
   const double budget = args.budget.bytes(s);
   const double needed = cafe_detail::min_bytes(s, c, keep_below);
-  if (needed > budget) throw_infeasible(c.method, s.full_bytes() / cafe_highest_ratio(s, c), args);
+  if (needed > budget) throw_cafe_infeasible(args, c, keep_below, needed);
 
   CafePlan plan;
   const double row = static_cast<double>(s.dim) * 4.0;
