@@ -209,8 +209,7 @@ class FinishedRecords {
 /// threads (0: the OpenMP default). The first error stops every job after its current cell and
 /// is rethrown here.
 void run_cells(const SweepOptions& o, const Data& data, const std::vector<Cell>& cells,
-               FinishedRecords& finished) {
-  const std::vector<std::vector<std::size_t>> groups = groups_of(cells);
+               const std::vector<std::vector<std::size_t>>& groups, FinishedRecords& finished) {
   std::atomic<std::size_t> next_group{0};
   std::atomic<bool> stop{false};
   std::exception_ptr error;
@@ -231,21 +230,22 @@ void run_cells(const SweepOptions& o, const Data& data, const std::vector<Cell>&
       stop = true;
     }
   };
-  const std::size_t jobs = std::min<std::size_t>(static_cast<std::size_t>(o.run.jobs), groups.size());
-  if (jobs <= 1) {
+  if (o.run.jobs <= 1) {
     job();
   } else {
     std::vector<std::jthread> pool;
-    for (std::size_t j = 0; j < jobs; ++j) pool.emplace_back(job);
+    for (int j = 0; j < o.run.jobs; ++j) pool.emplace_back(job);
   }  // the jthreads join here
   if (error) std::rethrow_exception(error);
 }
 
-/// --jobs and --threads resolved: jobs 0 is 2 where there are 2 cores or more; with several
-/// jobs and no --threads, each takes an equal share of the cores.
-void resolve_jobs(RunOptions& run) {
+/// --jobs and --threads resolved for `groups` groups of cells: jobs 0 is 2 where there are 2
+/// cores or more, and never more jobs than groups; with several jobs and no --threads, each
+/// takes an equal share of the cores.
+void resolve_jobs(RunOptions& run, std::size_t groups) {
   const int cores = std::max(1, omp_get_num_procs());
   if (run.jobs <= 0) run.jobs = std::min(2, cores);
+  run.jobs = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(run.jobs), std::max<std::size_t>(groups, 1)));
   if (run.jobs > 1 && run.threads <= 0) run.threads = std::max(1, cores / run.jobs);
 }
 
@@ -260,13 +260,14 @@ void plot_models(const SweepOptions& o, const std::filesystem::path& out, const 
 
 /// Runs the sweep `o` describes; returns the exit code (0: every cell has its record).
 int run_sweep(SweepOptions o) {
-  resolve_jobs(o.run);
-  set_threads(o.run.threads);
   for (const std::string& method : o.grid.methods) method_info(method_key(method));  // fail early
+  const std::vector<Cell> cells = expand_grid(o.grid);
+  const std::vector<std::vector<std::size_t>> groups = groups_of(cells);
+  resolve_jobs(o.run, groups.size());
+  set_threads(o.run.threads);
   const std::filesystem::path out(o.out);
   std::filesystem::create_directories(out);
   const Data data = open_data(o.data);
-  const std::vector<Cell> cells = expand_grid(o.grid);
   std::printf("sweep: %zu runs on %s data into %s", cells.size(), data.name.c_str(),
               o.out.c_str());
   if (o.run.jobs > 1) {
@@ -278,7 +279,7 @@ int run_sweep(SweepOptions o) {
 
   const auto start = std::chrono::steady_clock::now();
   FinishedRecords finished(o, data.description, cells.size());
-  run_cells(o, data, cells, finished);
+  run_cells(o, data, cells, groups, finished);
   const json records = finished.in_grid_order();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -329,7 +330,7 @@ Command add_sweep_command(CLI::App& app) {
   sweep->add_flag("--keep-done", o->keep_done, "reuse cells whose summary.json exists in --out");
   sweep->add_flag("--full-grid", o->grid.full_grid,
                   "2x as well (unless --ratios is given), and the slow cells the default grid "
-                  "skips (dhe at 2x and 10x)");
+                  "skips (dhe at 2x and 10x, optembed at 10x and 10000x)");
   return {sweep, [o] { return run_sweep(*o); }};
 }
 

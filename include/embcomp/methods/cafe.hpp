@@ -117,8 +117,8 @@ class CafeTable : public EmbeddingTable {
   /// hash levels and global id (the routes forward kept, or routed again when backward follows a
   /// plain lookup or other ids), and its importance ||dE_p||, kept for after_step. Gradients: one
   /// RowGroups over the primary rows (the same work as a plain hash table's backward), its
-  /// unique rows split between "rows" and "hot"; medium
-  /// positions of cafe-ml add dE_p to their level rows too.
+  /// unique rows split between "rows" and "hot"; medium positions of cafe-ml add dE_p to their
+  /// level rows too.
   void backward_impl(const IdBatch& ids, ConstMatrix dE, Gradients& grads) override {
     if (forwarded_for(ids)) {
       std::swap(routes_, forwarded_);
