@@ -92,7 +92,7 @@ struct Entry {
   Size size;
   Index dim;
   std::string method;  ///< "raw_gather" or a registry key
-  std::string op;      ///< "gather", "lookup", "train" or "serve"
+  std::string op;      ///< "gather", "lookup", "train", "train_<optimizer>" or "serve"
 };
 void add_entry(Entry entry);
 const std::vector<Entry>& entries();

@@ -119,13 +119,13 @@ void print_summary(const CollectingReporter& reporter, std::FILE* out) {
                "\nSummary: rows/s = lookups/s (best of the repetitions); 'vs raw' = rows/s / "
                "raw_gather rows/s of the same size and dim in this run (the mean of its runs "
                "before and after the methods)\n");
-  std::fprintf(out, "%-30s %12s %8s  %s\n", "benchmark", "rows/s", "vs raw", "notes");
+  std::fprintf(out, "%-38s %12s %8s  %s\n", "benchmark", "rows/s", "vs raw", "notes");
   for (const Entry& e : embcomp::bench::entries()) {
     const double r = reporter.rate(e.name);
     const std::string error = reporter.error(e.name);
     if (r <= 0.0 && error.empty()) continue;  // filtered out
     if (r <= 0.0) {
-      std::fprintf(out, "%-30s %12s %8s  %s\n", e.name.c_str(), "-", "-", error.c_str());
+      std::fprintf(out, "%-38s %12s %8s  %s\n", e.name.c_str(), "-", "-", error.c_str());
       continue;
     }
     const double base = raw.count(where(e)) != 0 ? raw[where(e)] : 0.0;
@@ -139,7 +139,7 @@ void print_summary(const CollectingReporter& reporter, std::FILE* out) {
       notes += vs_gemm;
     }
     if (e.method == "gemm") notes = "multiply-adds/s (rows/s column)";
-    std::fprintf(out, "%-30s %12.4g %8s  %s\n", e.name.c_str(), r, ratio, notes.c_str());
+    std::fprintf(out, "%-38s %12.4g %8s  %s\n", e.name.c_str(), r, ratio, notes.c_str());
   }
   std::fflush(out);
 }

@@ -2,6 +2,9 @@
 // without touching this file), at each (size, dim):
 //   <key>/lookup/<size>/d<dim>  EmbeddingTable::lookup of one [4096 x 26] batch
 //   <key>/train/<size>/d<dim>   forward + backward(ids, dE) + embcomp::Adam step + after_step
+//   full/train_<optimizer>/<size>/d<dim>
+//                               the same step of full with sgd and rowwise_adagrad (the
+//                               optimizers FBGEMM's TBE fuses; benchmarks/peers/fbgemm_tbe.py)
 //   <key>/serve/<size>/d<dim>   lookup of the serving form (every stage begun, finalize(),
 //                               freeze()), for methods with a form of their own
 //                               (MethodInfo::serving_form)
@@ -14,10 +17,11 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <map>
 #include <string>
 
-#include "embcomp/optim/adam.hpp"
 #include "embcomp/registry.hpp"
+#include "embcomp/train/trainer.hpp"
 #include "harness.hpp"
 
 namespace embcomp::bench {
@@ -48,7 +52,8 @@ void set_compute_rate(benchmark::State& state, const EmbeddingTable& table, cons
 
 struct MethodState : Held {
   std::unique_ptr<EmbeddingTable> table;
-  std::unique_ptr<Adam> adam;  ///< made by the first train benchmark
+  /// By name (make_optimizer), each made by the first train benchmark that steps with it.
+  std::map<std::string, std::unique_ptr<Optimizer>> optimizers;
   Gradients grads;
   std::string error;  ///< why there is no table
   std::string label;
@@ -180,7 +185,8 @@ void serve(benchmark::State& state, const std::string& key, Size size, Index dim
   state.SetLabel(s.label);
 }
 
-void train(benchmark::State& state, const std::string& key, Size size, Index dim) {
+void train(benchmark::State& state, const std::string& key, Size size, Index dim,
+           const std::string& optimizer_name) {
   Workload& w = workload(size, dim);
   MethodState& m = method_state(key, size, dim, w);
   if (!m.table) {
@@ -189,22 +195,24 @@ void train(benchmark::State& state, const std::string& key, Size size, Index dim
   }
   const Matrix out{w.out.data(), w.lookups(), dim};
   const ConstMatrix dE{w.dE.data(), w.lookups(), dim};
+  std::unique_ptr<Optimizer>& optimizer = m.optimizers[optimizer_name];
   // A training step as the trainer runs it, after_step included (CAFE's sketch insert,
   // promotion and migration happen there).
   auto step = [&](std::size_t b) {
     m.table->forward(w.batch(b), out);
     m.table->backward(w.batch(b), dE, m.grads);
-    m.adam->step(m.grads);
+    optimizer->step(m.grads);
     // Stage-local counts of a 1,000-step stage, so schedules run (deeplight prunes every
     // 10th step) as in training.
-    const std::uint64_t t = m.adam->steps();
-    m.table->after_step(StepContext{t, 0, 0.0, m.adam.get(), static_cast<Index>(t % 1000) + 1, 1000});
+    const std::uint64_t t = optimizer->steps();
+    m.table->after_step(
+        StepContext{t, 0, 0.0, optimizer.get(), static_cast<Index>(t % 1000) + 1, 1000});
   };
   std::size_t b = 0;
   try {
-    if (!m.adam) {
+    if (!optimizer) {
       // Untimed: the first step allocates the optimizer state (2 x the table for Adam).
-      m.adam = std::make_unique<Adam>(1e-3f);
+      optimizer = make_optimizer(optimizer_name, 1e-3f);
       step(w.batches() - 1);
     }
     for (auto _ : state) {
@@ -229,8 +237,16 @@ void register_methods(Size size, Index dim) {
     benchmark::RegisterBenchmark(lookup_name.c_str(), lookup, key, size, dim)->UseRealTime();
     add_entry({lookup_name, size, dim, key, "lookup"});
     const std::string train_name = bench_name(key, "train", size, dim);
-    benchmark::RegisterBenchmark(train_name.c_str(), train, key, size, dim)->UseRealTime();
+    benchmark::RegisterBenchmark(train_name.c_str(), train, key, size, dim, "adam")
+        ->UseRealTime();
     add_entry({train_name, size, dim, key, "train"});
+    for (const char* optimizer : {"sgd", "rowwise_adagrad"}) {
+      if (key != "full") break;
+      const std::string op = std::string("train_") + optimizer;
+      const std::string name = bench_name(key, op, size, dim);
+      benchmark::RegisterBenchmark(name.c_str(), train, key, size, dim, optimizer)->UseRealTime();
+      add_entry({name, size, dim, key, op});
+    }
     if (info.serving_form.empty()) continue;
     const std::string serve_name = bench_name(key, "serve", size, dim);
     benchmark::RegisterBenchmark(serve_name.c_str(), serve, key, size, dim)->UseRealTime();

@@ -144,7 +144,7 @@ void train_step(benchmark::State& state, const StepSpec& spec) {
 }
 
 /// DLRM with SGD and Adam, the step with and without generating the batch; WDL and DCN with
-/// SGD; DLRM with cafe and cafe-ml against hash at 5x with SGD (the reference's training
+/// SGD and Adam; DLRM with cafe and cafe-ml against hash at 5x with SGD (the reference's training
 /// throughput setting: Criteo, 5x, SGD, batch 128); each on 1 and 2 threads.
 void register_all() {
   std::vector<StepSpec> specs;
@@ -152,7 +152,11 @@ void register_all() {
     for (const char* optimizer : {"sgd", "adam"}) {
       for (bool read : {false, true}) specs.push_back({"dlrm", "hash", 5.0, 128, 16, optimizer, threads, read});
     }
-    for (const char* model : {"wdl", "dcn"}) specs.push_back({model, "hash", 5.0, 128, 16, "sgd", threads, false});
+    for (const char* model : {"wdl", "dcn"}) {
+      for (const char* optimizer : {"sgd", "adam"}) {
+        specs.push_back({model, "hash", 5.0, 128, 16, optimizer, threads, false});
+      }
+    }
     for (const char* method : {"cafe", "cafe-ml"}) specs.push_back({"dlrm", method, 5.0, 128, 16, "sgd", threads, false});
   }
   for (const StepSpec& spec : specs) {

@@ -1,12 +1,17 @@
 #!/usr/bin/python3
-"""PyTorch peer of embcomp_train_bench's `dlrm_step`: one DLRM training step, same model, sizes,
-embedding rows and optimizer, on the same CPU.
+"""PyTorch peer of embcomp_train_bench's `dlrm_step` (and, with --model, `wdl_step` and
+`dcn_step`): one training step, same model, sizes, embedding rows and optimizer, on the same CPU.
 
 Model (benchmark-protocol.md §2): bottom MLP 13 -> 512 -> 256 -> 64 -> d (ReLU after every
 layer), 26 embedding vectors of dim d, dot interaction of [bottom output; 26 embeddings] (strict
 lower triangle of the 27 x 27 Gram matrix, 351 terms) concatenated with the bottom output, top
 MLP (d + 351) -> 512 -> 256 -> 1 (ReLU hidden, no activation on the logit), BCEWithLogitsLoss
 (mean over the batch). Xavier-normal weights, zero biases, as embcomp.
+--model wdl (embcomp's models/wdl.hpp): x = [26 embeddings flattened; 13 dense], logit =
+deep(x) + wide(x), deep x -> 256 -> 256 -> 1 (ReLU hidden), wide Linear(x -> 1) without bias.
+--model dcn (models/dcn.hpp): x0 as WDL's x, 3 cross layers x_{l+1} = x0 * (x_l w) + x_l + b
+(w [n x 1], b [n] zero), deep x0 -> 256 -> 256 -> 256 (ReLU, ReLU, none), logit =
+Linear([cross out; deep out] -> 1).
 
 Embeddings: embcomp's `hash` method at --ratio, tables=shared: one table of
 M = floor(total_rows / ratio) rows (total_rows: the synthetic Criteo cardinalities
@@ -23,7 +28,8 @@ optimizer step (SGD by default, lr 1e-3; torch.optim.SGD handles the sparse embe
 gradient; --optimizer adam: Adam for the MLPs, SparseAdam for the table), after --warmup untimed steps; samples/s of --repetitions measurements of at least
 --min-time seconds each, the median reported (all of them are in the JSON).
 
-Run with the system python, which has Debian's python3-torch:
+Run with Debian's python3-torch (/usr/bin/python3) or the current peers' python
+(benchmarks/peers/peer_env.py):
   /usr/bin/python3 benchmarks/peers/torch_dlrm.py --ratio 5 --dim 16 --batch 128 --json
 """
 import argparse
@@ -65,31 +71,84 @@ def mlp(widths, last_relu):
     return torch.nn.Sequential(*layers)
 
 
+class HashedEmbedding(torch.nn.Module):
+    """The shared hash table: ids [B x F] local ids -> [B x F x d]."""
+
+    def __init__(self, rows, dim, offsets):
+        super().__init__()
+        self.embedding = torch.nn.EmbeddingBag(rows, dim, mode="sum", sparse=True)
+        self.register_buffer("field_offsets", offsets)
+        self.rows = rows
+
+    def forward(self, ids):
+        batch, fields = ids.shape
+        keys = (ids + self.field_offsets).reshape(-1)
+        rows = torch.remainder(keys * HASH_MULTIPLIER, self.rows)
+        bag_offsets = torch.arange(rows.numel(), dtype=torch.int64)
+        return self.embedding(rows, bag_offsets).view(batch, fields, -1)
+
+
 class Dlrm(torch.nn.Module):
     def __init__(self, rows, dim, fields, offsets):
         super().__init__()
         self.bottom = mlp([NUM_DENSE, 512, 256, 64, dim], last_relu=True)
-        self.embedding = torch.nn.EmbeddingBag(rows, dim, mode="sum", sparse=True)
+        self.embedding = HashedEmbedding(rows, dim, offsets)
         vectors = fields + 1
         self.top = mlp([dim + vectors * (vectors - 1) // 2, 512, 256, 1], last_relu=False)
         li, lj = torch.tril_indices(vectors, vectors, offset=-1)
         self.register_buffer("li", li)
         self.register_buffer("lj", lj)
-        self.register_buffer("field_offsets", offsets)
-        self.rows = rows
 
     def forward(self, dense, ids):
         """dense [B x 13], ids [B x F] local ids -> logits [B]."""
-        batch, fields = ids.shape
-        keys = (ids + self.field_offsets).reshape(-1)
-        rows = torch.remainder(keys * HASH_MULTIPLIER, self.rows)
-        bag_offsets = torch.arange(rows.numel(), dtype=torch.int64)
-        emb = self.embedding(rows, bag_offsets).view(batch, fields, -1)
+        emb = self.embedding(ids)
         x = self.bottom(dense)
         t = torch.cat([x.unsqueeze(1), emb], dim=1)  # [B x V x d]
         z = torch.bmm(t, t.transpose(1, 2))           # [B x V x V]
         r = torch.cat([x, z[:, self.li, self.lj]], dim=1)
         return self.top(r).squeeze(1)
+
+
+class Wdl(torch.nn.Module):
+    def __init__(self, rows, dim, fields, offsets):
+        super().__init__()
+        self.embedding = HashedEmbedding(rows, dim, offsets)
+        width = fields * dim + NUM_DENSE
+        self.deep = mlp([width, 256, 256, 1], last_relu=False)
+        self.wide = torch.nn.Linear(width, 1, bias=False)
+        torch.nn.init.xavier_normal_(self.wide.weight)
+
+    def forward(self, dense, ids):
+        x = torch.cat([self.embedding(ids).flatten(1), dense], dim=1)
+        return (self.deep(x) + self.wide(x)).squeeze(1)
+
+
+class Dcn(torch.nn.Module):
+    CROSS_LAYERS = 3
+
+    def __init__(self, rows, dim, fields, offsets):
+        super().__init__()
+        self.embedding = HashedEmbedding(rows, dim, offsets)
+        width = fields * dim + NUM_DENSE
+        self.cross_w = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.nn.init.xavier_normal_(torch.empty(width, 1)))
+             for _ in range(self.CROSS_LAYERS)])
+        self.cross_b = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.zeros(width)) for _ in range(self.CROSS_LAYERS)])
+        self.deep = mlp([width, 256, 256, 256], last_relu=False)
+        self.head = torch.nn.Linear(width + 256, 1)
+        torch.nn.init.xavier_normal_(self.head.weight)
+        torch.nn.init.zeros_(self.head.bias)
+
+    def forward(self, dense, ids):
+        x0 = torch.cat([self.embedding(ids).flatten(1), dense], dim=1)
+        x = x0
+        for w, b in zip(self.cross_w, self.cross_b):
+            x = x0 * (x @ w) + x + b
+        return self.head(torch.cat([x, self.deep(x0)], dim=1)).squeeze(1)
+
+
+MODELS = {"dlrm": Dlrm, "wdl": Wdl, "dcn": Dcn}
 
 
 def zipf_ids(n, count, exponent, gen):
@@ -128,6 +187,7 @@ def measure(step, min_time, repetitions, batch):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", choices=sorted(MODELS), default="dlrm")
     parser.add_argument("--ratio", type=float, default=5.0, help="hash compression ratio")
     parser.add_argument("--scale", type=float, default=0.001,
                         help="synthetic cardinalities as a fraction of Criteo's (embcomp --scale)")
@@ -150,7 +210,7 @@ def main():
     card = scaled_cardinalities(args.scale)
     rows = args.rows if args.rows > 0 else hash_rows(sum(card), args.ratio)
     offsets = torch.tensor([sum(card[:f]) for f in range(len(card))], dtype=torch.int64)
-    model = Dlrm(rows, args.dim, len(card), offsets)
+    model = MODELS[args.model](rows, args.dim, len(card), offsets)
     if args.optimizer == "sgd":
         optimizers = [torch.optim.SGD(model.parameters(), lr=args.lr)]
     else:
@@ -172,7 +232,7 @@ def main():
     for i in range(args.warmup):
         step(i)
     rates = measure(step, args.min_time, args.repetitions, args.batch)
-    result = {"model": "dlrm", "rows": rows, "dim": args.dim, "batch": args.batch,
+    result = {"model": args.model, "rows": rows, "dim": args.dim, "batch": args.batch,
               "threads": args.threads, "optimizer": args.optimizer, "torch": torch.__version__,
               "samples_per_s": statistics.median(rates), "samples_per_s_all": rates}
     if args.json:

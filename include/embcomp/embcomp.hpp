@@ -37,6 +37,7 @@
 
 #include "embcomp/optim/adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
+#include "embcomp/optim/rowwise_adagrad.hpp"
 #include "embcomp/optim/sgd.hpp"
 
 #include "embcomp/nn/activation.hpp"

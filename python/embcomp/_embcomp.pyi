@@ -33,6 +33,10 @@ class SGD(Optimizer):
 class Adagrad(Optimizer):
     def __init__(self, lr: float, eps: float = ...) -> None: ...
 
+class RowwiseAdagrad(Optimizer):
+    """One Adagrad accumulator per row (TorchRec's default embedding optimizer)."""
+    def __init__(self, lr: float, eps: float = ...) -> None: ...
+
 class Adam(Optimizer):
     def __init__(self, lr: float, beta1: float = ..., beta2: float = ..., eps: float = ...) -> None: ...
 

@@ -40,7 +40,12 @@ import torch
 
 from . import _embcomp
 
-_OPTIMIZERS = {"sgd": _embcomp.SGD, "adagrad": _embcomp.Adagrad, "adam": _embcomp.Adam}
+_OPTIMIZERS = {
+    "sgd": _embcomp.SGD,
+    "adagrad": _embcomp.Adagrad,
+    "adam": _embcomp.Adam,
+    "rowwise_adagrad": _embcomp.RowwiseAdagrad,
+}
 
 
 def _ids_array(ids: torch.Tensor, num_fields: int) -> np.ndarray:
@@ -76,9 +81,9 @@ class _TableFunction(torch.autograd.Function):
 class CompressedEmbedding(torch.nn.Module):
     """An embcomp table of any method as the embedding layer: ids int64 [B, F] -> [B, F, d].
 
-    spec, cardinalities, dim, ratio, seed: as embcomp.Table. optimizer: "sgd", "adagrad" or
-    "adam" (or an embcomp.Optimizer), with lr. fused: step inside backward (default), or keep
-    the gradients for step().
+    spec, cardinalities, dim, ratio, seed: as embcomp.Table. optimizer: "sgd", "adagrad",
+    "adam" or "rowwise_adagrad" (or an embcomp.Optimizer), with lr. fused: step inside backward
+    (default), or keep the gradients for step().
     """
 
     def __init__(

@@ -27,6 +27,7 @@
 #include "bindings.hpp"
 #include "embcomp/optim/adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
+#include "embcomp/optim/rowwise_adagrad.hpp"
 #include "embcomp/optim/sgd.hpp"
 #include "embcomp/registry.hpp"
 
@@ -278,6 +279,19 @@ py::list method_list(const std::vector<MethodInfo>& infos) {
   return result;
 }
 
+/// An optimizer whose one hyper-parameter besides lr is eps (Adagrad, RowwiseAdagrad), pickled
+/// as (lr, eps).
+template <class EpsOptimizer>
+void bind_eps_optimizer(py::module_& m, const char* name, float default_eps) {
+  py::class_<EpsOptimizer, Optimizer>(m, name)
+      .def(py::init<float, float>(), py::arg("lr"), py::arg("eps") = default_eps)
+      .def(py::pickle(
+          [](const EpsOptimizer& o) { return py::make_tuple(o.learning_rate(), o.rule().eps); },
+          [](const py::tuple& t) {
+            return EpsOptimizer(t[0].cast<float>(), t[1].cast<float>());
+          }));
+}
+
 void bind_optimizers(py::module_& m) {
   py::class_<Optimizer>(m, "Optimizer", "A row-wise optimizer shared by every method.")
       .def(
@@ -296,11 +310,8 @@ void bind_optimizers(py::module_& m) {
       .def(py::init<float>(), py::arg("lr"))
       .def(py::pickle([](const Sgd& o) { return py::make_tuple(o.learning_rate()); },
                       [](const py::tuple& t) { return Sgd(t[0].cast<float>()); }));
-  py::class_<Adagrad, Optimizer>(m, "Adagrad")
-      .def(py::init<float, float>(), py::arg("lr"), py::arg("eps") = 1e-7f)
-      .def(py::pickle(
-          [](const Adagrad& o) { return py::make_tuple(o.learning_rate(), o.rule().eps); },
-          [](const py::tuple& t) { return Adagrad(t[0].cast<float>(), t[1].cast<float>()); }));
+  bind_eps_optimizer<Adagrad>(m, "Adagrad", 1e-7f);
+  bind_eps_optimizer<RowwiseAdagrad>(m, "RowwiseAdagrad", 1e-8f);
   py::class_<Adam, Optimizer>(m, "Adam")
       .def(py::init<float, float, float, float>(), py::arg("lr"), py::arg("beta1") = 0.9f,
            py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f)

@@ -167,6 +167,24 @@ def test_full_sgd_step_is_the_scatter_sum_of_de():
     assert optimizer.steps == 1
 
 
+def test_full_rowwise_adagrad_steps_twice_as_a_numpy_twin_does():
+    table = embcomp.Table("full", CARDINALITIES, dim=DIM, seed=28)
+    weights = table.parameters()["rows"].astype(np.float64)
+    accumulator = np.zeros(weights.shape[0])
+    optimizer = embcomp.RowwiseAdagrad(lr=0.1)
+    for step in range(2):
+        ids = skewed_ids(64, 29 + step)
+        dE = normal((64 * 4, DIM), 31 + step)
+        optimizer.step(table.backward(ids, dE))
+        gradient = np.zeros_like(weights)
+        np.add.at(gradient, stacked_rows(ids), dE)
+        touched = np.unique(stacked_rows(ids))
+        accumulator[touched] += (gradient[touched] ** 2).mean(axis=1)
+        weights[touched] -= 0.1 * gradient[touched] / (np.sqrt(accumulator[touched]) + 1e-8)[:, None]
+    np.testing.assert_allclose(table.parameters()["rows"], weights, rtol=1e-5, atol=1e-7)
+    assert table.memory(optimizer)["optimizer_bytes"] == weights.shape[0] * 4  # one value a row
+
+
 @pytest.mark.parametrize("spec,ratio", [("hash", 10.0), ("qr:op=mul", 10.0), ("mde", 4.0)])
 def test_gradients_match_finite_differences_of_the_lookup(spec, ratio):
     table = embcomp.Table(spec, CARDINALITIES, dim=DIM, ratio=ratio, seed=8)
@@ -308,7 +326,8 @@ def test_tables_and_optimizers_pickle():
     adam = pickle.loads(pickle.dumps(embcomp.Adam(0.02, beta1=0.8, beta2=0.99, eps=1e-6)))
     assert (adam.name, adam.steps) == ("adam", 0)
     assert adam.learning_rate == pytest.approx(0.02)
-    for optimizer in (embcomp.SGD(0.3), embcomp.Adagrad(0.4, eps=1e-5)):
+    optimizers = (embcomp.SGD(0.3), embcomp.Adagrad(0.4, eps=1e-5), embcomp.RowwiseAdagrad(0.5))
+    for optimizer in optimizers:
         copy_ = pickle.loads(pickle.dumps(optimizer))
         assert (copy_.name, copy_.learning_rate) == (optimizer.name, optimizer.learning_rate)
 

@@ -80,7 +80,7 @@ void add_run_options(CLI::App* command, RunOptions& o) {
   command->add_option("--batch", o.batch, "batch size")
       ->capture_default_str()->check(CLI::PositiveNumber);
   command->add_option("--optimizer", o.optimizer, "optimizer (the reference's default is sgd)")
-      ->capture_default_str()->check(CLI::IsMember({"sgd", "adagrad", "adam"}));
+      ->capture_default_str()->check(CLI::IsMember({"sgd", "adagrad", "adam", "rowwise_adagrad"}));
   command->add_option("--lr", o.lr, "learning rate")
       ->capture_default_str()->check(CLI::PositiveNumber);
   command->add_option("--epochs", o.epochs, "epochs (fractions allowed)")

@@ -12,6 +12,7 @@
 #include "embcomp/nn/loss.hpp"
 #include "embcomp/optim/adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
+#include "embcomp/optim/rowwise_adagrad.hpp"
 #include "embcomp/optim/sgd.hpp"
 #include "embcomp/train/checkpoint.hpp"
 #include "embcomp/train/metrics.hpp"
@@ -22,9 +23,10 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, float learnin
   if (name == "sgd") return std::make_unique<Sgd>(learning_rate);
   if (name == "adagrad") return std::make_unique<Adagrad>(learning_rate);
   if (name == "adam") return std::make_unique<Adam>(learning_rate);
+  if (name == "rowwise_adagrad") return std::make_unique<RowwiseAdagrad>(learning_rate);
   throw InvalidArgument(std::string("make_optimizer: unknown optimizer '")
                             .append(name)
-                            .append("'; known optimizers are sgd, adagrad, adam"));
+                            .append("'; known optimizers are sgd, adagrad, adam, rowwise_adagrad"));
 }
 
 void TrainerConfig::validate() const {

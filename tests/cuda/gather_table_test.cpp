@@ -13,6 +13,7 @@
 #include "cuda/device_support.hpp"
 #include "embcomp/cuda/gather_table.hpp"
 #include "embcomp/methods/adaembed.hpp"
+#include "embcomp/optim/rowwise_adagrad.hpp"
 
 namespace embcomp::test {
 namespace {
@@ -202,14 +203,9 @@ TEST_CASE("cuda gather table refuses methods and optimizers it has no form for",
     }
   }
 
-  struct Unknown : Optimizer {
-    Unknown() : Optimizer(0.1f) {}
-    int slots() const override { return 0; }
-    std::string name() const override { return "unknown"; }
-    void apply_sparse(Parameter&, const SparseGrad&, float*) override {}
-    void apply_dense(Parameter&, const DenseGrad&, float*) override {}
-  };
-  CHECK_THROWS_WITH(cuda::DeviceOptimizer::of(Unknown{}), Catch::Contains("'unknown'"));
+  // Row-wise Adagrad has no device form yet.
+  CHECK_THROWS_WITH(cuda::DeviceOptimizer::of(RowwiseAdagrad{0.1f}),
+                    Catch::Contains("'rowwise_adagrad'"));
 
   // A table stepped by SGD has no state for Adam's moments.
   const auto cpu = cpu_table("hash", 20.0);

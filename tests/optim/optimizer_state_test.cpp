@@ -9,6 +9,7 @@
 
 #include "embcomp/optim/adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
+#include "embcomp/optim/rowwise_adagrad.hpp"
 #include "embcomp/optim/sgd.hpp"
 
 using namespace embcomp;
@@ -94,9 +95,13 @@ TEST_CASE("optimizer state round trip: Adam continues bit-identically", "[optim]
   require_round_trip(a, b);
 }
 
-TEST_CASE("optimizer state round trip: Adagrad and SGD", "[optim][state]") {
+TEST_CASE("optimizer state round trip: Adagrad, row-wise Adagrad and SGD", "[optim][state]") {
   SECTION("adagrad") {
     Adagrad a(0.1f), b(0.1f);
+    require_round_trip(a, b);
+  }
+  SECTION("row-wise adagrad (a value per row)") {
+    RowwiseAdagrad a(0.1f), b(0.1f);
     require_round_trip(a, b);
   }
   SECTION("sgd (the step count only)") {
@@ -148,6 +153,15 @@ TEST_CASE("optimizer state: mismatches and damage are refused and change nothing
     Adagrad adagrad(0.01f);
     stepped_once(adagrad, r);
     refused(adagrad, r, bytes, "optimizer state is of 'adam', this optimizer is 'adagrad'");
+  }
+  SECTION("row-wise state into element-wise Adagrad") {
+    Params r, s;
+    RowwiseAdagrad rowwise(0.01f);
+    stepped_once(rowwise, s);
+    Adagrad adagrad(0.01f);
+    stepped_once(adagrad, r);
+    refused(adagrad, r, saved(rowwise, s),
+            "optimizer state is of 'rowwise_adagrad', this optimizer is 'adagrad'");
   }
   SECTION("another parameter name") {
     const Parameter renamed{"renamed", 6, 3, ParamKind::rows};

@@ -6,9 +6,12 @@
 
 #include "embcomp/optim/adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
+#include "embcomp/optim/rowwise_adagrad.hpp"
 #include "embcomp/optim/sgd.hpp"
+#include "support.hpp"
 
 using namespace embcomp;
+using embcomp::test::random_values;
 
 namespace {
 
@@ -56,6 +59,114 @@ TEST_CASE("Adagrad: accumulator of squared gradients", "[optim]") {
   // a = 8; w -= 0.1 * 2 / sqrt(8)
   CHECK(f.param.row(0)[0] == Approx(-0.1f - 0.2f / std::sqrt(8.0f)).epsilon(1e-5));
   CHECK(adagrad.state_bytes(f.param) == 3 * 2 * sizeof(float));
+}
+
+TEST_CASE("row-wise Adagrad: one accumulator per row, of the mean squared gradient", "[optim]") {
+  Fixture f;
+  RowwiseAdagrad rowwise(0.1f);
+  f.set_sparse({0}, {2.0f, 0.0f});
+  rowwise.step(f.grads);
+  // a = (4 + 0) / 2 = 2; w = 0 - 0.1 * 2 / sqrt(2); the zero gradient leaves w[1].
+  CHECK(f.param.row(0)[0] == Approx(-0.2f / std::sqrt(2.0f)).epsilon(1e-6));
+  CHECK(f.param.row(0)[1] == 0.1f);
+  f.set_sparse({0}, {2.0f, 2.0f});
+  rowwise.step(f.grads);
+  // a = 2 + 4 = 6: both elements move by 0.1 * 2 / sqrt(6).
+  const float move = 0.2f / std::sqrt(6.0f);
+  CHECK(f.param.row(0)[0] == Approx(-0.2f / std::sqrt(2.0f) - move).epsilon(1e-6));
+  CHECK(f.param.row(0)[1] == Approx(0.1f - move).epsilon(1e-6));
+  CHECK(*rowwise.state(f.param) == std::vector<float>{6.0f, 0.0f, 0.0f});
+  CHECK(rowwise.state_bytes(f.param) == 3 * sizeof(float));  // Adagrad's: 3 x 2
+}
+
+TEST_CASE("row-wise Adagrad steps a dense parameter as element-wise Adagrad", "[optim]") {
+  Parameter dense("layer", 2, 3, ParamKind::dense), twin("layer", 2, 3, ParamKind::dense);
+  Gradients grads, twin_grads;
+  const std::vector<float> g = {1.0f, -2.0f, 0.5f, 0.0f, 3.0f, -1.0f};
+  grads.dense_for(dense).values = g;
+  twin_grads.dense_for(twin).values = g;
+  RowwiseAdagrad rowwise(0.1f);
+  Adagrad adagrad(0.1f, 1e-8f);
+  for (int step = 0; step < 2; ++step) {
+    rowwise.step(grads);
+    adagrad.step(twin_grads);
+  }
+  CHECK(std::equal(dense.data(), dense.data() + 6, twin.data()));
+  CHECK(*rowwise.state(dense) == *adagrad.state(twin));
+  CHECK(rowwise.state_bytes(dense) == 6 * sizeof(float));
+  CHECK_FALSE(rowwise.by_row(dense));
+}
+
+TEST_CASE("row-wise Adagrad matches a plain double loop on random rows", "[optim]") {
+  const Index rows = 300, width = 12;
+  const float lr = 0.05f, eps = 1e-8f;
+  std::vector<double> w(static_cast<std::size_t>(rows * width)), a(static_cast<std::size_t>(rows));
+  Parameter param("w", rows, width, ParamKind::rows);
+  const auto initial = random_values(w.size(), 1);
+  std::copy(initial.begin(), initial.end(), param.data());
+  std::copy(initial.begin(), initial.end(), w.begin());
+  RowwiseAdagrad rowwise(lr, eps);
+  for (int step = 0; step < 4; ++step) {
+    // Every third row, shifted by the step: more than 256 rows, so the parallel path.
+    std::vector<Index> stepped;
+    for (Index r = step; r < rows; r += 3) stepped.push_back(r);
+    const auto g = random_values(stepped.size() * width, 10u + static_cast<unsigned>(step));
+    Gradients grads;
+    SparseGrad& sparse = grads.sparse_for(param, static_cast<Index>(stepped.size()));
+    sparse.rows = stepped;
+    sparse.values = g;
+    rowwise.step(grads);
+    for (std::size_t i = 0; i < stepped.size(); ++i) {
+      const auto r = static_cast<std::size_t>(stepped[i]);
+      double squares = 0.0;
+      for (Index c = 0; c < width; ++c) squares += double{g[i * width + c]} * g[i * width + c];
+      a[r] += squares / width;
+      for (Index c = 0; c < width; ++c) {
+        w[r * width + c] -= lr * g[i * width + c] / (std::sqrt(a[r]) + eps);
+      }
+    }
+  }
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    REQUIRE(param.data()[i] == Approx(w[i]).epsilon(1e-5).margin(1e-7));
+  }
+  for (std::size_t r = 0; r < a.size(); ++r) {
+    REQUIRE((*rowwise.state(param))[r] == Approx(a[r]).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("row-wise Adagrad through a codec with learned steps keeps a state per row and step",
+          "[optim]") {
+  Parameter q("q", 5, 4, ParamKind::rows, CodecSpec{Codec::int8, ScaleMode::learned, 0.01f, 0.0f});
+  REQUIRE(q.learns_step());
+  RowwiseAdagrad rowwise(0.01f);
+  CHECK(rowwise.state_units(q) == 10);  // 5 rows, 5 learned steps
+  CHECK(rowwise.state_bytes(q) == 10 * sizeof(float));
+  Gradients grads;
+  SparseGrad& g = grads.sparse_for(q, 1);
+  g.rows = {3};
+  g.values = {0.5f, -0.5f, 0.25f, 1.0f};
+  rowwise.step(grads);
+  const std::vector<float>& state = *rowwise.state(q);
+  REQUIRE(state.size() == 10);
+  CHECK(state[3] == Approx((0.25 + 0.25 + 0.0625 + 1.0) / 4));  // row 3's accumulator
+  CHECK(state[5 + 3] > 0.0f);                                    // row 3's step accumulator
+  for (std::size_t i = 0; i < state.size(); ++i) {
+    if (i != 3 && i != 8) CHECK(state[i] == 0.0f);
+  }
+}
+
+TEST_CASE("copy_state_row moves a row's whole state, one value for row-wise Adagrad",
+          "[optim]") {
+  Fixture from, to;
+  RowwiseAdagrad rowwise(0.1f);
+  from.set_sparse({1}, {3.0f, 1.0f});
+  rowwise.step(from.grads);
+  rowwise.copy_state_row(from.param, 1, to.param, 2);
+  CHECK(*rowwise.state(to.param) == std::vector<float>{0.0f, 0.0f, 5.0f});
+  Adagrad adagrad(0.1f);
+  adagrad.step(from.grads);
+  adagrad.copy_state_row(from.param, 1, to.param, 0);
+  CHECK(*adagrad.state(to.param) == std::vector<float>{9.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f});
 }
 
 TEST_CASE("Adam: hand-computed first two steps with bias correction", "[optim]") {

@@ -214,6 +214,11 @@ TEST_CASE("resume identity: full with Adagrad", "[train][resume]") {
   require_resume_identity("full", base_config("adagrad"), {3});
 }
 
+TEST_CASE("resume identity: cafe (promotions move row-wise state) with row-wise Adagrad",
+          "[train][resume]") {
+  require_resume_identity("cafe", base_config("rowwise_adagrad"), {3});
+}
+
 TEST_CASE("resume identity: int8 with stochastic rounding and SGD", "[train][resume]") {
   require_resume_identity("int8", base_config("sgd"), {1});
 }

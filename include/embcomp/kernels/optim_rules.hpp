@@ -1,7 +1,11 @@
-// The update rules of the row-wise optimizers, one element at a time, for both backends: the
-// CPU optimizer (optim/) walks a row's elements, a CUDA kernel gives each element a thread.
+// The update rules of the row-wise optimizers, for both backends. An element rule
+// (kRowWise = false) updates one element at a time: the CPU optimizer (optim/) walks a row's
+// elements, a CUDA kernel gives each element a thread.
 //   update_element(w, g, state, stride, k): state[s * stride] is slot s of this element (a row's
 //   state is [slots x width], so stride = width).
+// A rule with a row form (kRowWise = true) keeps the state of an embedding row per row
+// ([slots]) and updates the whole row: update_row(w, g, state, width, k); its update_element
+// serves the other (dense) parameters.
 // coefficients(lr, step) runs once per step on the host (bias corrections and the like).
 #pragma once
 
@@ -16,6 +20,7 @@ namespace embcomp::kernels {
 /// Plain SGD: w -= lr * g.
 struct SgdRule {
   static constexpr int kSlots = 0;
+  static constexpr bool kRowWise = false;
   struct Coefficients {
     float lr;
   };
@@ -29,6 +34,7 @@ struct SgdRule {
 /// Adagrad: a += g^2; w -= lr * g / (sqrt(a) + eps). State per element: a (starts at 0).
 struct AdagradRule {
   static constexpr int kSlots = 1;
+  static constexpr bool kRowWise = false;
   float eps = 1e-7f;  ///< the reference's epsilon
 
   struct Coefficients {
@@ -50,6 +56,7 @@ struct AdagradRule {
 /// State per element: m, v.
 struct AdamRule {
   static constexpr int kSlots = 2;
+  static constexpr bool kRowWise = false;
   float beta1 = 0.9f;
   float beta2 = 0.999f;
   float eps = 1e-8f;
@@ -73,6 +80,44 @@ struct AdamRule {
   }
 };
 
+/// Row-wise Adagrad (FBGEMM's EXACT_ROWWISE_ADAGRAD, TorchRec's default embedding optimizer):
+/// one accumulator per embedding row instead of one per element, so its state is 1/width of
+/// Adagrad's.
+///   a += mean_c(g_c^2);  w_c -= lr * g_c / (sqrt(a) + eps)
+/// State per row: a (starts at 0). eps is FBGEMM's default. Dense parameters (a model's
+/// layers, a method's networks) take element-wise Adagrad with the same eps (update_element),
+/// as TorchRec pairs its fused row-wise embedding optimizer with Adagrad for the dense model.
+struct RowwiseAdagradRule {
+  static constexpr int kSlots = 1;
+  static constexpr bool kRowWise = true;
+  float eps = 1e-8f;
+
+  struct Coefficients {
+    float lr;
+  };
+  Coefficients coefficients(float lr, std::uint64_t /*step*/) const { return {lr}; }
+  EMBCOMP_HD void update_row(float* w, const float* g, float* state, Index width,
+                             const Coefficients& k) const {
+    float squares = 0.0f;
+    for (Index c = 0; c < width; ++c) squares += g[c] * g[c];
+    float& accumulator = state[0];
+    accumulator += squares / static_cast<float>(width);
+    const float multiplier = k.lr / (std::sqrt(accumulator) + eps);
+    for (Index c = 0; c < width; ++c) w[c] -= multiplier * g[c];
+  }
+  EMBCOMP_HD void update_element(float& w, float g, float* state, Index stride,
+                                 const Coefficients& k) const {
+    AdagradRule{eps}.update_element(w, g, state, stride, AdagradRule::Coefficients{k.lr});
+  }
+};
+
+/// fp32 state values of one row of `width` elements: [slots] when the rule's row form updates it
+/// (`by_row`), [slots x width] otherwise.
+template <class Rule>
+EMBCOMP_HD constexpr Index row_state_width(Index width, bool by_row) {
+  return by_row ? Rule::kSlots : Rule::kSlots * width;
+}
+
 /// state + offset: the state of one element, for a rule that keeps state; null for a stateless
 /// rule (SGD), whose state is never allocated (offsetting a null pointer is undefined).
 template <class Rule>
@@ -84,10 +129,17 @@ EMBCOMP_HD float* element_state(float* state, Index offset) {
   }
 }
 
-/// rule.update_element over one row of `width` elements whose state is [slots x width].
+/// One row of `width` elements whose state is row_state_width<Rule>(width, by_row) values: the
+/// rule's row form when `by_row` (a rule with kRowWise), else its update_element over the row.
 template <class Rule>
 void update_row(const Rule& rule, float* w, const float* g, float* state, Index width,
-                const typename Rule::Coefficients& k) {
+                const typename Rule::Coefficients& k, bool by_row = false) {
+  if constexpr (Rule::kRowWise) {
+    if (by_row) {
+      rule.update_row(w, g, state, width, k);
+      return;
+    }
+  }
   for (Index c = 0; c < width; ++c) {
     rule.update_element(w[c], g[c], element_state<Rule>(state, c), width, k);
   }

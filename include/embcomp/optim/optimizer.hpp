@@ -60,17 +60,35 @@ class Optimizer {
   float learning_rate() const { return learning_rate_; }
   void set_learning_rate(float lr) { learning_rate_ = lr; }
 
-  /// fp32 values of state per parameter element (SGD 0, Adagrad 1, Adam 2).
+  /// fp32 values of state per state unit (SGD 0, Adagrad 1, Adam 2, row-wise Adagrad 1).
   virtual int slots() const = 0;
+  /// Whether it keeps one state per embedding row (row-wise Adagrad) rather than per element.
+  virtual bool row_wise() const = 0;
   virtual std::string name() const = 0;
+  /// Whether `param`'s state is per row: a row-wise optimizer's embedding rows
+  /// (ParamKind::rows); dense parameters keep a state per element.
+  bool by_row(const Parameter& param) const {
+    return row_wise() && param.kind() == ParamKind::rows;
+  }
+  /// State units of `param`: its elements and learned steps (Parameter::state_elements), or,
+  /// kept by_row, its rows and learned steps. Its state is [units x slots()] values.
+  std::size_t state_units(const Parameter& param) const {
+    if (!by_row(param)) return param.state_elements();
+    return static_cast<std::size_t>(param.rows()) * (param.learns_step() ? 2 : 1);
+  }
+  /// fp32 state values of one row of `param`.
+  Index row_state_width(const Parameter& param) const {
+    return by_row(param) ? slots() : slots() * param.width();
+  }
   /// Bytes of state this optimizer holds, or will hold once stepped, for `param` (none for a
   /// method-updated parameter, which it never steps).
   std::size_t state_bytes(const Parameter& param) const {
     if (!param.optimized()) return 0;
-    return static_cast<std::size_t>(slots()) * param.state_elements() * sizeof(float);
+    return static_cast<std::size_t>(slots()) * state_units(param) * sizeof(float);
   }
-  /// State of `param` ([rows x slots*width], then [rows x slots] for learned step sizes); null until its first update, and after the
-  /// parameter was reshaped (state is keyed by Parameter::id()).
+  /// State of `param` ([rows x row_state_width(param)], then [rows x slots] for learned step
+  /// sizes); null until its first update, and after the parameter was reshaped (state is keyed
+  /// by Parameter::id()).
   const std::vector<float>* state(const Parameter& param) const {
     const auto it = state_.find(param.id());
     return it == state_.end() ? nullptr : &it->second;
@@ -87,7 +105,7 @@ class Optimizer {
                             std::to_string(from_row) + " onto '" + to.name() + "' row " +
                             std::to_string(to_row));
     }
-    const auto row_floats = static_cast<std::size_t>(slots()) * static_cast<std::size_t>(to.width());
+    const auto row_floats = static_cast<std::size_t>(row_state_width(to));
     float* destination = state_for(to) + static_cast<std::size_t>(to_row) * row_floats;
     const std::vector<float>* source = state(from);
     if (source == nullptr || source->empty()) {
@@ -123,7 +141,7 @@ class Optimizer {
 
   /// Writes the step count and the state of `params` for a checkpoint. The order of `params`
   /// is the key the loader uses (pass the table's parameters, then the model's): per parameter
-  /// its name, element count and state values (none before its first update).
+  /// its name, state unit count (state_units) and state values (none before its first update).
   void save_state(Writer& out, const std::vector<const Parameter*>& params) const {
     out.string(name());
     out.pod(static_cast<std::uint32_t>(slots()));
@@ -131,7 +149,7 @@ class Optimizer {
     out.pod(static_cast<std::uint64_t>(params.size()));
     for (const Parameter* param : params) {
       out.string(param->name());
-      out.pod(static_cast<std::uint64_t>(param->state_elements()));
+      out.pod(static_cast<std::uint64_t>(state_units(*param)));
       const std::vector<float>* values = state(*param);
       const bool held = values != nullptr && !values->empty();
       out.pod(static_cast<std::uint8_t>(held ? 1 : 0));
@@ -145,7 +163,7 @@ class Optimizer {
     std::uint64_t steps = 0;
     struct Entry {
       std::string name;
-      std::uint64_t size = 0;
+      std::uint64_t size = 0;     ///< state units
       std::vector<float> values;  ///< empty: no state held
     };
     std::vector<Entry> entries;
@@ -206,10 +224,10 @@ class Optimizer {
         throw CheckpointError("optimizer state holds parameter '" + entry.name + "' where '" +
                               params[i]->name() + "' was expected");
       }
-      if (entry.size != params[i]->state_elements()) {
+      if (entry.size != state_units(*params[i])) {
         throw CheckpointError("checkpoint does not match this table: optimizer state size of '" +
                               entry.name + "' is " + std::to_string(entry.size) +
-                              " in the file, " + std::to_string(params[i]->state_elements()) + " here");
+                              " in the file, " + std::to_string(state_units(*params[i])) + " here");
       }
     }
     std::unordered_map<std::uint64_t, std::vector<float>> adopted;
@@ -239,7 +257,7 @@ class Optimizer {
   float* state_for(Parameter& param) {
     auto& s = state_[param.id()];
     if (s.empty() && slots() > 0) {
-      assign_on_huge_pages(s, static_cast<std::size_t>(slots()) * param.state_elements(), 0.0f);
+      assign_on_huge_pages(s, static_cast<std::size_t>(slots()) * state_units(param), 0.0f);
     }
     return s.data();
   }
@@ -292,6 +310,7 @@ class RowwiseOptimizer : public Optimizer {
  public:
   RowwiseOptimizer(float learning_rate, Rule rule) : Optimizer(learning_rate), rule_(rule) {}
   int slots() const override { return Rule::kSlots; }
+  bool row_wise() const override { return Rule::kRowWise; }
   const Rule& rule() const { return rule_; }
 
  protected:
@@ -310,7 +329,8 @@ class RowwiseOptimizer : public Optimizer {
   void update_rows(Parameter& param, float* state, Index count, RowOf row_of, GradOf grad_of) {
     const auto coefficients = rule_.coefficients(learning_rate() * param.lr_scale(), steps());
     const Index width = param.width();
-    const Index state_width = Rule::kSlots * width;
+    const bool by_row = this->by_row(param);
+    const Index state_width = kernels::row_state_width<Rule>(width, by_row);
     if (param.is_fp32()) {
       // Sparse rows of a large table are random accesses: prefetch the row and its state a
       // few rows ahead so that the misses overlap.
@@ -324,7 +344,7 @@ class RowwiseOptimizer : public Optimizer {
         }
         const Index r = row_of(i);
         kernels::update_row(rule_, param.row(r), grad_of(i), state + r * state_width, width,
-                            coefficients);
+                            coefficients, by_row);
       }
       return;
     }
@@ -341,7 +361,7 @@ class RowwiseOptimizer : public Optimizer {
         const Index r = row_of(i);
         param.read_row(r, row.data());
         kernels::update_row(rule_, row.data(), grad_of(i), state + r * state_width, width,
-                            coefficients);
+                            coefficients, by_row);
         if (learns_step) {
           float step = param.quantum(r);
           const float g = kernels::lsq_step_gradient(row.data(), grad_of(i), width, step,

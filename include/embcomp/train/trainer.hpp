@@ -37,7 +37,8 @@
 
 namespace embcomp {
 
-/// The optimizer named "sgd", "adagrad" or "adam"; any other name throws InvalidArgument.
+/// The optimizer named "sgd", "adagrad", "adam" or "rowwise_adagrad" (with each one's default
+/// epsilon and betas); any other name throws InvalidArgument.
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, float learning_rate);
 
 /// One evaluation of the validation part during training.
