@@ -6,9 +6,9 @@
 #                              asan, build/asan, which also holds the fuzz targets that
 #                              scripts/fuzz.sh runs); the first report fails the run
 #   scripts/sanitize.sh tsan   the tests of the threaded code (kernels, RowGroups, GEMM,
-#                              optimizers, the HotSketch, parameters, nn) and the conformance
-#                              checks of every method under ThreadSanitizer (clang with libomp
-#                              and its Archer tool, preset tsan, build/tsan)
+#                              optimizers, the HotSketch, parameters, nn, the batch prefetcher)
+#                              and the conformance checks of every method under ThreadSanitizer
+#                              (clang with libomp and its Archer tool, preset tsan, build/tsan)
 #   scripts/sanitize.sh        both
 #
 # Environment: EMBCOMP_JOBS (build parallelism, default nproc).

@@ -27,6 +27,7 @@ TrainerConfig trainer_config(const RunOptions& o) {
   }
   config.checkpoint_path = o.checkpoint;
   config.resume_from = o.resume;
+  config.prefetch = o.prefetch;
   return config;
 }
 
@@ -95,6 +96,9 @@ void add_run_options(CLI::App* command, RunOptions& o) {
   command->add_option("--threads", o.threads, "OpenMP threads (0: the OpenMP default)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   command->add_option("--seed", o.seed, "seed of the table and the model")->capture_default_str();
+  command->add_flag("--prefetch,!--no-prefetch", o.prefetch,
+                    "read the next training batch on a thread of its own while a step trains "
+                    "(the default; the results are the same; --no-prefetch reads it in place)");
 }
 
 void set_threads(int threads) {

@@ -27,6 +27,7 @@ struct RunOptions {
   Index max_eval_rows = 0;  ///< > 0: evaluate only the first rows of validation and test
   int threads = 0;          ///< 0: the OpenMP default
   int jobs = 1;             ///< runs trained side by side (the sweep's --jobs; train runs one)
+  bool prefetch = true;     ///< read the next training batch on a thread of its own
   std::uint64_t seed = 123;
   std::string checkpoint;  ///< training checkpoint written after every evaluation
   std::string resume;      ///< training checkpoint to continue from

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <utility>
 
+#include "embcomp/data/prefetch.hpp"
 #include "embcomp/kernels/activations.hpp"
 #include "embcomp/nn/loss.hpp"
 #include "embcomp/optim/adagrad.hpp"
@@ -191,7 +192,9 @@ class TrainingRun {
         state_(state), loop_(state.loop), log_(log), stages_(table.stages()),
         steps_per_epoch_(source.rows(SplitPart::train) / config.batch_size),
         eval_every_(std::max<Index>(1, (steps_per_epoch_ + config.evaluations_per_epoch - 1) /
-                                           config.evaluations_per_epoch)) {}
+                                           config.evaluations_per_epoch)) {
+    if (config.prefetch) prefetcher_.emplace(source);
+  }
 
   /// Runs the stages from the loop state's on (`continuing`: its stage has already begun, as
   /// after a resume). False when stop_after_evaluations ended the run; otherwise the table and
@@ -292,12 +295,27 @@ class TrainingRun {
     return true;
   }
 
-  /// Batch i of the stage (the train part read in order, wrapping around): forward, backward,
-  /// one optimizer step, the table's after_step. Returns the loss (with the auxiliary loss).
+  /// Batch i of a stage: the train part read in order, wrapping around.
+  BatchRequest train_batch(Index i) const {
+    return {SplitPart::train, (i % steps_per_epoch_) * config_.batch_size, config_.batch_size};
+  }
+
+  /// Batch i of the stage into batch_, and the stage's next batch prefetched.
+  void read_train_batch(Index i, Index stage_steps) {
+    if (!prefetcher_) {
+      const BatchRequest r = train_batch(i);
+      source_.read(r.part, r.first, r.count, batch_);
+      return;
+    }
+    prefetcher_->take(train_batch(i), batch_);
+    if (i + 1 < stage_steps) prefetcher_->prefetch(train_batch(i + 1));
+  }
+
+  /// Batch i of the stage: forward, backward, one optimizer step, the table's after_step.
+  /// Returns the loss (with the auxiliary loss).
   double train_step(std::size_t s, Index i, double epoch, Index stage_steps,
                     bool evaluation_follows) {
-    const Index batch_size = config_.batch_size;
-    source_.read(SplitPart::train, (i % steps_per_epoch_) * batch_size, batch_size, batch_);
+    read_train_batch(i, stage_steps);
     double loss = forward_backward(batch_, &table_grads_, model_grads_);
     loss += table_.auxiliary_loss();
     ++loop_.step;
@@ -437,6 +455,7 @@ class TrainingRun {
   const Index eval_every_;
 
   Batch batch_, validation_batch_;
+  std::optional<BatchPrefetcher> prefetcher_;  ///< with config_.prefetch
   std::vector<float> embeddings_, dE_, logits_, dlogits_;
   Gradients table_grads_, model_grads_, scratch_model_grads_;
   Evaluator evaluator_;

@@ -292,6 +292,29 @@ TEST_CASE("trainer: runs with the same seed are identical", "[train][trainer]") 
   CHECK(sa.str() == sb.str());
 }
 
+TEST_CASE("trainer: batches prefetched on a thread train exactly as batches read in place",
+          "[train][trainer]") {
+  const SyntheticCtr data(small_data());
+  TrainerConfig config = fast_config();
+  config.epochs = 0.3;
+  config.max_validation_rows = 2'000;
+  config.patience = 1;  // an early stop drops a prefetched batch
+  WrappedSource prefetched(data), in_place(data);
+  Run a = train_once(prefetched, config);
+  config.prefetch = false;
+  Run b = train_once(in_place, config);
+  CHECK(a.result.steps == b.result.steps);
+  CHECK(a.result.test_auc == b.result.test_auc);
+  std::ostringstream sa, sb;
+  a.table->save(sa);
+  b.table->save(sb);
+  CHECK(sa.str() == sb.str());
+  CHECK(in_place.rows_read[0] == 128 * static_cast<Index>(b.result.steps));
+  // At most one batch per stage read ahead and never used.
+  CHECK(prefetched.rows_read[0] >= in_place.rows_read[0]);
+  CHECK(prefetched.rows_read[0] <= in_place.rows_read[0] + 128);
+}
+
 TEST_CASE("trainer: declared stages run in order", "[train][trainer]") {
   const SyntheticCtr data(small_data());
   StagedTable table(TableArgs{data.schema(8), Budget{1.0}, 7});

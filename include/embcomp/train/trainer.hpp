@@ -70,11 +70,15 @@ struct TrainerConfig {
   double epochs = 0.1;               ///< may be fractional; multiplied by each Stage::epochs
   Index evaluations_per_epoch = 10;
   Index patience = 10;               ///< evaluations without improvement; 0 never stops early
-  std::string optimizer = "sgd";     ///< sgd | adagrad | adam
+  std::string optimizer = "sgd";     ///< sgd | adagrad | adam | rowwise_adagrad
   float learning_rate = 1e-3f;
   Index eval_batch_size = 4096;      ///< rows per forward pass during evaluation
   std::optional<Index> max_validation_rows;  ///< evaluate only the first rows of validation
   std::optional<Index> max_test_rows;        ///< evaluate only the first rows of test
+  /// Read the next training batch on a thread of its own while the current one trains
+  /// (data/prefetch.hpp); the source's read must then be safe to call from two threads at
+  /// once, as the library's sources' are. Results are the same either way.
+  bool prefetch = true;
   std::string metrics_log;           ///< one JSON line per evaluation; empty: none
   /// Called after each evaluation (progress output); may be empty.
   std::function<void(const Evaluation&)> on_evaluation;
