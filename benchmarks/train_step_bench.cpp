@@ -6,7 +6,13 @@
 // /read variant also generates each batch inside the timed step (SyntheticCtr::read, as the
 // trainer does).
 // items_per_second = samples/s; counter table_rows = rows of the method's table (the PyTorch
-// peer, benchmarks/peers/torch_dlrm.py, takes it as --rows).
+// peer, benchmarks/peers/torch_dlrm.py, takes it as --rows); counter dense_macs_per_second =
+// samples/s x 3 x the model's weight elements (forward, input gradient and weight gradient of
+// every layer's weights; the interaction's and cross layers' products and the biases are left
+// out), to set against
+//   fma_peak/threads:<n>   the machine's multiply-add peak on n threads: 12 independent
+//                          chains of 8-wide FMAs per thread (AVX2+FMA, chosen at run time;
+//                          skipped without them), items = multiply-adds.
 //
 // Data: SyntheticCtr with the CLI's defaults (Criteo Kaggle cardinalities x --scale 0.001,
 // 13 dense features, Zipf(1.1) ids); 16 batches cycled. Optimizer: SGD (the setting)
@@ -17,6 +23,11 @@
 //   embcomp_train_bench --benchmark_repetitions=5 --benchmark_format=json
 #include <omp.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -95,6 +106,16 @@ class TrainStep {
     table_->after_step(StepContext{++steps_, 0, 0.0});
   }
 
+  /// Multiply-adds of one sample's forward and backward through the model's weights: 3 x the
+  /// elements of every parameter of more than one row (the biases are single rows).
+  double dense_macs_per_sample() const {
+    double elements = 0.0;
+    for (const Parameter* p : model_->parameters()) {
+      if (p->rows() > 1) elements += static_cast<double>(p->size());
+    }
+    return 3.0 * elements;
+  }
+
   /// Rows of the table's parameters (the hash table's M for `hash`).
   Index table_rows() const {
     Index rows = 0;
@@ -141,6 +162,47 @@ void train_step(benchmark::State& state, const StepSpec& spec) {
   }
   state.SetItemsProcessed(state.iterations() * spec.batch);
   state.counters["table_rows"] = static_cast<double>(step->table_rows());
+  state.counters["dense_macs_per_second"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * spec.batch) * step->dense_macs_per_sample(),
+      benchmark::Counter::kIsRate);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+/// `rounds` x 12 independent 8-wide FMAs (12 x 8 x rounds multiply-adds): enough chains to
+/// cover the FMA latency times the FMA ports of current x86 cores.
+__attribute__((target("avx2,fma"))) float fma_chains(std::int64_t rounds, float seed) {
+  __m256 acc[12];
+  for (int j = 0; j < 12; ++j) acc[j] = _mm256_set1_ps(seed + static_cast<float>(j));
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  for (std::int64_t r = 0; r < rounds; ++r) {
+    for (int j = 0; j < 12; ++j) acc[j] = _mm256_fmadd_ps(acc[j], a, b);
+  }
+  __m256 sum = acc[0];
+  for (int j = 1; j < 12; ++j) sum = _mm256_add_ps(sum, acc[j]);
+  float lanes[8];
+  _mm256_storeu_ps(lanes, sum);
+  return lanes[0];
+}
+#endif
+
+/// The multiply-add peak on `threads` threads (each runs its own chains).
+void fma_peak(benchmark::State& state, int threads) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    state.SkipWithError("skipped: no AVX2+FMA on this CPU");
+    return;
+  }
+  constexpr std::int64_t kRounds = 1 << 20;
+  float sink = 0.0f;
+  for (auto _ : state) {
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+    sink += fma_chains(kRounds, static_cast<float>(omp_get_thread_num()));
+  }
+  benchmark::DoNotOptimize(sink);
+  state.SetItemsProcessed(state.iterations() * threads * kRounds * 12 * 8);
+#else
+  state.SkipWithError("skipped: the FMA peak is measured on x86 only");
+#endif
 }
 
 /// DLRM with SGD and Adam, the step with and without generating the batch; WDL and DCN with
@@ -161,6 +223,10 @@ void register_all() {
   }
   for (const StepSpec& spec : specs) {
     benchmark::RegisterBenchmark(step_name(spec).c_str(), train_step, spec)->UseRealTime();
+  }
+  for (int threads : {1, 2}) {
+    const std::string name = "fma_peak/threads:" + std::to_string(threads);
+    benchmark::RegisterBenchmark(name.c_str(), fma_peak, threads)->UseRealTime();
   }
 }
 
