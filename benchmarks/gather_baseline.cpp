@@ -51,6 +51,7 @@ void raw_gather(benchmark::State& state, Size size, Index dim) {
     b = b + 1 == w.batches() ? 0 : b + 1;
   }
   set_rates(state, w);
+  state.SetLabel(huge_page_note({{table, raw.values.size() * sizeof(float)}}));
 }
 
 }  // namespace

@@ -1,8 +1,12 @@
 // Sizes, workloads, the one-slot holder and the entry list shared by the benchmarks.
 #include "harness.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <random>
 #include <string>
@@ -142,6 +146,42 @@ void set_rates(benchmark::State& state, const Workload& w) {
   state.SetBytesProcessed(static_cast<std::int64_t>(lookups) *
                           static_cast<std::int64_t>(w.schema.dim) *
                           static_cast<std::int64_t>(sizeof(float)));
+}
+
+long long huge_page_bytes(const void* data, std::size_t bytes) {
+  std::ifstream smaps("/proc/self/smaps");
+  if (!smaps) return -1;
+  const auto begin = reinterpret_cast<std::uintptr_t>(data), end = begin + bytes;
+  long long huge = 0;
+  bool overlaps = false;
+  for (std::string line; std::getline(smaps, line);) {
+    unsigned long long first = 0, last = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx ", &first, &last) == 2 &&
+        line.find(':') > line.find(' ')) {  // a mapping's header: "start-end perms ..."
+      overlaps = first < end && last > begin;
+      continue;
+    }
+    long long kib = 0;
+    if (overlaps && std::sscanf(line.c_str(), "AnonHugePages: %lld kB", &kib) == 1) {
+      huge += kib * 1024;
+    }
+  }
+  return std::min(huge, static_cast<long long>(bytes));
+}
+
+std::string huge_page_note(const std::vector<std::pair<const void*, std::size_t>>& buffers) {
+  long long huge = 0, total = 0;
+  for (const auto& [data, bytes] : buffers) {
+    const long long h = huge_page_bytes(data, bytes);
+    if (h < 0) return "";
+    huge += h;
+    total += static_cast<long long>(bytes);
+  }
+  if (total < (64LL << 20)) return "";
+  char note[48];
+  std::snprintf(note, sizeof note, " huge pages %.0f%%", 100.0 * static_cast<double>(huge) /
+                                                          static_cast<double>(total));
+  return note;
 }
 
 }  // namespace embcomp::bench

@@ -118,4 +118,13 @@ void register_gemm();
 /// produced: B*F x dim x 4 per iteration), so reports show rows/s and bytes/s.
 void set_rates(benchmark::State& state, const Workload& w);
 
+/// Bytes of [data, data + bytes) that lie on transparent huge pages: the AnonHugePages of the
+/// mappings the range overlaps (/proc/self/smaps), at most `bytes`; -1 where that cannot be read.
+/// Large lookups run at very different speeds on and off huge pages, so the labels say it.
+long long huge_page_bytes(const void* data, std::size_t bytes);
+
+/// " huge pages N%" for the buffers [data_i, data_i + bytes_i) together, or "" when they hold
+/// less than 64 MiB or smaps cannot be read.
+std::string huge_page_note(const std::vector<std::pair<const void*, std::size_t>>& buffers);
+
 }  // namespace embcomp::bench

@@ -95,7 +95,11 @@ std::unique_ptr<Held> make_method_state(const std::string& key, Size size, const
   char label[96];
   std::snprintf(label, sizeof label, "ratio %gx (serving %.3g MiB)", mem.ratio(),
                 static_cast<double>(mem.serving_bytes) / (1024.0 * 1024.0));
-  m->label = label;
+  std::vector<std::pair<const void*, std::size_t>> fp32_buffers;
+  for (const Parameter* p : std::as_const(*m->table).parameters()) {
+    if (p->is_fp32()) fp32_buffers.emplace_back(p->data(), p->size() * sizeof(float));
+  }
+  m->label = label + huge_page_note(fp32_buffers);
   return m;
 }
 
