@@ -17,7 +17,6 @@ PyPI): benchmarks/peers/peer_env.py creates that virtual environment once and pr
   $(python3 benchmarks/peers/peer_env.py) benchmarks/peers/fbgemm_tbe.py --size large --json
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -31,7 +30,13 @@ from fbgemm_gpu.split_table_batched_embeddings_ops_training import (
 )
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_embeddingbag import BATCH, cardinalities, timed  # noqa: E402
+from torch_embeddingbag import (  # noqa: E402
+    BATCH,
+    add_workload_arguments,
+    cardinalities,
+    print_result,
+    timed,
+)
 
 OPTIMIZERS = {"sgd": EmbOptimType.EXACT_SGD, "rowwise_adagrad": EmbOptimType.EXACT_ROWWISE_ADAGRAD}
 
@@ -47,14 +52,7 @@ def make_tbe(card, dim, optimizer):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=["small", "large"], default="large")
-    parser.add_argument("--dim", type=int, default=16)
-    parser.add_argument("--large-gib", type=float,
-                        default=float(os.environ.get("EMBCOMP_BENCH_LARGE_GIB", "4")))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--min-time", type=float, default=0.5, help="seconds per measurement")
-    parser.add_argument("--repetitions", type=int, default=5,
-                        help="measurements per benchmark; the best is reported")
+    add_workload_arguments(parser)
     parser.add_argument("--optimizers", default="sgd,rowwise_adagrad",
                         help="comma-separated, from " + ", ".join(OPTIMIZERS))
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -99,11 +97,7 @@ def main():
         result[f"train_{optimizer}_rows_per_s"] = lookups / sec
         del tbe
 
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k:>32}: {v:.4g}" if isinstance(v, float) else f"{k:>32}: {v}")
+    print_result(result, args.json)
     return 0
 
 

@@ -58,9 +58,18 @@ def timed(fn, min_time, repetitions, min_iters=3):
     return best, total_iters
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def print_result(result, as_json):
+    """One JSON object, or one aligned `key: value` line per entry."""
+    if as_json:
+        print(json.dumps(result))
+        return
+    width = max(len(k) for k in result)
+    for k, v in result.items():
+        print(f"{k:>{width}}: {v:.4g}" if isinstance(v, float) else f"{k:>{width}}: {v}")
+
+
+def add_workload_arguments(parser):
+    """The options every peer of embcomp_bench's `full` benchmarks takes."""
     parser.add_argument("--size", choices=["small", "large"], default="large")
     parser.add_argument("--dim", type=int, default=16)
     parser.add_argument("--large-gib", type=float,
@@ -69,6 +78,12 @@ def main():
     parser.add_argument("--min-time", type=float, default=0.5, help="seconds per measurement")
     parser.add_argument("--repetitions", type=int, default=5,
                         help="measurements per benchmark; the best is reported")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_workload_arguments(parser)
     parser.add_argument("--only", choices=["forward", "train", "both"], default="both")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
@@ -117,11 +132,7 @@ def main():
         result["train_rows_per_s"] = lookups / sec
         result["train_iters"] = iters
 
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k:>22}: {v:.4g}" if isinstance(v, float) else f"{k:>22}: {v}")
+    print_result(result, args.json)
     return 0
 
 

@@ -13,6 +13,7 @@
 
 #include "embcomp/data/prefetch.hpp"
 #include "embcomp/data/synthetic.hpp"
+#include "data/forwarding_source.hpp"
 
 using namespace embcomp;
 
@@ -47,19 +48,16 @@ void require_same(const Batch& a, const Batch& b) {
 /// Forwards to another source; throws on the train rows from `poisoned`, sleeps `delay` in
 /// each read, and records the OpenMP thread count, the thread of the last read and the reads
 /// started and finished.
-class ProbedSource : public BatchSource {
+class ProbedSource : public test::ForwardingSource {
  public:
-  explicit ProbedSource(const BatchSource& inner) : inner_(inner) {}
-  std::vector<Index> cardinalities() const override { return inner_.cardinalities(); }
-  Index num_dense() const override { return inner_.num_dense(); }
-  Index rows(SplitPart part) const override { return inner_.rows(part); }
+  using ForwardingSource::ForwardingSource;
   void read(SplitPart part, Index first, Index count, Batch& out) const override {
     ++started;
     omp_threads = omp_get_max_threads();
     reader = std::this_thread::get_id();
     std::this_thread::sleep_for(delay);
     if (part == SplitPart::train && first == poisoned) throw std::runtime_error("disk error");
-    inner_.read(part, first, count, out);
+    inner().read(part, first, count, out);
     ++finished;
   }
   Index poisoned = -1;
@@ -67,9 +65,6 @@ class ProbedSource : public BatchSource {
   mutable std::atomic<int> started{0}, finished{0};
   mutable std::atomic<int> omp_threads{0};
   mutable std::atomic<std::thread::id> reader{};
-
- private:
-  const BatchSource& inner_;
 };
 
 }  // namespace

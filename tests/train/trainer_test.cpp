@@ -19,6 +19,7 @@
 #include "embcomp/models/factory.hpp"
 #include "embcomp/registry.hpp"
 #include "embcomp/train/trainer.hpp"
+#include "data/forwarding_source.hpp"
 #include "stats.hpp"
 
 using namespace embcomp;
@@ -78,15 +79,12 @@ Run train_once(const BatchSource& source, const TrainerConfig& config,
 
 /// Forwards to another source, counting rows read per part; can flip validation labels, map
 /// validation onto train rows, or poison one training row's dense features with NaN.
-class WrappedSource : public BatchSource {
+class WrappedSource : public test::ForwardingSource {
  public:
-  explicit WrappedSource(const BatchSource& inner) : inner_(inner) {}
-  std::vector<Index> cardinalities() const override { return inner_.cardinalities(); }
-  Index num_dense() const override { return inner_.num_dense(); }
-  Index rows(SplitPart part) const override { return inner_.rows(part); }
+  using ForwardingSource::ForwardingSource;
   void read(SplitPart part, Index first, Index count, Batch& out) const override {
     const bool from_train = part == SplitPart::validation && validation_is_flipped_train;
-    inner_.read(from_train ? SplitPart::train : part, first, count, out);
+    inner().read(from_train ? SplitPart::train : part, first, count, out);
     rows_read[static_cast<std::size_t>(part)] += out.size;
     if (from_train) {
       for (float& label : out.labels) label = 1.0f - label;
@@ -100,9 +98,6 @@ class WrappedSource : public BatchSource {
   float poison = std::numeric_limits<float>::quiet_NaN();  ///< the value written at nan_row
   Index nan_row = -1;
   mutable std::array<Index, 3> rows_read{};
-
- private:
-  const BatchSource& inner_;
 };
 
 /// A full table that declares two stages and records what the trainer calls.
@@ -137,6 +132,13 @@ class StagedTable : public FullTable {
   Index validation_batches = 0;
   std::vector<StepContext> contexts;
 };
+
+/// The bytes of run's table saved as a checkpoint.
+std::string saved_table(const Run& run) {
+  std::ostringstream out;
+  run.table->save(out);
+  return std::move(out).str();
+}
 
 double json_field(const std::string& line, const std::string& key) {
   const std::string pattern = std::string("\"").append(key).append("\":");
@@ -286,10 +288,7 @@ TEST_CASE("trainer: runs with the same seed are identical", "[train][trainer]") 
   CHECK(a.result.best_validation_auc == b.result.best_validation_auc);
   CHECK(a.result.test_auc == b.result.test_auc);
   CHECK(a.result.test_logloss == b.result.test_logloss);
-  std::ostringstream sa, sb;
-  a.table->save(sa);
-  b.table->save(sb);
-  CHECK(sa.str() == sb.str());
+  CHECK(saved_table(a) == saved_table(b));
 }
 
 TEST_CASE("trainer: batches prefetched on a thread train exactly as batches read in place",
@@ -305,10 +304,7 @@ TEST_CASE("trainer: batches prefetched on a thread train exactly as batches read
   Run b = train_once(in_place, config);
   CHECK(a.result.steps == b.result.steps);
   CHECK(a.result.test_auc == b.result.test_auc);
-  std::ostringstream sa, sb;
-  a.table->save(sa);
-  b.table->save(sb);
-  CHECK(sa.str() == sb.str());
+  CHECK(saved_table(a) == saved_table(b));
   CHECK(in_place.rows_read[0] == 128 * static_cast<Index>(b.result.steps));
   // At most one batch per stage read ahead and never used.
   CHECK(prefetched.rows_read[0] >= in_place.rows_read[0]);
