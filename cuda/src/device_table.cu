@@ -16,7 +16,13 @@ DeviceRows::DeviceRows(Index rows_, Index width_, const float* host, float lr_sc
       values(DeviceArray<float>::from({host, static_cast<std::size_t>(rows_ * width_)})) {}
 
 void ensure_optimizer_state(DeviceArray<float>& state, int& slots, std::size_t elements,
-                            const DeviceOptimizer& optimizer, const std::string& owner) {
+                            const DeviceOptimizer& optimizer, const std::string& owner,
+                            std::size_t rows) {
+  if (optimizer.row_wise() && rows == 0) {
+    throw InvalidArgument(owner + " has no device form of " + optimizer.name() +
+                          " yet (cuda::GatherTable of fp32 rows has: full, hash, adaembed)");
+  }
+  if (optimizer.row_wise()) elements = rows;
   if (slots == optimizer.slots()) return;
   if (slots >= 0) {
     throw InvalidArgument("cuda: " + owner + " stepped by " + optimizer.name() +
@@ -78,6 +84,8 @@ int DeviceOptimizer::slots() const {
       return kernels::AdagradRule::kSlots;
     case Kind::adam:
       return kernels::AdamRule::kSlots;
+    case Kind::rowwise_adagrad:
+      return kernels::RowwiseAdagradRule::kSlots;
   }
   return 0;
 }
@@ -90,6 +98,8 @@ const char* DeviceOptimizer::name() const {
       return "adagrad";
     case Kind::adam:
       return "adam";
+    case Kind::rowwise_adagrad:
+      return "rowwise_adagrad";
   }
   return "?";
 }

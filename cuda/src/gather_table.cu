@@ -229,8 +229,34 @@ void GatherTable::lookup(const DeviceIds& ids, float* out) const {
 template <class Rule>
 void GatherTable::launch_update(const Rule& rule, float lr, std::uint64_t step, Index count,
                                 const float* dE) {
-  const unsigned long long* flags = this->flags();
   const auto k = rule.coefficients(lr, step);
+  if constexpr (Rule::kRowWise) {
+    launch_row_update(rule, k, count, dE);
+  } else {
+    launch_element_update(rule, k, step, count, dE);
+  }
+}
+
+template <class Rule>
+void GatherTable::launch_row_update(const Rule& rule, const typename Rule::Coefficients& k,
+                                    Index count, const float* dE) {
+  // fp32 rows only (train_step refused codes): the runs' gradients first, then each run's row
+  // at once, as the CPU's RowwiseOptimizer does.
+  const unsigned long long* flags = this->flags();
+  updated_rows_.reserve(static_cast<std::size_t>(count * width_));
+  detail::launch(count * width_, detail::update_runs_kernel<Rule, detail::GatherContribution>,
+                 sorted_rows_.data(), sorted_positions_.data(), count, width_,
+                 detail::GatherContribution{dE, width_}, static_cast<float*>(values_.data()),
+                 state_.data(), rule, k, updated_rows_.data(), flags);
+  detail::launch(count, detail::apply_buffered_rows_kernel<Rule>, sorted_rows_.data(), count,
+                 width_, static_cast<const float*>(updated_rows_.data()),
+                 static_cast<float*>(values_.data()), state_.data(), rule, k, flags);
+}
+
+template <class Rule>
+void GatherTable::launch_element_update(const Rule& rule, const typename Rule::Coefficients& k,
+                                        std::uint64_t step, Index count, const float* dE) {
+  const unsigned long long* flags = this->flags();
   float* row_scales = codec_.per_row ? row_scales_.data() : nullptr;
   const detail::CodeScale scale{row_scales, codec_.scale, codec_.offset, codec_.bits()};
   const std::uint64_t stream = kernels::combine(rounding_seed_, step);
@@ -260,8 +286,11 @@ void GatherTable::launch_update(const Rule& rule, float lr, std::uint64_t step, 
 void GatherTable::train_step(const DeviceIds& ids, const float* dE,
                              const DeviceOptimizer& optimizer) {
   check_batch(ids);
+  // Row-wise Adagrad has a row form on fp32 rows only.
+  const bool fp32 = codec_.storage == DeviceCodec::Storage::fp32;
   ensure_optimizer_state(state_, state_slots_, static_cast<std::size_t>(rows_ * width_), optimizer,
-                         "cuda::GatherTable (" + method_ + ")");
+                         "cuda::GatherTable (" + method_ + ")",
+                         fp32 ? static_cast<std::size_t>(rows_) : 0);
   const Index count = ids.size();
   const auto n = static_cast<std::size_t>(count);
   step_rows_.reserve(n);
@@ -277,7 +306,12 @@ void GatherTable::train_step(const DeviceIds& ids, const float* dE,
 
   const std::uint64_t step = steps_ + 1;
   const float lr = optimizer.learning_rate * lr_scale_;
-  detail::with_rule(optimizer, [&](const auto& rule) { launch_update(rule, lr, step, count, dE); });
+  if (optimizer.row_wise()) {
+    launch_update(optimizer.rowwise_adagrad, lr, step, count, dE);
+  } else {
+    detail::with_rule(optimizer,
+                      [&](const auto& rule) { launch_update(rule, lr, step, count, dE); });
+  }
   throw_on_flags(ids, width_);
   steps_ = step;
 }

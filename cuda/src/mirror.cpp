@@ -20,6 +20,7 @@
 #include "embcomp/methods/mde.hpp"
 #include "embcomp/methods/qr.hpp"
 #include "embcomp/optim/adagrad.hpp"
+#include "embcomp/optim/rowwise_adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
 #include "embcomp/optim/sgd.hpp"
 
@@ -264,9 +265,12 @@ DeviceOptimizer DeviceOptimizer::of(const Optimizer& optimizer) {
   } else if (const auto* adam = dynamic_cast<const Adam*>(&optimizer)) {
     device.kind = Kind::adam;
     device.adam = adam->rule();
+  } else if (const auto* rowwise = dynamic_cast<const RowwiseAdagrad*>(&optimizer)) {
+    device.kind = Kind::rowwise_adagrad;
+    device.rowwise_adagrad = rowwise->rule();
   } else {
     throw InvalidArgument("cuda: optimizer '" + optimizer.name() +
-                          "' has no device form (sgd, adagrad and adam have)");
+                          "' has no device form (sgd, adagrad, adam and rowwise_adagrad have)");
   }
   return device;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 
 #include "backend.cuh"
 #include "embcomp/cuda/device_table.hpp"
@@ -128,7 +129,26 @@ EMBCOMP_KERNEL void apply_buffered_kernel(const RowKey* sorted_rows, Index count
   }
 }
 
-/// fn(rule) with the rule of `optimizer`.
+/// A row rule (kRowWise) applied with the gradients update_runs_kernel buffered, one thread per
+/// sorted position: a run head updates its whole row (rule.update_row over buffered[head]).
+template <class Rule>
+EMBCOMP_KERNEL void apply_buffered_rows_kernel(const RowKey* sorted_rows, Index count, Index width,
+                                               const float* buffered, float* values, float* state,
+                                               Rule rule, typename Rule::Coefficients k,
+                                               const unsigned long long* flags) {
+  if (input_refused(flags)) return;
+  for (Index head = thread_index(); head < count; head += thread_count()) {
+    const RowKey key = sorted_rows[head];
+    if (key == kNoRow) return;
+    if (!starts_run(sorted_rows, head)) continue;
+    const auto row = static_cast<Index>(key);
+    rule.update_row(values + row * width, buffered + head * width, state + row * Rule::kSlots,
+                    width, k);
+  }
+}
+
+/// fn(rule) with the element rule of `optimizer` (a row-wise optimizer, which no twin reaches
+/// here: ensure_optimizer_state refused it, or the twin took its row form, is a logic error).
 template <class Fn>
 void with_rule(const DeviceOptimizer& optimizer, Fn&& fn) {
   switch (optimizer.kind) {
@@ -141,6 +161,8 @@ void with_rule(const DeviceOptimizer& optimizer, Fn&& fn) {
     case DeviceOptimizer::Kind::adam:
       fn(optimizer.adam);
       return;
+    case DeviceOptimizer::Kind::rowwise_adagrad:
+      throw std::logic_error("cuda: with_rule reached by row-wise Adagrad, which has a row form");
   }
 }
 

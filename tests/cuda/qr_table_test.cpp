@@ -62,6 +62,13 @@ TEST_CASE("cuda qr copies its tables back and refuses bad input", "[cuda]") {
                     Catch::Contains("id 1 at position 22 (field 4)"));
   CHECK(device.rows_to_host("quotient") == trained);
   CHECK(device.steps() == 1);
+  // Row-wise Adagrad has a row form in cuda::GatherTable only.
+  CHECK_THROWS_WITH(device_step(device, {cuda::DeviceOptimizer::Kind::rowwise_adagrad, 0.5f}, ids,
+                                normal_values(ids.size() * 16, 8)),
+                    Catch::Contains("cuda::QrTable (qr) has no device form "
+                                    "of rowwise_adagrad"));
+  CHECK(device.rows_to_host("quotient") == trained);
+  CHECK(device.steps() == 1);
   CHECK_THROWS_AS(device.rows_to_host("rows"), InvalidArgument);
   CHECK_THROWS_AS(
       cuda::QrTable::mirror(*make_table("hash", TableArgs(collision_schema(), Budget{8.0}, 3))),

@@ -39,24 +39,30 @@ struct DeviceIds {
 
 /// A row-wise optimizer for device tables: the rule and hyper-parameters of a CPU optimizer.
 struct DeviceOptimizer {
-  enum class Kind { sgd, adagrad, adam };
+  enum class Kind { sgd, adagrad, adam, rowwise_adagrad };
   Kind kind = Kind::sgd;
   float learning_rate = 0.01f;
   kernels::AdagradRule adagrad{};
   kernels::AdamRule adam{};
+  kernels::RowwiseAdagradRule rowwise_adagrad{};
 
-  /// The device form of `optimizer` (Sgd, Adagrad or Adam); InvalidArgument for another one.
+  /// The device form of `optimizer` (Sgd, Adagrad, Adam or RowwiseAdagrad); InvalidArgument for
+  /// another one.
   static DeviceOptimizer of(const Optimizer& optimizer);
-  /// fp32 state values per parameter element (0, 1, 2).
+  /// fp32 state values per state unit: per element (0, 1, 2), or per row for row-wise Adagrad (1).
   int slots() const;
+  /// Whether the state is kept per row (row-wise Adagrad).
+  bool row_wise() const { return kind == Kind::rowwise_adagrad; }
   const char* name() const;
 };
 
-/// Allocates zero optimizer state (`elements` per slot) at a table's first step and keeps it;
-/// InvalidArgument when a table stepped by one optimizer is stepped by another (`owner` names
-/// the table). `slots` is -1 before the first step.
+/// Allocates zero optimizer state (`elements` per slot, or `rows` per slot for a row-wise
+/// optimizer) at a table's first step and keeps it; InvalidArgument when a table stepped by one
+/// optimizer is stepped by another, or by a row-wise one where it has no row form (`rows` 0;
+/// `owner` names the table). `slots` is -1 before the first step.
 void ensure_optimizer_state(DeviceArray<float>& state, int& slots, std::size_t elements,
-                            const DeviceOptimizer& optimizer, const std::string& owner);
+                            const DeviceOptimizer& optimizer, const std::string& owner,
+                            std::size_t rows = 0);
 
 /// One row-indexed fp32 parameter on the device and its optimizer state, [rows x slots*width]
 /// (the CPU optimizer's layout), allocated at the first step.

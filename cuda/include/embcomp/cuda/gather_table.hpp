@@ -99,6 +99,14 @@ class GatherTable : public DeviceTable {
   detail::BatchRows batch_rows(const DeviceIds& ids) const;
   template <class Rule>
   void launch_update(const Rule& rule, float lr, std::uint64_t step, Index count, const float* dE);
+  /// Row-wise Adagrad on fp32 rows: the runs' gradients buffered, then one thread per row.
+  template <class Rule>
+  void launch_row_update(const Rule& rule, const typename Rule::Coefficients& k, Index count,
+                         const float* dE);
+  /// An element rule, on fp32 rows or codes.
+  template <class Rule>
+  void launch_element_update(const Rule& rule, const typename Rule::Coefficients& k,
+                             std::uint64_t step, Index count, const float* dE);
 
   Index rows_ = 0;
   Index width_ = 0;
@@ -117,7 +125,8 @@ class GatherTable : public DeviceTable {
   // Scratch, kept across calls so that steps do not allocate.
   DeviceArray<std::uint32_t> step_rows_, sorted_rows_;  ///< rows as sort keys
   DeviceArray<std::int32_t> positions_, sorted_positions_;
-  DeviceArray<float> updated_rows_;  ///< per-row scales: a run's updated row before encoding
+  /// Per-row scales: a run's updated row before encoding; row-wise Adagrad: a run's gradient.
+  DeviceArray<float> updated_rows_;
 };
 
 }  // namespace embcomp::cuda
