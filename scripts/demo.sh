@@ -14,6 +14,7 @@ build=${EMBCOMP_DEMO_BUILD:-$root/build/default}
 jobs=${EMBCOMP_JOBS:-$(nproc)}
 
 bash "$root/scripts/install-deps.sh"
+source "$root/scripts/cmake-generator.sh"
 
 echo "demo: building example_00_compare_methods (Release) in $build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEMBCOMP_BUILD_EXAMPLES=ON >/dev/null

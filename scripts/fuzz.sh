@@ -28,6 +28,7 @@ if [[ -n ${EMBCOMP_FUZZ_BUILD:-} ]]; then
   build=$EMBCOMP_FUZZ_BUILD
   [[ $build = /* ]] || build="$root/$build"
 else
+  source "$root/scripts/cmake-generator.sh"
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
     -DEMBCOMP_BUILD_FUZZERS=ON -DEMBCOMP_BUILD_TESTS=OFF -DEMBCOMP_BUILD_EXAMPLES=OFF \
     -DEMBCOMP_BUILD_BENCHMARKS=OFF -DEMBCOMP_BUILD_CLI=OFF >/dev/null

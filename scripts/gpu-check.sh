@@ -20,6 +20,7 @@ if [[ -n ${EMBCOMP_GPU_PREBUILT:-} ]]; then
   bench=$EMBCOMP_GPU_PREBUILT/embcomp_cuda_bench
 else
   bash "$root/scripts/install-deps.sh"
+  source "$root/scripts/cmake-generator.sh"
   nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEMBCOMP_CUDA=ON \
     -DCMAKE_CUDA_COMPILER="$nvcc" -DEMBCOMP_BUILD_TESTS=ON -DEMBCOMP_BUILD_BENCHMARKS=ON \

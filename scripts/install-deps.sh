@@ -7,7 +7,7 @@
 # PyTorch (1.13, for embcomp.torch's tests) from Debian, for Debian's python3.)
 set -euo pipefail
 
-packages=(cmake g++ make libeigen3-dev libxxhash-dev catch2 libbenchmark-dev libcli11-dev
+packages=(cmake g++ make ninja-build libeigen3-dev libxxhash-dev catch2 libbenchmark-dev libcli11-dev
           nlohmann-json3-dev gnuplot-nox clang libclang-rt-14-dev libomp-14-dev
           python3-dev pybind11-dev python3-numpy python3-pytest python3-torch)
 

@@ -18,6 +18,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 jobs=${EMBCOMP_JOBS:-$(nproc)}
 what=${1:-all}
+source "$root/scripts/cmake-generator.sh"
 
 # Tests of model quality (AUC after training): the release build runs them (scripts/test.sh).
 quality_tests='^conformance: training beats the trivial AUC on a planted task$|on the Criteo sample$'

@@ -16,6 +16,7 @@ build=${EMBCOMP_BUILD:-$root/build/default}
 jobs=${EMBCOMP_JOBS:-$(nproc)}
 
 bash "$root/scripts/install-deps.sh"
+source "$root/scripts/cmake-generator.sh"
 
 echo "sweep: building embcomp (Release) in $build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null

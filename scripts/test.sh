@@ -19,6 +19,7 @@ build=${1:-build/ci}
 jobs=${EMBCOMP_JOBS:-$(nproc)}
 
 bash "$root/scripts/install-deps.sh"
+source "$root/scripts/cmake-generator.sh"
 
 # Where the CUDA toolkit is installed, the nvcc build of the CUDA backend is compiled too (warnings
 # as errors), so a change that breaks it fails here; its tests run on a GPU and report themselves

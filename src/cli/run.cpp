@@ -27,7 +27,7 @@ TrainerConfig trainer_config(const RunOptions& o) {
   }
   config.checkpoint_path = o.checkpoint;
   config.resume_from = o.resume;
-  config.prefetch = o.prefetch;
+  config.prefetch = prefetch_for(o, omp_get_max_threads(), omp_get_num_procs());
   return config;
 }
 
@@ -54,6 +54,7 @@ json summary_of(const Data& data, const EmbeddingTable& table, const Model& mode
                   {"evaluations_per_epoch", o.evaluations},
                   {"patience", o.patience},
                   {"threads", omp_get_max_threads()},
+                  {"prefetch", prefetch_for(o, omp_get_max_threads(), omp_get_num_procs())},
                   {"seed", o.seed},
                   {"validation", {{"auc", r.best_validation_auc}, {"logloss", r.best_validation_logloss}}},
                   {"test", {{"auc", r.test_auc}, {"logloss", r.test_logloss}}},
@@ -74,32 +75,6 @@ json summary_of(const Data& data, const EmbeddingTable& table, const Model& mode
 }
 
 }  // namespace
-
-void add_run_options(CLI::App* command, RunOptions& o) {
-  command->add_option("--dim", o.dim, "embedding dimension")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  command->add_option("--batch", o.batch, "batch size")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  command->add_option("--optimizer", o.optimizer, "optimizer (the reference's default is sgd)")
-      ->capture_default_str()->check(CLI::IsMember({"sgd", "adagrad", "adam", "rowwise_adagrad"}));
-  command->add_option("--lr", o.lr, "learning rate")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  command->add_option("--epochs", o.epochs, "epochs (fractions allowed)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  command->add_option("--evals-per-epoch", o.evaluations, "validation evaluations per epoch")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  command->add_option("--patience", o.patience, "evaluations without improvement (0: never stop)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
-  command->add_option("--max-eval-rows", o.max_eval_rows,
-                      "evaluate only the first rows of validation and test (0: all)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
-  command->add_option("--threads", o.threads, "OpenMP threads (0: the OpenMP default)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
-  command->add_option("--seed", o.seed, "seed of the table and the model")->capture_default_str();
-  command->add_flag("--prefetch,!--no-prefetch", o.prefetch,
-                    "read the next training batch on a thread of its own while a step trains "
-                    "(the default; the results are the same; --no-prefetch reads it in place)");
-}
 
 void set_threads(int threads) {
   if (threads > 0) omp_set_num_threads(threads);
