@@ -2,7 +2,9 @@
 // refusal of non-finite gradients, and updates through an integer codec.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "embcomp/optim/adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
@@ -209,6 +211,56 @@ TEST_CASE("dense gradients update every element", "[optim]") {
   Sgd(0.1f).step(grads);
   CHECK(p.data()[3] == Approx(-0.4f));
   CHECK(p.data()[0] == Approx(-0.1f));
+}
+
+namespace {
+
+/// `optimizer` against its rule's update_element in a plain loop here, over 3 steps of a dense
+/// [rows x width] parameter: equal bit for bit. The library's instantiation of the optimizer
+/// (src/optim/optimizers.cpp) runs vectorized loops; this file's loop runs element by element.
+template <class Opt>
+void check_dense_against_plain_loop(Opt optimizer, Index rows, Index width) {
+  using Rule = std::decay_t<decltype(optimizer.rule())>;
+  const Rule rule = optimizer.rule();
+  Parameter param("dense", rows, width, ParamKind::dense);
+  const auto initial = random_values(static_cast<std::size_t>(rows * width), 3);
+  std::copy(initial.begin(), initial.end(), param.data());
+  std::vector<float> w = initial;
+  // The element form's state: [slots x width] per row, as update_element addresses it.
+  std::vector<float> state(static_cast<std::size_t>(rows * width * std::max(Rule::kSlots, 1)));
+  for (std::uint64_t t = 1; t <= 3; ++t) {
+    const auto g = random_values(w.size(), 20u + static_cast<unsigned>(t));
+    Gradients grads;
+    grads.dense_for(param).values = g;
+    optimizer.step(grads);
+    const auto k = rule.coefficients(optimizer.learning_rate(), t);
+    for (Index r = 0; r < rows; ++r) {
+      for (Index c = 0; c < width; ++c) {
+        const auto i = static_cast<std::size_t>(r * width + c);
+        float* element_state = Rule::kSlots == 0
+                                   ? nullptr
+                                   : state.data() + static_cast<std::size_t>(r * width * Rule::kSlots + c);
+        rule.update_element(w[i], g[i], element_state, width, k);
+      }
+    }
+  }
+  for (std::size_t i = 0; i < w.size(); ++i) REQUIRE(param.data()[i] == w[i]);
+}
+
+}  // namespace
+
+TEST_CASE("the optimizers step dense parameters as their rule's plain loop does bit for bit",
+          "[optim]") {
+  // Widths around the vector width, and more than 256 rows: the parallel path.
+  for (const Index width : {Index{1}, Index{7}, Index{8}, Index{19}, Index{64}}) {
+    for (const Index rows : {Index{3}, Index{300}}) {
+      INFO("rows " << rows << ", width " << width);
+      check_dense_against_plain_loop(Sgd(0.05f), rows, width);
+      check_dense_against_plain_loop(Adagrad(0.05f), rows, width);
+      check_dense_against_plain_loop(Adam(0.01f), rows, width);
+      check_dense_against_plain_loop(RowwiseAdagrad(0.05f), rows, width);
+    }
+  }
 }
 
 TEST_CASE("a NaN or Inf gradient is refused and changes nothing", "[optim]") {

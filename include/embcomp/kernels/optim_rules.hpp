@@ -140,8 +140,12 @@ void update_row(const Rule& rule, float* w, const float* g, float* state, Index 
       return;
     }
   }
+  // Copies of the rule and its coefficients: read through the references, they could alias
+  // the rows the loop writes, and the loop would not vectorize.
+  const Rule r = rule;
+  const typename Rule::Coefficients coefficients = k;
   for (Index c = 0; c < width; ++c) {
-    rule.update_element(w[c], g[c], element_state<Rule>(state, c), width, k);
+    r.update_element(w[c], g[c], element_state<Rule>(state, c), width, coefficients);
   }
 }
 

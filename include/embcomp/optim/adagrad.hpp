@@ -9,6 +9,8 @@ namespace embcomp {
 
 using AdagradRule = kernels::AdagradRule;
 
+extern template class RowwiseOptimizer<AdagradRule>;  // instantiated in src/optim/optimizers.cpp
+
 class Adagrad : public RowwiseOptimizer<AdagradRule> {
  public:
   explicit Adagrad(float learning_rate, float eps = 1e-7f)

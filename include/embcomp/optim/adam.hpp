@@ -12,6 +12,8 @@ namespace embcomp {
 
 using AdamRule = kernels::AdamRule;
 
+extern template class RowwiseOptimizer<AdamRule>;  // instantiated in src/optim/optimizers.cpp
+
 class Adam : public RowwiseOptimizer<AdamRule> {
  public:
   explicit Adam(float learning_rate, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f)

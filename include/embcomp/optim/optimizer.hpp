@@ -314,65 +314,13 @@ class RowwiseOptimizer : public Optimizer {
   const Rule& rule() const { return rule_; }
 
  protected:
-  void apply_sparse(Parameter& param, const SparseGrad& grad, float* state) override {
-    update_rows(param, state, grad.count(), [&](Index i) { return grad.rows[i]; },
-                [&](Index i) { return grad.row(i); });
-  }
-  void apply_dense(Parameter& param, const DenseGrad& grad, float* state) override {
-    const Index width = param.width();
-    update_rows(param, state, param.rows(), [](Index i) { return i; },
-                [&](Index i) { return grad.values.data() + i * width; });
-  }
+  void apply_sparse(Parameter& param, const SparseGrad& grad, float* state) override;
+  void apply_dense(Parameter& param, const DenseGrad& grad, float* state) override;
 
  private:
+  /// The rule over `count` rows: row_of(i) the parameter row, grad_of(i) its gradient.
   template <class RowOf, class GradOf>
-  void update_rows(Parameter& param, float* state, Index count, RowOf row_of, GradOf grad_of) {
-    const auto coefficients = rule_.coefficients(learning_rate() * param.lr_scale(), steps());
-    const Index width = param.width();
-    const bool by_row = this->by_row(param);
-    const Index state_width = kernels::row_state_width<Rule>(width, by_row);
-    if (param.is_fp32()) {
-      // Sparse rows of a large table are random accesses: prefetch the row and its state a
-      // few rows ahead so that the misses overlap.
-      constexpr Index kAhead = 4;
-#pragma omp parallel for schedule(static) if (count > 256)
-      for (Index i = 0; i < count; ++i) {
-        if (i + kAhead < count) {
-          const Index ahead = row_of(i + kAhead);
-          kernels::prefetch_row(param.row(ahead), width);
-          kernels::prefetch_row(state + ahead * state_width, state_width);
-        }
-        const Index r = row_of(i);
-        kernels::update_row(rule_, param.row(r), grad_of(i), state + r * state_width, width,
-                            coefficients, by_row);
-      }
-      return;
-    }
-    const std::uint64_t stream = rounding_stream(param);
-    const bool learns_step = param.learns_step();
-    const auto step_coefficients = rule_.coefficients(
-        learning_rate() * param.lr_scale() * param.codec().step_lr_scale, steps());
-    float* step_state = state + param.rows() * state_width;  // learned steps: [rows x slots]
-#pragma omp parallel if (count > 256)
-    {
-      std::vector<float> row(static_cast<std::size_t>(width));
-#pragma omp for schedule(static)
-      for (Index i = 0; i < count; ++i) {
-        const Index r = row_of(i);
-        param.read_row(r, row.data());
-        kernels::update_row(rule_, row.data(), grad_of(i), state + r * state_width, width,
-                            coefficients, by_row);
-        if (learns_step) {
-          float step = param.quantum(r);
-          const float g = kernels::lsq_step_gradient(row.data(), grad_of(i), width, step,
-                                                     param.codec().bits());
-          kernels::update_row(rule_, &step, &g, step_state + r * Rule::kSlots, 1, step_coefficients);
-          param.set_step(r, std::fmax(step, kMinStep));
-        }
-        param.write_row(r, row.data(), stream);
-      }
-    }
-  }
+  void update_rows(Parameter& param, float* state, Index count, RowOf row_of, GradOf grad_of);
 
   /// The smallest learned step size: ALPT's steps were unbounded and could reach 0 or below,
   /// where decoding loses the row's sign or every value (methods/alpt.hpp).
@@ -380,5 +328,75 @@ class RowwiseOptimizer : public Optimizer {
 
   Rule rule_;
 };
+
+// The members that do the work are defined outside the class, so that the explicit
+// instantiation declarations of the library's optimizers (sgd.hpp, adagrad.hpp, adam.hpp,
+// rowwise_adagrad.hpp) leave them to src/optim/optimizers.cpp, compiled where their loops
+// vectorize (its doc comment says why).
+
+template <class Rule>
+void RowwiseOptimizer<Rule>::apply_sparse(Parameter& param, const SparseGrad& grad,
+                                          float* state) {
+  update_rows(param, state, grad.count(), [&](Index i) { return grad.rows[i]; },
+              [&](Index i) { return grad.row(i); });
+}
+
+template <class Rule>
+void RowwiseOptimizer<Rule>::apply_dense(Parameter& param, const DenseGrad& grad, float* state) {
+  const Index width = param.width();
+  update_rows(param, state, param.rows(), [](Index i) { return i; },
+              [&](Index i) { return grad.values.data() + i * width; });
+}
+
+template <class Rule>
+template <class RowOf, class GradOf>
+void RowwiseOptimizer<Rule>::update_rows(Parameter& param, float* state, Index count,
+                                         RowOf row_of, GradOf grad_of) {
+  const auto coefficients = rule_.coefficients(learning_rate() * param.lr_scale(), steps());
+  const Index width = param.width();
+  const bool by_row = this->by_row(param);
+  const Index state_width = kernels::row_state_width<Rule>(width, by_row);
+  if (param.is_fp32()) {
+    // Sparse rows of a large table are random accesses: prefetch the row and its state a
+    // few rows ahead so that the misses overlap.
+    constexpr Index kAhead = 4;
+#pragma omp parallel for schedule(static) if (count > 256)
+    for (Index i = 0; i < count; ++i) {
+      if (i + kAhead < count) {
+        const Index ahead = row_of(i + kAhead);
+        kernels::prefetch_row(param.row(ahead), width);
+        kernels::prefetch_row(state + ahead * state_width, state_width);
+      }
+      const Index r = row_of(i);
+      kernels::update_row(rule_, param.row(r), grad_of(i), state + r * state_width, width,
+                          coefficients, by_row);
+    }
+    return;
+  }
+  const std::uint64_t stream = rounding_stream(param);
+  const bool learns_step = param.learns_step();
+  const auto step_coefficients = rule_.coefficients(
+      learning_rate() * param.lr_scale() * param.codec().step_lr_scale, steps());
+  float* step_state = state + param.rows() * state_width;  // learned steps: [rows x slots]
+#pragma omp parallel if (count > 256)
+  {
+    std::vector<float> row(static_cast<std::size_t>(width));
+#pragma omp for schedule(static)
+    for (Index i = 0; i < count; ++i) {
+      const Index r = row_of(i);
+      param.read_row(r, row.data());
+      kernels::update_row(rule_, row.data(), grad_of(i), state + r * state_width, width,
+                          coefficients, by_row);
+      if (learns_step) {
+        float step = param.quantum(r);
+        const float g = kernels::lsq_step_gradient(row.data(), grad_of(i), width, step,
+                                                   param.codec().bits());
+        kernels::update_row(rule_, &step, &g, step_state + r * Rule::kSlots, 1, step_coefficients);
+        param.set_step(r, std::fmax(step, kMinStep));
+      }
+      param.write_row(r, row.data(), stream);
+    }
+  }
+}
 
 }  // namespace embcomp

@@ -13,6 +13,8 @@ namespace embcomp {
 
 using RowwiseAdagradRule = kernels::RowwiseAdagradRule;
 
+extern template class RowwiseOptimizer<RowwiseAdagradRule>;  // instantiated in src/optim/optimizers.cpp
+
 class RowwiseAdagrad : public RowwiseOptimizer<RowwiseAdagradRule> {
  public:
   explicit RowwiseAdagrad(float learning_rate, float eps = 1e-8f)

@@ -8,6 +8,8 @@ namespace embcomp {
 
 using SgdRule = kernels::SgdRule;
 
+extern template class RowwiseOptimizer<SgdRule>;  // instantiated in src/optim/optimizers.cpp
+
 class Sgd : public RowwiseOptimizer<SgdRule> {
  public:
   explicit Sgd(float learning_rate) : RowwiseOptimizer(learning_rate, SgdRule{}) {}
