@@ -40,7 +40,7 @@ void add_run_options(CLI::App* command, RunOptions& options);
 /// --no-prefetch say; by default only where options.jobs runs of `threads` threads leave one of
 /// `cores` idle. With every core training, the reader thread has no core to overlap on: it
 /// only takes turns with the training threads (the default sweep, 2 runs of 1 thread on 2
-/// cores, took 833 s of cells with it; see benchmarks/README.md).
+/// cores, took the same time either way: 833 s of cells with it, 838 s without).
 bool prefetch_for(const RunOptions& options, int threads, int cores);
 
 }  // namespace embcomp::cli
