@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -48,6 +49,25 @@ TEST_CASE("l2_norms equals l2_norm row by row, bit for bit", "[kernels][norm]") 
         }
       }
       CHECK(out[static_cast<std::size_t>(rows)] == -1.0f);  // nothing written past the rows
+
+      // l2_norms_at: the same values for a listed subset of the rows, in a shuffled order, and
+      // nothing written at the rows left out.
+      std::vector<Index> listed;
+      for (Index r = 0; r < rows; ++r) {
+        if (r % 3 != 1) listed.push_back(r);
+      }
+      std::shuffle(listed.begin(), listed.end(), rng);
+      std::vector<float> at(static_cast<std::size_t>(rows), -1.0f);
+      embcomp::kernels::l2_norms_at(x.data(), d, listed.data(), static_cast<Index>(listed.size()), at.data());
+      for (Index r = 0; r < rows; ++r) {
+        INFO("l2_norms_at: d " << d << ", rows " << rows << ", row " << r);
+        const float want = r % 3 == 1 ? -1.0f : out[static_cast<std::size_t>(r)];
+        if (std::isnan(want)) {
+          CHECK(std::isnan(at[static_cast<std::size_t>(r)]));
+        } else {
+          CHECK(std::memcmp(&at[static_cast<std::size_t>(r)], &want, sizeof(float)) == 0);
+        }
+      }
     }
   }
 }

@@ -68,4 +68,22 @@ inline void l2_norms(const float* x, Index rows, Index d, float* out) {
   for (; r < rows; ++r) out[r] = l2_norm(x + r * d, d);
 }
 
+/// out[rows[k]] = l2_norm(x + rows[k] * d, d) for k < count, bit for bit: l2_norms over listed
+/// rows of a matrix (four at a time with SSE where d is a multiple of 8).
+inline void l2_norms_at(const float* x, Index d, const Index* rows, Index count, float* out) {
+  Index k = 0;
+#if EMBCOMP_NORM_SSE
+  if (d % 8 == 0) {
+    for (; k + 4 <= count; k += 4) {
+      const float* const four[4] = {x + rows[k] * d, x + rows[k + 1] * d, x + rows[k + 2] * d,
+                                    x + rows[k + 3] * d};
+      alignas(16) float norms[4];
+      _mm_store_ps(norms, l2_norm4(four, d));
+      for (Index j = 0; j < 4; ++j) out[rows[k + j]] = norms[j];
+    }
+  }
+#endif
+  for (; k < count; ++k) out[rows[k]] = l2_norm(x + rows[k] * d, d);
+}
+
 }  // namespace embcomp::kernels

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "embcomp/core/row_table.hpp"
+#include "embcomp/kernels/gather.hpp"
 #include "embcomp/kernels/norm.hpp"
 #include "embcomp/kernels/row_groups.hpp"
 #include "embcomp/methods/cafe_plan.hpp"
@@ -130,7 +131,7 @@ class CafeTable : public EmbeddingTable {
     primary_groups_.build(routes_.primary);
     unique_values_.assign(static_cast<std::size_t>(primary_groups_.unique_count() * d), 0.0f);
     primary_groups_.sum_rows(d, dE.data, unique_values_.data());
-    importance(dE);
+    importance(dE, ids.fields);
     batch_ = ids.batch;
     fields_ = ids.fields;
     split_primary(grads);
@@ -157,47 +158,79 @@ class CafeTable : public EmbeddingTable {
   /// Routes every position of `ids` through the sketches as they are now, writing its embedding
   /// to `out` (unless null) and its route to `routes` (unless null).
   void read(const IdBatch& ids, Matrix* out, Routes* routes) const {
-    const Index F = ids.fields, d = dim();
-    Index* primary = nullptr;
-    std::uint8_t* levels = nullptr;
-    std::uint64_t* gids = nullptr;
-    if (routes != nullptr) {
-      const auto n = static_cast<std::size_t>(ids.size());
-      routes->primary.resize(n), routes->levels.resize(n), routes->gids.resize(n);
-      primary = routes->primary.data(), levels = routes->levels.data(), gids = routes->gids.data();
+    float* embeddings = out != nullptr ? out->data : nullptr;
+    if (routes == nullptr) {
+      read_positions(ids, embeddings, nullptr, nullptr, nullptr);
+      return;
     }
+    const auto n = static_cast<std::size_t>(ids.size());
+    routes->primary.resize(n), routes->levels.resize(n), routes->gids.resize(n);
+    routes->extra_level = read_positions(ids, embeddings, routes->primary.data(),
+                                         routes->levels.data(), routes->gids.data());
+  }
+
+  /// read() for every position p: embeddings[p * d ...] (unless null), primary[p], levels[p] and
+  /// gids[p] (unless null). Returns whether some position sums more than one hash level.
+  bool read_positions(const IdBatch& ids, float* __restrict embeddings, Index* __restrict primary,
+                      std::uint8_t* __restrict levels, std::uint64_t* __restrict gids) const {
+    const Index F = ids.fields, d = dim(), table_rows = plan_.table_rows;
+    const float* rows = rows_->data();
+    const float* hot = hot_ != nullptr ? hot_->data() : nullptr;
     bool extra_level = false;
 #pragma omp parallel for schedule(static) reduction(|| : extra_level) if (ids.size() > 2048)
     for (Index b = 0; b < ids.batch; ++b) {
       for (Index f = 0; f < F; ++f) {
         const Index p = b * F + f;
-        const Route r = routing_.route(f, ids[p]);
-        if (out != nullptr) embedding(r, out->row(p), d);
-        if (routes != nullptr) {
-          primary[p] = r.hot >= 0 ? plan_.table_rows + r.hot : r.row[0];
+        const CafeRouting::Primary r = routing_.primary(f, ids[p]);
+        const auto gid = static_cast<std::uint64_t>(plan_.fields[f].offset + ids[p]);
+        if (embeddings != nullptr) {
+          float* e = embeddings + p * d;
+          kernels::copy_row(r.levels == 0 ? hot + (r.row - table_rows) * d : rows + r.row * d, d, e);
+          for (Index l = 2; l <= r.levels; ++l) {
+            const float* extra = levels_[static_cast<std::size_t>(l - 2)]->row(routing_.level_row(l, gid));
+            for (Index c = 0; c < d; ++c) e[c] += extra[c];
+          }
+        }
+        if (primary != nullptr) {
+          primary[p] = r.row;
           levels[p] = static_cast<std::uint8_t>(r.levels);
-          gids[p] = static_cast<std::uint64_t>(plan_.fields[f].offset + ids[p]);
+          gids[p] = gid;
           extra_level = extra_level || r.levels > 1;
         }
       }
     }
-    if (routes != nullptr) routes->extra_level = extra_level;
+    return extra_level;
   }
 
-  /// norms_[p] = ||dE_p|| (importance=frequency: 1) for every position p of dE [B*F x d]. In a
-  /// pass of its own: taking each norm inside the gradient sum (RowGroups visits the rows of dE
-  /// grouped by storage row) was slower, 5.7 against 5.1 ms per step of cafe/train/small/d16.
-  void importance(ConstMatrix dE) {
+  /// norms_[p] = ||dE_p|| (importance=frequency: 1) for the positions p of compressed fields in
+  /// dE [B*F x d]; the others are left as they are (nothing reads them: full fields have no
+  /// sketch). In a pass of its own: taking each norm inside the gradient sum (RowGroups visits
+  /// the rows of dE grouped by storage row) was slower, 5.7 against 5.1 ms per step of
+  /// cafe/train/small/d16.
+  void importance(ConstMatrix dE, Index fields) {
     const Index n = dE.rows, d = dim();
     norms_.resize(static_cast<std::size_t>(n));
     if (config_.frequency) {
       std::fill(norms_.begin(), norms_.end(), 1.0f);
       return;
     }
-    constexpr Index kBlock = 1024;  // rows per task
-#pragma omp parallel for schedule(static) if (n > 4 * kBlock)
-    for (Index first = 0; first < n; first += kBlock) {
-      kernels::l2_norms(dE.row(first), std::min(kBlock, n - first), d, norms_.data() + first);
+    compressed_positions(n, fields);
+    const Index count = static_cast<Index>(positions_.size());
+    constexpr Index kBlock = 1024;  // positions per task
+#pragma omp parallel for schedule(static) if (count > 4 * kBlock)
+    for (Index first = 0; first < count; first += kBlock) {
+      kernels::l2_norms_at(dE.data, d, positions_.data() + first, std::min(kBlock, count - first),
+                           norms_.data());
+    }
+  }
+
+  /// positions_ = the positions p < n (ascending) of the compressed fields, `fields` per sample.
+  void compressed_positions(Index n, Index fields) {
+    positions_.clear();
+    for (Index first = 0; first < n; first += fields) {
+      for (Index f = 0; f < fields; ++f) {
+        if (!plan_.fields[f].full) positions_.push_back(first + f);
+      }
     }
   }
 
@@ -210,15 +243,15 @@ class CafeTable : public EmbeddingTable {
       return false;
     }
     const std::uint64_t* forwarded_gids = forwarded_.gids.data();
-    bool same = true;
-#pragma omp parallel for schedule(static) reduction(&& : same) if (n > 8192)
+    std::uint64_t differ = 0;  // without a branch per position
+#pragma omp parallel for schedule(static) reduction(| : differ) if (n > 8192)
     for (Index b = 0; b < ids.batch; ++b) {
       for (Index f = 0; f < F; ++f) {
         const Index p = b * F + f;
-        same = same && forwarded_gids[p] == static_cast<std::uint64_t>(plan_.fields[f].offset + ids[p]);
+        differ |= forwarded_gids[p] ^ static_cast<std::uint64_t>(plan_.fields[f].offset + ids[p]);
       }
     }
-    return same;
+    return differ == 0;
   }
 
   /// The route position p of the last backward batch was read with.
@@ -321,6 +354,7 @@ class CafeTable : public EmbeddingTable {
   bool pending_ = false;
   Index batch_ = 0, fields_ = 0;
   std::vector<float> norms_;
+  std::vector<Index> positions_;  // importance's compressed positions
   // Scratch reused across steps.
   kernels::RowGroups primary_groups_;
   std::vector<float> unique_values_;

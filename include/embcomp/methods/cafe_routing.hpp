@@ -88,27 +88,43 @@ class CafeRouting {
 
   /// The rows (field, local id) reads now.
   Route route(Index field, Index id) const {
-    const CafePlan::Field& f = plan_.fields[field];
-    if (f.full) return cold_route(f.base + id, 1, 0);
-    const std::uint64_t key = gid(f, id);
-    const HotSketch& sketch = sketches_[static_cast<std::size_t>(f.sketch)];
-    const SketchQuery q = sketch.query(key);
-    if (q.hot()) {
+    const Primary p = primary(field, id);
+    if (p.levels == 0) {
       Route r;
-      r.hot = plan_.sketch_base[static_cast<std::size_t>(f.sketch)] + q.hot_row;
+      r.hot = p.row - plan_.table_rows;
       r.levels = 0;
       return r;
     }
-    // Level thresholds follow the sketch's T when adaptive raises it (a factor of exactly 1
-    // otherwise).
-    const float scale =
-        config_.adaptive_threshold ? sketch.threshold() / static_cast<float>(config_.threshold) : 1.0f;
+    return cold_route(p.row, p.levels, gid(plan_.fields[field], id));
+  }
+
+  /// What a position reads, without its level rows: the primary row (a "rows" row, or
+  /// plan.table_rows + its hot row) and the hash levels it sums (0: hot, 1 for cafe).
+  struct Primary {
+    Index row = 0;
     Index levels = 1;
-    while (levels - 1 < static_cast<Index>(level_thresholds_.size()) &&
-           q.score >= level_thresholds_[static_cast<std::size_t>(levels - 1)] * scale) {
-      ++levels;
+  };
+
+  /// route()'s primary row and levels of (field, local id): one sketch query.
+  Primary primary(Index field, Index id) const {
+    const CafePlan::Field& f = plan_.fields[field];
+    if (f.full) return {f.base + id, 1};
+    const std::uint64_t key = gid(f, id);
+    const HotSketch& sketch = sketches_[static_cast<std::size_t>(f.sketch)];
+    const SketchQuery q = sketch.query(key);
+    if (q.hot()) return {plan_.table_rows + plan_.sketch_base[static_cast<std::size_t>(f.sketch)] + q.hot_row, 0};
+    Index levels = 1;
+    if (!level_thresholds_.empty()) {
+      // Level thresholds follow the sketch's T when adaptive raises it (a factor of exactly 1
+      // otherwise).
+      const float scale =
+          config_.adaptive_threshold ? sketch.threshold() / static_cast<float>(config_.threshold) : 1.0f;
+      while (levels - 1 < static_cast<Index>(level_thresholds_.size()) &&
+             q.score >= level_thresholds_[static_cast<std::size_t>(levels - 1)] * scale) {
+        ++levels;
+      }
     }
-    return cold_route(f.base + hash_row(f, key), levels, key);
+    return {f.base + hash_row(f, key), levels};
   }
 
   /// The route position p of `routes` was read with.
@@ -136,19 +152,15 @@ class CafeRouting {
                                                   Index batch, Index fields) {
     ++version_;
     promotions_.clear();
+    batch_ids_.resize(static_cast<std::size_t>(batch));
+    batch_scores_.resize(static_cast<std::size_t>(batch));
     for (Index f = 0; f < fields; ++f) {
       const CafePlan::Field& field = plan_.fields[f];
       if (field.full) continue;
-      batch_ids_.resize(static_cast<std::size_t>(batch));
-      batch_scores_.resize(static_cast<std::size_t>(batch));
-      double total = 0.0;
-      for (Index b = 0; b < batch; ++b) total += norms[b * fields + f];
+      const double total = field_importance(routes, norms, batch, fields, f);
       if (!(total > 0.0) || !std::isfinite(total)) continue;
       const double scale = static_cast<double>(batch) / total;
-      for (Index b = 0; b < batch; ++b) {
-        batch_ids_[b] = routes.gids[b * fields + f];
-        batch_scores_[b] = static_cast<float>(norms[b * fields + f] * scale);
-      }
+      for (float& s : batch_scores_) s = static_cast<float>(s * scale);
       sketches_[static_cast<std::size_t>(field.sketch)].insert_batch(batch_ids_, batch_scores_,
                                                                       sketch_promotions_);
       const Index base = plan_.sketch_base[static_cast<std::size_t>(field.sketch)];
@@ -190,6 +202,22 @@ class CafeRouting {
     return static_cast<Index>(kernels::bucket(key, static_cast<std::uint64_t>(f.rows), f.seed, config_.hash));
   }
 
+  /// Field f's column of the batch: batch_ids_[b] = its global id and batch_scores_[b] = its
+  /// norm in sample b; returns the sum of the norms (in sample order).
+  double field_importance(const Routes& routes, const float* norms, Index batch, Index fields, Index f) {
+    std::uint64_t* __restrict ids = batch_ids_.data();
+    float* __restrict scores = batch_scores_.data();
+    const std::uint64_t* gids = routes.gids.data() + f;
+    norms += f;
+    double total = 0.0;
+    for (Index b = 0; b < batch; ++b) {
+      ids[b] = gids[b * fields];
+      scores[b] = norms[b * fields];
+      total += norms[b * fields];
+    }
+    return total;
+  }
+
   /// The route of a cold id: level-1 row `row`, and its rows of levels 2 .. `levels`.
   Route cold_route(Index row, Index levels, std::uint64_t key) const {
     Route r;
@@ -205,7 +233,7 @@ class CafeRouting {
   std::vector<std::uint64_t> level_seeds_;
   std::vector<HotSketch> sketches_;
   std::uint64_t version_ = 0;
-  // insert_importance scratch, reused across steps
+  // insert_importance scratch, reused across steps: one field's ids and scores
   std::vector<std::uint64_t> batch_ids_;
   std::vector<float> batch_scores_;
   std::vector<SketchPromotion> sketch_promotions_;
