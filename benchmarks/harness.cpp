@@ -63,6 +63,16 @@ Schema make_schema(Size size, Index dim) {
   return schema;
 }
 
+void train_step(EmbeddingTable& table, Optimizer& optimizer, Gradients& grads, Workload& w,
+                std::size_t b) {
+  const Index dim = w.schema.dim;
+  table.forward(w.batch(b), Matrix{w.out.data(), w.lookups(), dim});
+  table.backward(w.batch(b), ConstMatrix{w.dE.data(), w.lookups(), dim}, grads);
+  optimizer.step(grads);
+  const std::uint64_t t = optimizer.steps();
+  table.after_step(StepContext{t, 0, 0.0, &optimizer, static_cast<Index>(t % 1000) + 1, 1000});
+}
+
 Workload& workload(Size size, Index dim) {
   static std::map<std::pair<Size, Index>, Workload> cache;
   const auto key = std::make_pair(size, dim);

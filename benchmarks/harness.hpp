@@ -21,6 +21,8 @@
 
 #include "embcomp/core/schema.hpp"
 #include "embcomp/core/types.hpp"
+#include "embcomp/table.hpp"
+#include "embcomp/optim/optimizer.hpp"
 
 namespace embcomp::bench {
 
@@ -113,6 +115,13 @@ void register_gather_baseline(Size size, Index dim, bool after);
 void register_methods(Size size, Index dim);
 /// gemm/<m>x<n>x<k>: kernels::gemm's multiply-add rate (gemm_bench.cpp).
 void register_gemm();
+
+/// One training step as the trainer runs it on batch b of w: forward, backward(ids, w.dE),
+/// optimizer step, after_step (CAFE's sketch insert, promotion and migration happen there) with
+/// the stage-local counts of a 1,000-step stage, so schedules run (deeplight prunes every 10th
+/// step) as in training.
+void train_step(EmbeddingTable& table, Optimizer& optimizer, Gradients& grads, Workload& w,
+                std::size_t b);
 
 /// Sets items processed (lookups: B*F per iteration) and bytes processed (the fp32 embeddings
 /// produced: B*F x dim x 4 per iteration), so reports show rows/s and bytes/s.

@@ -197,21 +197,8 @@ void train(benchmark::State& state, const std::string& key, Size size, Index dim
     state.SkipWithError(m.error.c_str());
     return;
   }
-  const Matrix out{w.out.data(), w.lookups(), dim};
-  const ConstMatrix dE{w.dE.data(), w.lookups(), dim};
   std::unique_ptr<Optimizer>& optimizer = m.optimizers[optimizer_name];
-  // A training step as the trainer runs it, after_step included (CAFE's sketch insert,
-  // promotion and migration happen there).
-  auto step = [&](std::size_t b) {
-    m.table->forward(w.batch(b), out);
-    m.table->backward(w.batch(b), dE, m.grads);
-    optimizer->step(m.grads);
-    // Stage-local counts of a 1,000-step stage, so schedules run (deeplight prunes every
-    // 10th step) as in training.
-    const std::uint64_t t = optimizer->steps();
-    m.table->after_step(
-        StepContext{t, 0, 0.0, optimizer.get(), static_cast<Index>(t % 1000) + 1, 1000});
-  };
+  auto step = [&](std::size_t b) { train_step(*m.table, *optimizer, m.grads, w, b); };
   std::size_t b = 0;
   try {
     if (!optimizer) {
