@@ -47,8 +47,8 @@ fuzz_target() {
   [[ -f "$root/fuzz/dictionaries/$target.dict" ]] && dict=(-dict="$root/fuzz/dictionaries/$target.dict")
   local rc=0 bound=()
   if [[ -n ${EMBCOMP_FUZZ_SEED:-} ]]; then
-    # Reproducible: a fixed seed and a fixed number of inputs (about 30 s each on a 2-core
-    # machine), with the time only as a cap.
+    # Reproducible: a fixed seed and a fixed number of inputs (about 15 s each on a 2-core
+    # machine: CI's time limit), with the time only as a cap.
     bound=(-seed="$EMBCOMP_FUZZ_SEED" -runs="${ci_runs[$target]}")
   fi
   (cd "$work" && "$build/fuzz/${target}_fuzz" "${dict[@]}" "${bound[@]}" -max_total_time="$seconds" \
@@ -60,8 +60,8 @@ fuzz_target() {
 # Inputs per target with EMBCOMP_FUZZ_SEED (CI): a deterministic run explores the same inputs
 # every time, so CI fails only on a change, never on a lucky draw; exploratory runs (no seed)
 # are done by hand.
-declare -A ci_runs=([text_reader]=20000 [cache_loader]=150000 [table_checkpoint]=1500
-                    [training_checkpoint]=4000 [factory_spec]=200000)
+declare -A ci_runs=([text_reader]=10000 [cache_loader]=75000 [table_checkpoint]=750
+                    [training_checkpoint]=2000 [factory_spec]=100000)
 
 # The targets run side by side, one per core (each libFuzzer process is single-threaded).
 parallel=${EMBCOMP_FUZZ_PARALLEL:-$(nproc)}
