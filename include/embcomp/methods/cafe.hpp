@@ -173,9 +173,7 @@ class CafeTable : public EmbeddingTable {
   /// gids[p] (unless null). Returns whether some position sums more than one hash level.
   bool read_positions(const IdBatch& ids, float* __restrict embeddings, Index* __restrict primary,
                       std::uint8_t* __restrict levels, std::uint64_t* __restrict gids) const {
-    const Index F = ids.fields, d = dim(), table_rows = plan_.table_rows;
-    const float* rows = rows_->data();
-    const float* hot = hot_ != nullptr ? hot_->data() : nullptr;
+    const Index F = ids.fields, d = dim();
     bool extra_level = false;
 #pragma omp parallel for schedule(static) reduction(|| : extra_level) if (ids.size() > 2048)
     for (Index b = 0; b < ids.batch; ++b) {
@@ -183,14 +181,7 @@ class CafeTable : public EmbeddingTable {
         const Index p = b * F + f;
         const CafeRouting::Primary r = routing_.primary(f, ids[p]);
         const auto gid = static_cast<std::uint64_t>(plan_.fields[f].offset + ids[p]);
-        if (embeddings != nullptr) {
-          float* e = embeddings + p * d;
-          kernels::copy_row(r.levels == 0 ? hot + (r.row - table_rows) * d : rows + r.row * d, d, e);
-          for (Index l = 2; l <= r.levels; ++l) {
-            const float* extra = levels_[static_cast<std::size_t>(l - 2)]->row(routing_.level_row(l, gid));
-            for (Index c = 0; c < d; ++c) e[c] += extra[c];
-          }
-        }
+        if (embeddings != nullptr) embedding(r.row, r.levels, gid, embeddings + p * d, d);
         if (primary != nullptr) {
           primary[p] = r.row;
           levels[p] = static_cast<std::uint8_t>(r.levels);
@@ -224,8 +215,11 @@ class CafeTable : public EmbeddingTable {
     }
   }
 
-  /// positions_ = the positions p < n (ascending) of the compressed fields, `fields` per sample.
+  /// positions_ = the positions p < n (ascending) of the compressed fields, `fields` per sample
+  /// (kept while n and fields stay the same).
   void compressed_positions(Index n, Index fields) {
+    if (positions_n_ == n && positions_fields_ == fields) return;
+    positions_n_ = n, positions_fields_ = fields;
     positions_.clear();
     for (Index first = 0; first < n; first += fields) {
       for (Index f = 0; f < fields; ++f) {
@@ -257,15 +251,13 @@ class CafeTable : public EmbeddingTable {
   /// The route position p of the last backward batch was read with.
   Route route_at_lookup(Index p) const { return routing_.route_at(routes_, p); }
 
-  /// out[d] = the embedding `r` reads.
-  void embedding(const Route& r, float* out, Index d) const {
-    if (r.hot >= 0) {
-      std::copy_n(hot_->row(r.hot), d, out);
-      return;
-    }
-    std::copy_n(rows_->row(r.row[0]), d, out);
-    for (Index l = 1; l < r.levels; ++l) {
-      const float* extra = levels_[static_cast<std::size_t>(l - 1)]->row(r.row[l]);
+  /// out[d] = the embedding of primary row `primary` (a "rows" row, or table_rows + a hot row)
+  /// plus, for `levels` > 1, the level rows 2 .. levels of global id `gid`.
+  void embedding(Index primary, Index levels, std::uint64_t gid, float* out, Index d) const {
+    const Index table_rows = plan_.table_rows;
+    kernels::copy_row(primary >= table_rows ? hot_->row(primary - table_rows) : rows_->row(primary), d, out);
+    for (Index l = 2; l <= levels; ++l) {
+      const float* extra = levels_[static_cast<std::size_t>(l - 2)]->row(routing_.level_row(l, gid));
       for (Index c = 0; c < d; ++c) out[c] += extra[c];
     }
   }
@@ -322,7 +314,9 @@ class CafeTable : public EmbeddingTable {
     const std::vector<Promotion>& promotions = routing_.promotions();
     migration_.resize(promotions.size() * static_cast<std::size_t>(d));
     for (std::size_t i = 0; i < promotions.size(); ++i) {
-      embedding(route_at_lookup(promotions[i].position), migration_.data() + i * static_cast<std::size_t>(d), d);
+      const Index p = promotions[i].position;
+      embedding(routes_.primary[p], routes_.levels[p], routes_.gids[p],
+                migration_.data() + i * static_cast<std::size_t>(d), d);
     }
     for (std::size_t i = 0; i < promotions.size(); ++i) {
       const Promotion& pr = promotions[i];
@@ -354,7 +348,8 @@ class CafeTable : public EmbeddingTable {
   bool pending_ = false;
   Index batch_ = 0, fields_ = 0;
   std::vector<float> norms_;
-  std::vector<Index> positions_;  // importance's compressed positions
+  std::vector<Index> positions_;  // importance's compressed positions, for batches of
+  Index positions_n_ = -1, positions_fields_ = -1;  // this many positions and fields
   // Scratch reused across steps.
   kernels::RowGroups primary_groups_;
   std::vector<float> unique_values_;
