@@ -40,7 +40,8 @@ void print_evaluation(const Evaluation& e) {
 }
 
 json summary_of(const Data& data, const EmbeddingTable& table, const Model& model,
-                double ratio, const RunOptions& o, const TrainResult& r) {
+                double ratio, const RunOptions& o, const TrainerConfig& config,
+                const TrainResult& r) {
   json summary = {{"data", data.description},
                   {"method", table.spec()},
                   {"requested_ratio", ratio},
@@ -54,7 +55,7 @@ json summary_of(const Data& data, const EmbeddingTable& table, const Model& mode
                   {"evaluations_per_epoch", o.evaluations},
                   {"patience", o.patience},
                   {"threads", omp_get_max_threads()},
-                  {"prefetch", prefetch_for(o, omp_get_max_threads(), omp_get_num_procs())},
+                  {"prefetch", config.prefetch},
                   {"seed", o.seed},
                   {"validation", {{"auc", r.best_validation_auc}, {"logloss", r.best_validation_logloss}}},
                   {"test", {{"auc", r.test_auc}, {"logloss", r.test_logloss}}},
@@ -121,7 +122,7 @@ json run_training(const Data& data, const std::string& method, double ratio,
   Trainer trainer(config);
   const TrainResult result = trainer.train(*data.source, *table, *model);
   if (progress) progress->clear();
-  json summary = summary_of(data, *table, *model, ratio, o, result);
+  json summary = summary_of(data, *table, *model, ratio, o, config, result);
   if (!out.empty()) write_json(out / "summary.json", summary);
   return summary;
 }
