@@ -4,6 +4,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -222,9 +223,17 @@ HotSketch loaded_from(const HotSketchConfig& config, const std::string& bytes) {
 
 TEST_CASE("HotSketch matches a brute-force model of the rules", "[sketch]") {
   // Fixed T = 20 with and without decay; adaptive T starting at 1 (raised as the scores grow).
-  for (const auto& [decay, adaptive] : {std::pair{0.5f, false}, std::pair{1.0f, false}, std::pair{0.5f, true}}) {
-    INFO("decay " << decay << ", adaptive " << adaptive);
-    const HotSketchConfig config{7, 4, 6, adaptive ? 1.0f : 20.0f, decay, kernels::SketchHash::modulo, 0, adaptive};
+  // The default 4 slots per bucket, and 3 and 6.
+  struct Case {
+    float decay;
+    bool adaptive;
+    Index slots;
+  };
+  for (const auto& [decay, adaptive, slots] :
+       {Case{0.5f, false, 4}, Case{1.0f, false, 4}, Case{0.5f, true, 4}, Case{0.5f, false, 3},
+        Case{0.5f, true, 6}}) {
+    INFO("decay " << decay << ", adaptive " << adaptive << ", slots " << slots);
+    const HotSketchConfig config{7, slots, 6, adaptive ? 1.0f : 20.0f, decay, kernels::SketchHash::modulo, 0, adaptive};
     HotSketch sketch(config);
     ModelSketch model(config);
     std::mt19937 rng(42);
@@ -309,6 +318,39 @@ TEST_CASE("HotSketch: Space-Saving replaces the minimum slot unless it is hot", 
   CHECK(h.query(8).score == 0.0f);
   CHECK(h.query(7).hot_row == 0);
   CHECK(h.inserted_since_decay() == 104.0);  // the dropped arrival still counts
+}
+
+TEST_CASE("HotSketch: equal scores keep their arrival order in a bucket", "[sketch]") {
+  // One bucket, no promotion; every score 1.
+  for (const Index c : {Index{4}, Index{3}, Index{5}}) {
+    INFO("slots " << c);
+    HotSketch s({1, c, 0, 1000.0f, 1.0f, kernels::SketchHash::modulo, 0});
+    const auto order = [&] {
+      std::vector<std::uint32_t> ids;
+      for (const SketchSlot& slot : s.slots()) ids.push_back(slot.id);
+      return ids;
+    };
+    std::vector<std::uint32_t> expected;
+    for (std::uint32_t id = 1; id <= static_cast<std::uint32_t>(c); ++id) {
+      s.insert(id, 1.0f);
+      expected.push_back(id);  // an empty slot at score 1 stays behind the earlier 1s
+    }
+    CHECK(order() == expected);
+    // 100 replaces the minimum (the last slot) with score 2 and moves to the front; 101 then
+    // replaces the new last slot, ties with 100 and stays behind it.
+    s.insert(100, 1.0f);
+    expected.pop_back();
+    expected.insert(expected.begin(), 100);
+    CHECK(order() == expected);
+    s.insert(101, 1.0f);
+    expected.pop_back();
+    expected.insert(expected.begin() + 1, 101);
+    CHECK(order() == expected);
+    // A hit on 1 raises it to 2, equal to 100 and 101: it moves up to them, not past them.
+    s.insert(1, 1.0f);
+    CHECK(order() == expected);
+    CHECK(s.slots()[2].score == 2.0f);
+  }
 }
 
 TEST_CASE("HotSketch: decay trigger, demotion below T, free rows to the back", "[sketch]") {
@@ -399,6 +441,26 @@ TEST_CASE("HotSketch: save/load keeps slots and the free list, and damage is det
     std::memcpy(bytes.data() + list_at, &used_row, sizeof used_row);
     CHECK_THROWS_AS(loaded_from(config, bytes), CheckpointError);
   }
+
+  // A bucket out of descending score order, or a score that is NaN or negative, is refused:
+  // inserts rely on the order.
+  const std::string good = saved(s);
+  const auto score_at = [&](Index k) { return slots_at + static_cast<std::size_t>(k) * sizeof(SketchSlot) + 4; };
+  Index bucket_with_two = -1;
+  for (Index k = 0; k < config.buckets && bucket_with_two < 0; ++k) {
+    if (!s.slots()[static_cast<std::size_t>(k * 4 + 1)].empty()) bucket_with_two = k;
+  }
+  REQUIRE(bucket_with_two >= 0);
+  std::string swapped = good;
+  const float higher = s.slots()[static_cast<std::size_t>(bucket_with_two * 4)].score * 2.0f + 1.0f;
+  std::memcpy(swapped.data() + score_at(bucket_with_two * 4 + 1), &higher, sizeof higher);
+  CHECK_THROWS_AS(loaded_from(config, swapped), CheckpointError);
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(), -1.0f}) {
+    std::string damaged = good;
+    std::memcpy(damaged.data() + score_at(bucket_with_two * 4 + 3), &bad, sizeof bad);
+    CHECK_THROWS_AS(loaded_from(config, damaged), CheckpointError);
+  }
+  CHECK_NOTHROW(loaded_from(config, good));
 }
 
 TEST_CASE("HotSketch adaptive: the raised threshold survives save/load, a lower one is damage",

@@ -339,7 +339,11 @@ class HotSketch {
   }
 
   /// insert() of an id known to fit 32 bits. Slots are sorted by score, so empty slots (score 0)
-  /// come last: one pass finds a hit or the first empty slot.
+  /// come last: one pass finds a hit or the first empty slot. (A layout of a bucket's ids,
+  /// scores and hot rows side by side, probed and re-sorted with SSE2 and no branch on the
+  /// scores, took 11-12 instead of 19-20 ns per insert of a uniform stream into 34 buckets, but
+  /// made a Zipf(1.5) insert 12 -> 24 ns: most of those are hits on a bucket's first slot, which
+  /// this scan finds at once.)
   std::int32_t insert_checked(std::uint32_t key, float score) {
     if (!(score > 0.0f) || !std::isfinite(score)) return -1;
     inserted_ += score;
@@ -459,9 +463,19 @@ class HotSketch {
     ++free_count_;
   }
 
-  /// A loaded state must use every hot row exactly once (in a slot or on the free list).
+  /// A loaded state must keep every bucket sorted by score (finite, >= 0, descending: inserts
+  /// take the last slot for the minimum) and use every hot row exactly once (in a slot or on the
+  /// free list).
   void check_consistent(const std::vector<SketchSlot>& slots,
                         const std::vector<std::int32_t>& list) const {
+    for (std::size_t k = 0; k < slots.size(); ++k) {
+      const float score = slots[k].score;
+      const bool first_of_bucket = k % static_cast<std::size_t>(config_.slots) == 0;
+      if (!(score >= 0.0f) || !std::isfinite(score) || (!first_of_bucket && score > slots[k - 1].score)) {
+        throw CheckpointError("checkpoint damaged: sketch slot " + std::to_string(k) + " has score " +
+                              std::to_string(score) + ", out of its bucket's descending order");
+      }
+    }
     std::vector<char> seen(static_cast<std::size_t>(config_.hot_rows), 0);
     const auto mark = [&](std::int32_t row) {
       if (row < 0 || row >= config_.hot_rows || seen[static_cast<std::size_t>(row)]) {
