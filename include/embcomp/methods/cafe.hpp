@@ -174,13 +174,17 @@ class CafeTable : public EmbeddingTable {
   bool read_positions(const IdBatch& ids, float* __restrict embeddings, Index* __restrict primary,
                       std::uint8_t* __restrict levels, std::uint64_t* __restrict gids) const {
     const Index F = ids.fields, d = dim();
+    std::vector<CafeRouting::FieldRouter> field_routers;  // local: lookups may run concurrently
+    field_routers.reserve(static_cast<std::size_t>(F));
+    for (Index f = 0; f < F; ++f) field_routers.push_back(routing_.router(f));
+    const CafeRouting::FieldRouter* routers = field_routers.data();
     bool extra_level = false;
 #pragma omp parallel for schedule(static) reduction(|| : extra_level) if (ids.size() > 2048)
     for (Index b = 0; b < ids.batch; ++b) {
       for (Index f = 0; f < F; ++f) {
         const Index p = b * F + f;
-        const CafeRouting::Primary r = routing_.primary(f, ids[p]);
-        const auto gid = static_cast<std::uint64_t>(plan_.fields[f].offset + ids[p]);
+        const CafeRouting::Primary r = routers[f].primary(ids[p]);
+        const auto gid = static_cast<std::uint64_t>(routers[f].offset() + ids[p]);
         if (embeddings != nullptr) embedding(r.row, r.levels, gid, embeddings + p * d, d);
         if (primary != nullptr) {
           primary[p] = r.row;

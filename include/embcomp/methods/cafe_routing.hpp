@@ -13,6 +13,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "embcomp/kernels/bucket.hpp"
@@ -105,27 +106,53 @@ class CafeRouting {
     Index levels = 1;
   };
 
-  /// route()'s primary row and levels of (field, local id): one sketch query.
-  Primary primary(Index field, Index id) const {
-    const CafePlan::Field& f = plan_.fields[field];
-    if (f.full) return {f.base + id, 1};
-    const std::uint64_t key = gid(f, id);
-    const HotSketch& sketch = sketches_[static_cast<std::size_t>(f.sketch)];
-    const SketchQuery q = sketch.query(key);
-    if (q.hot()) return {plan_.table_rows + plan_.sketch_base[static_cast<std::size_t>(f.sketch)] + q.hot_row, 0};
-    Index levels = 1;
-    if (!level_thresholds_.empty()) {
+  /// primary() of one field, with the field's constants loaded once: for loops over a field's
+  /// positions.
+  class FieldRouter {
+   public:
+    FieldRouter(const CafeRouting& routing, Index field)
+        : routing_(&routing), field_(&routing.plan_.fields[field]) {
+      if (field_->full) return;
+      const auto s = static_cast<std::size_t>(field_->sketch);
+      sketch_ = &routing.sketches_[s];
+      hot_base_ = routing.plan_.table_rows + routing.plan_.sketch_base[s];
       // Level thresholds follow the sketch's T when adaptive raises it (a factor of exactly 1
       // otherwise).
-      const float scale =
-          config_.adaptive_threshold ? sketch.threshold() / static_cast<float>(config_.threshold) : 1.0f;
-      while (levels - 1 < static_cast<Index>(level_thresholds_.size()) &&
-             q.score >= level_thresholds_[static_cast<std::size_t>(levels - 1)] * scale) {
-        ++levels;
+      if (routing.config_.adaptive_threshold) {
+        level_scale_ = sketch_->threshold() / static_cast<float>(routing.config_.threshold);
       }
     }
-    return {f.base + hash_row(f, key), levels};
-  }
+
+    /// The primary row and levels of local id `id` of the field: one sketch query.
+    Primary primary(Index id) const {
+      if (sketch_ == nullptr) return {field_->base + id, 1};
+      const std::uint64_t key = routing_->gid(*field_, id);
+      const SketchQuery q = sketch_->query(key);
+      if (q.hot()) return {hot_base_ + q.hot_row, 0};
+      const std::vector<float>& thresholds = routing_->level_thresholds_;
+      Index levels = 1;
+      while (levels - 1 < static_cast<Index>(thresholds.size()) &&
+             q.score >= thresholds[static_cast<std::size_t>(levels - 1)] * level_scale_) {
+        ++levels;
+      }
+      return {field_->base + routing_->hash_row(*field_, key), levels};
+    }
+
+    /// The field's global id offset.
+    Index offset() const { return field_->offset; }
+
+   private:
+    const CafeRouting* routing_;
+    const CafePlan::Field* field_;
+    const HotSketch* sketch_ = nullptr;  // null: a full field
+    Index hot_base_ = 0;                 // table_rows + the sketch's first hot row
+    float level_scale_ = 1.0f;
+  };
+
+  FieldRouter router(Index field) const { return FieldRouter(*this, field); }
+
+  /// route()'s primary row and levels of (field, local id): one sketch query.
+  Primary primary(Index field, Index id) const { return router(field).primary(id); }
 
   /// The route position p of `routes` was read with.
   Route route_at(const Routes& routes, Index p) const {
@@ -152,17 +179,17 @@ class CafeRouting {
                                                   Index batch, Index fields) {
     ++version_;
     promotions_.clear();
-    batch_ids_.resize(static_cast<std::size_t>(batch));
-    batch_scores_.resize(static_cast<std::size_t>(batch));
-    for (Index f = 0; f < fields; ++f) {
+    gather_importance(routes, norms, batch, fields);
+    for (std::size_t k = 0; k < compressed_.size(); ++k) {
+      const Index f = compressed_[k];
       const CafePlan::Field& field = plan_.fields[f];
-      if (field.full) continue;
-      const double total = field_importance(routes, norms, batch, fields, f);
+      const double total = column_totals_[k];
       if (!(total > 0.0) || !std::isfinite(total)) continue;
       const double scale = static_cast<double>(batch) / total;
-      for (float& s : batch_scores_) s = static_cast<float>(s * scale);
-      sketches_[static_cast<std::size_t>(field.sketch)].insert_batch(batch_ids_, batch_scores_,
-                                                                      sketch_promotions_);
+      const std::span<const std::uint64_t> ids(column_ids_.data() + k * batch, static_cast<std::size_t>(batch));
+      const std::span<float> scores(column_scores_.data() + k * batch, static_cast<std::size_t>(batch));
+      for (float& s : scores) s = static_cast<float>(s * scale);
+      sketches_[static_cast<std::size_t>(field.sketch)].insert_batch(ids, scores, sketch_promotions_);
       const Index base = plan_.sketch_base[static_cast<std::size_t>(field.sketch)];
       for (const SketchPromotion& s : sketch_promotions_) {
         promotions_.push_back({s.index * fields + f, base + s.hot_row});
@@ -202,20 +229,32 @@ class CafeRouting {
     return static_cast<Index>(kernels::bucket(key, static_cast<std::uint64_t>(f.rows), f.seed, config_.hash));
   }
 
-  /// Field f's column of the batch: batch_ids_[b] = its global id and batch_scores_[b] = its
-  /// norm in sample b; returns the sum of the norms (in sample order).
-  double field_importance(const Routes& routes, const float* norms, Index batch, Index fields, Index f) {
-    std::uint64_t* __restrict ids = batch_ids_.data();
-    float* __restrict scores = batch_scores_.data();
-    const std::uint64_t* gids = routes.gids.data() + f;
-    norms += f;
-    double total = 0.0;
-    for (Index b = 0; b < batch; ++b) {
-      ids[b] = gids[b * fields];
-      scores[b] = norms[b * fields];
-      total += norms[b * fields];
+  /// The batch's columns of the compressed fields, in one pass over the positions: for the k-th
+  /// compressed field f (compressed_[k]), column_ids_[k * batch + b] = its global id and
+  /// column_scores_[k * batch + b] = its norm in sample b, and column_totals_[k] = the sum of
+  /// those norms (in sample order).
+  void gather_importance(const Routes& routes, const float* norms, Index batch, Index fields) {
+    compressed_.clear();
+    for (Index f = 0; f < fields; ++f) {
+      if (!plan_.fields[f].full) compressed_.push_back(f);
     }
-    return total;
+    const std::size_t count = compressed_.size();
+    column_ids_.resize(count * static_cast<std::size_t>(batch));
+    column_scores_.resize(count * static_cast<std::size_t>(batch));
+    column_totals_.assign(count, 0.0);
+    std::uint64_t* __restrict ids = column_ids_.data();
+    float* __restrict scores = column_scores_.data();
+    double* __restrict totals = column_totals_.data();
+    const Index* __restrict compressed = compressed_.data();
+    const std::uint64_t* gids = routes.gids.data();
+    for (Index b = 0; b < batch; ++b) {
+      for (std::size_t k = 0; k < count; ++k) {
+        const Index p = b * fields + compressed[k];
+        ids[k * batch + b] = gids[p];
+        scores[k * batch + b] = norms[p];
+        totals[k] += norms[p];
+      }
+    }
   }
 
   /// The route of a cold id: level-1 row `row`, and its rows of levels 2 .. `levels`.
@@ -233,9 +272,11 @@ class CafeRouting {
   std::vector<std::uint64_t> level_seeds_;
   std::vector<HotSketch> sketches_;
   std::uint64_t version_ = 0;
-  // insert_importance scratch, reused across steps: one field's ids and scores
-  std::vector<std::uint64_t> batch_ids_;
-  std::vector<float> batch_scores_;
+  // insert_importance scratch, reused across steps: the compressed fields' columns
+  std::vector<Index> compressed_;
+  std::vector<std::uint64_t> column_ids_;
+  std::vector<float> column_scores_;
+  std::vector<double> column_totals_;
   std::vector<SketchPromotion> sketch_promotions_;
   std::vector<Promotion> promotions_;
 };
