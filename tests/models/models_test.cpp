@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "embcomp/models/dlrm.hpp"
 #include "embcomp/models/factory.hpp"
 #include "embcomp/nn/loss.hpp"
 #include "nn/gradient_check.hpp"
