@@ -145,24 +145,12 @@ void tile_rows(TileArgs t, Index i0, Index rows) {
   const float* a = t.a.transposed ? t.a.data + i0 : t.a.data + i0 * t.a.ld;
   t.c += i0 * t.ldc;
   switch (rows) {
-    case 6:
-      tile<6>(t, a);
-      break;
-    case 5:
-      tile<5>(t, a);
-      break;
-    case 4:
-      tile<4>(t, a);
-      break;
-    case 3:
-      tile<3>(t, a);
-      break;
-    case 2:
-      tile<2>(t, a);
-      break;
-    default:
-      tile<1>(t, a);
-      break;
+    case 6: tile<6>(t, a); break;
+    case 5: tile<5>(t, a); break;
+    case 4: tile<4>(t, a); break;
+    case 3: tile<3>(t, a); break;
+    case 2: tile<2>(t, a); break;
+    default: tile<1>(t, a); break;
   }
 }
 
