@@ -48,7 +48,10 @@
 #include "embcomp/nn/loss.hpp"
 #include "embcomp/nn/mlp.hpp"
 
+#include "embcomp/models/dcn.hpp"
+#include "embcomp/models/dlrm.hpp"
 #include "embcomp/models/factory.hpp"
+#include "embcomp/models/wdl.hpp"
 
 #include "embcomp/data/cache.hpp"
 #include "embcomp/data/planted.hpp"
