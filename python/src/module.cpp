@@ -148,6 +148,20 @@ std::shared_ptr<TableGradients> backward(const py::object& self, const py::array
   return result;
 }
 
+/// backward, the optimizer's step and the method's after_step in one call: embcomp.torch's fused
+/// step crosses the binding once instead of three times (each crossing runs cold code after a
+/// step has streamed its batch through the caches).
+std::shared_ptr<TableGradients> train_step(const py::object& self, const py::array& ids,
+                                           const py::array& dE, Optimizer& optimizer,
+                                           const py::object& grads) {
+  auto result = backward(self, ids, dE, grads);
+  auto& table = self.cast<EmbeddingTable&>();
+  py::gil_scoped_release release;
+  optimizer.step(result->grads);
+  table.after_step({optimizer.steps(), table.stage(), 0.0, &optimizer});
+  return result;
+}
+
 /// A parameter's values as an array: a writeable view of fp32 storage (kept alive with the
 /// table), or a read-only decoded copy of integer codes.
 py::array parameter_array(const py::object& self, const Parameter& param) {
@@ -366,6 +380,9 @@ void bind_table(py::module_& m) {
            "lookup for a training step, before backward on the same ids.")
       .def("backward", &backward, py::arg("ids"), py::arg("dE"), py::arg("grads") = py::none(),
            "Gradients of the table's parameters for dE [B*F x d] (reusing `grads`).")
+      .def("train_step", &train_step, py::arg("ids"), py::arg("dE"), py::arg("optimizer"),
+           py::arg("grads") = py::none(),
+           "backward, optimizer.step and after_step in one call; returns the gradients.")
       .def(
           "after_step",
           [](EmbeddingTable& t, const Optimizer& optimizer) {

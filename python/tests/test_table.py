@@ -73,26 +73,41 @@ def test_set_num_threads_sets_the_library_threads_and_results_do_not_depend_on_t
 
 
 def test_train_steps_in_cpp_take_the_steps_the_binding_takes():
-    """overhead.py's reference loop trains exactly as forward/backward/step/after_step do."""
+    """overhead.py's reference loop and Table.train_step (embcomp.torch's fused step) train
+    exactly as forward/backward/step/after_step do."""
     from embcomp import _embcomp
 
     rng = np.random.default_rng(6)
     cards = [400, 30, 5]
     batches = [np.stack([rng.integers(0, n, 64) for n in cards], axis=1) for _ in range(3)]
     dE = rng.standard_normal((64 * 3, 8)).astype(np.float32)
-    tables = [embcomp.Table("cafe", cards, dim=8, ratio=8.0, seed=2) for _ in range(2)]
-    optimizers = [embcomp.Adam(0.01), embcomp.Adam(0.01)]
-    grads = None
+    tables = [embcomp.Table("cafe", cards, dim=8, ratio=8.0, seed=2) for _ in range(3)]
+    optimizers = [embcomp.Adam(0.01), embcomp.Adam(0.01), embcomp.Adam(0.01)]
+    grads, fused_grads = None, None
     for step in range(5):
         ids = batches[step % 3]
         tables[0].forward(ids)
         grads = tables[0].backward(ids, dE, grads)
         optimizers[0].step(grads)
         tables[0].after_step(optimizers[0])
+        tables[2].forward(ids)
+        fused_grads = tables[2].train_step(ids, dE, optimizers[2], fused_grads)
     _embcomp._train_steps(tables[1], optimizers[1], batches, dE, 5)
-    assert optimizers[1].steps == 5
+    assert optimizers[1].steps == 5 and optimizers[2].steps == 5
     for name, values in tables[0].parameters().items():
         assert np.array_equal(values, tables[1].parameters()[name]), name
+        assert np.array_equal(values, tables[2].parameters()[name]), name
+    for name, (rows, values) in grads.rows().items():
+        assert np.array_equal(rows, fused_grads.rows()[name][0]), name
+        assert np.array_equal(values, fused_grads.rows()[name][1]), name
+    # A non-finite gradient stops the fused step before the optimizer changes anything.
+    before = tables[2].save_bytes()
+    poisoned = dE.copy()
+    poisoned[7, 1] = np.inf
+    tables[2].forward(batches[0])
+    with pytest.raises(embcomp.NonFiniteGradient):
+        tables[2].train_step(batches[0], poisoned, optimizers[2])
+    assert tables[2].save_bytes() == before and optimizers[2].steps == 5
     with pytest.raises(ValueError, match="dE"):
         _embcomp._train_steps(tables[1], optimizers[1], batches, dE[:10], 1)
 

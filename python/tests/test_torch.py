@@ -170,6 +170,28 @@ def test_bad_input_raises_and_changes_nothing():
     assert module.optimizer.steps == 0
 
 
+def test_strided_ids_and_gradients_give_what_contiguous_ones_give():
+    # The module views contiguous int64 ids and float32 gradients as they are, and copies any
+    # other layout first (a transposed id tensor; E.sum()'s gradient, expanded with stride 0).
+    ids = skewed_ids(16, 17)
+    strided = ids.t().contiguous().t()
+    assert not strided.is_contiguous()
+    modules = [CompressedEmbedding("hash", CARDINALITIES, dim=DIM, ratio=10.0, seed=18,
+                                   fused=False) for _ in range(2)]
+    E = modules[0](ids)
+    E_strided = modules[1](strided)
+    assert torch.equal(E, E_strided)
+    (E * torch.ones_like(E)).sum().backward()
+    E_strided.sum().backward()
+    for (rows, values), (rows_s, values_s) in zip(modules[0].gradients.rows().values(),
+                                                  modules[1].gradients.rows().values()):
+        np.testing.assert_array_equal(rows, rows_s)
+        np.testing.assert_array_equal(values, values_s)
+    # A tensor that has no memory to view is refused by torch's own checks, not viewed.
+    with pytest.raises(ValueError, match="CPU tensor"):
+        modules[0](torch.empty(4, 4, dtype=torch.int64, device="meta"))
+
+
 def test_the_module_pickles_with_its_table():
     module = CompressedEmbedding("cafe:threshold=2", CARDINALITIES, dim=DIM, ratio=10.0, seed=16,
                                  optimizer="adam", lr=0.05)
