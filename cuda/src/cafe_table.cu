@@ -182,11 +182,10 @@ void CafeTable::update(const Rule& rule, float lr, std::uint64_t step, Index cou
                        const float* dE) {
   const Index d = dim();
   const auto update_part = [&](DeviceRows& part, Index t) {
-    detail::launch(count * d, detail::update_runs_kernel<Rule, detail::GatherContribution>,
-                   sorted_keys_.data() + t * count, sorted_positions_.data() + t * count, count, d,
-                   detail::GatherContribution{dE, d}, part.values.data(), part.state.data(), rule,
-                   rule.coefficients(lr * part.lr_scale, step), static_cast<float*>(nullptr),
-                   flags());
+    detail::launch_runs_update(
+        sorted_keys_.data() + t * count, sorted_positions_.data() + t * count, count, d,
+        detail::GatherContribution{dE, d}, part.values.data(), part.state.data(), rule,
+        rule.coefficients(lr * part.lr_scale, step), row_gradients_, flags());
   };
   update_part(primary_, 0);
   for (std::size_t l = 0; l < levels_.size(); ++l) {
@@ -210,7 +209,7 @@ void CafeTable::migrate(const Rule& /*rule*/, Index count) {
                  migration_.data());
   detail::launch(promotions * d, detail::cafe_write_promoted_kernel, migration_.data(),
                  destinations, promotions, d, primary_.values.data());
-  const Index state_width = Rule::kSlots * d;
+  const Index state_width = kernels::row_state_width<Rule>(d, Rule::kRowWise);
   detail::launch(state_width, detail::cafe_move_state_kernel, keys_.data(), sources, destinations,
                  promotions, state_width, primary_.state.data());
 }
@@ -218,8 +217,8 @@ void CafeTable::migrate(const Rule& /*rule*/, Index count) {
 void CafeTable::train_step(const DeviceIds& ids, const float* dE,
                            const DeviceOptimizer& optimizer) {
   const std::string owner = "cuda::CafeTable (" + method_ + ")";
-  primary_.ensure_state(optimizer, owner);
-  for (DeviceRows& level : levels_) level.ensure_state(optimizer, owner);
+  primary_.ensure_state(optimizer, owner, true);
+  for (DeviceRows& level : levels_) level.ensure_state(optimizer, owner, true);
   route(ids);  // checks the batch and its ids on the host
   const Index count = ids.size(), d = dim();
   const auto n = static_cast<std::size_t>(count);
@@ -237,14 +236,14 @@ void CafeTable::train_step(const DeviceIds& ids, const float* dE,
                        positions_.data(), sorted_positions_.data() + t * n, count, 32);
   }
   const std::uint64_t step = steps_ + 1;
-  detail::with_rule(
+  detail::with_any_rule(
       optimizer, [&](const auto& rule) { update(rule, optimizer.learning_rate, step, count, dE); });
   throw_on_flags(ids, d);
   steps_ = step;
   host_norms_.resize(n);
   copy_to_host(host_norms_.data(), norms_.data(), n * sizeof(float));
   router_->insert(host_norms_.data(), sources_, destinations_);
-  detail::with_rule(optimizer, [&](const auto& rule) { migrate(rule, count); });
+  detail::with_any_rule(optimizer, [&](const auto& rule) { migrate(rule, count); });
 }
 
 CafeTable::Part CafeTable::part(const std::string& parameter) const {
@@ -274,7 +273,7 @@ std::vector<float> CafeTable::state_to_host(const std::string& parameter) const 
   const Index slots = p.table->state_slots;
   if (slots <= 0) return {};
   const std::vector<float> all = p.table->state.to_host();
-  const Index width = slots * dim();
+  const Index width = static_cast<Index>(all.size()) / p.table->rows;  // slots, or slots x d
   return {all.begin() + p.first * width, all.begin() + (p.first + p.rows) * width};
 }
 

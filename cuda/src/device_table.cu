@@ -20,7 +20,8 @@ void ensure_optimizer_state(DeviceArray<float>& state, int& slots, std::size_t e
                             std::size_t rows) {
   if (optimizer.row_wise() && rows == 0) {
     throw InvalidArgument(owner + " has no device form of " + optimizer.name() +
-                          " yet (cuda::GatherTable of fp32 rows has: full, hash, adaembed)");
+                          " yet (the fp32 rows of cuda::GatherTable, cuda::QrTable and "
+                          "cuda::CafeTable have)");
   }
   if (optimizer.row_wise()) elements = rows;
   if (slots == optimizer.slots()) return;

@@ -2,6 +2,7 @@
 // same source builds under nvcc and, in host mode, as C++ against the shim (host/).
 #include "embcomp/cuda/gather_table.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <string>
 
@@ -16,16 +17,18 @@
 namespace embcomp::cuda {
 namespace detail {
 
-/// The rows a batch reads: its checked ids through each field's row map.
+/// The rows a batch reads: its checked ids through each field's row map and the block remap.
 struct BatchRows {
   BatchIds ids;
   const kernels::FieldRows* field_rows;
   kernels::HotSets hot_sets;
+  kernels::BlockRemap remap;
 
   /// The row position p reads, or -1 (recorded) for an id outside its field's range.
   EMBCOMP_DEVICE Index row_of(Index p) const {
     const Index id = ids.checked_id(p);
-    return id < 0 ? -1 : kernels::routed_row(field_rows[p % ids.fields], hot_sets, id);
+    return id < 0 ? -1
+                  : remap.row_of(kernels::routed_row(field_rows[p % ids.fields], hot_sets, id));
   }
   EMBCOMP_DEVICE Index count() const { return ids.count; }
 };
@@ -155,11 +158,36 @@ void check_hot_sets(const std::vector<kernels::FieldRows>& fields,
   }
 }
 
+/// InvalidArgument unless `remap` (if any) sends every row the fields read to a block of the
+/// table's `rows` rows: whole blocks, one entry per block up to the fields' last row, and
+/// every entry a block of the table.
+void check_block_remap(const std::vector<kernels::FieldRows>& fields,
+                       const std::vector<Index>& cardinalities, Index rows,
+                       const HostBlockRemap& remap) {
+  if (remap.remap.empty()) return;
+  const Index r = remap.block_rows;
+  Index end = 0;  // one past the last row the fields read before the remap
+  for (std::size_t f = 0; f < fields.size(); ++f) {
+    const kernels::FieldRows& field = fields[f];
+    end = std::max(end, field.base + field.hot.count +
+                            (field.hashed ? field.rows : field.key_offset + cardinalities[f]));
+  }
+  const auto blocks = static_cast<Index>(remap.remap.size());
+  const bool shaped = r >= 1 && rows % r == 0 && blocks * r >= end;
+  const auto outside = [&](std::int32_t k) { return k < 0 || k >= rows / std::max<Index>(r, 1); };
+  if (!shaped || std::any_of(remap.remap.begin(), remap.remap.end(), outside)) {
+    throw InvalidArgument("cuda::GatherTable: a remap of " + std::to_string(blocks) +
+                          " blocks of " + std::to_string(r) + " rows does not send the fields' " +
+                          std::to_string(end) + " rows into the " + std::to_string(rows) +
+                          " rows given (whole blocks, every entry one of them)");
+  }
+}
+
 }  // namespace
 
 GatherTable::GatherTable(std::string method, std::vector<kernels::FieldRows> fields,
                          std::vector<Index> cardinalities, const HostRows& rows,
-                         const HostHotSets& hot_sets)
+                         const HostHotSets& hot_sets, const HostBlockRemap& remap)
     : DeviceTable(std::move(method), std::move(cardinalities)),
       rows_(rows.rows),
       width_(rows.width),
@@ -180,7 +208,10 @@ GatherTable::GatherTable(std::string method, std::vector<kernels::FieldRows> fie
                           (codec_.per_row ? "per-row" : "global") + " scale");
   }
   check_hot_sets(fields, cardinalities_, hot_sets);
+  check_block_remap(fields, cardinalities_, rows_, remap);
   field_rows_ = DeviceArray<kernels::FieldRows>::from(fields);
+  remap_ = DeviceArray<std::int32_t>::from(remap.remap);
+  block_rows_ = remap.block_rows;
   hot_ids_ = DeviceArray<std::uint32_t>::from(hot_sets.ids);
   hot_words_ = DeviceArray<std::uint64_t>::from(hot_sets.words);
   hot_ranks_ = DeviceArray<std::uint32_t>::from(hot_sets.ranks);
@@ -194,7 +225,8 @@ GatherTable::GatherTable(std::string method, std::vector<kernels::FieldRows> fie
 detail::BatchRows GatherTable::batch_rows(const DeviceIds& ids) const {
   return {{ids.ids, ids.size(), ids.fields, field_sizes(), &flags()[0]},
           field_rows_.data(),
-          {hot_ids_.data(), hot_words_.data(), hot_ranks_.data()}};
+          {hot_ids_.data(), hot_words_.data(), hot_ranks_.data()},
+          {remap_.size() > 0 ? remap_.data() : nullptr, block_rows_}};
 }
 
 void GatherTable::lookup(const DeviceIds& ids, float* out) const {
@@ -242,15 +274,10 @@ void GatherTable::launch_row_update(const Rule& rule, const typename Rule::Coeff
                                     Index count, const float* dE) {
   // fp32 rows only (train_step refused codes): the runs' gradients first, then each run's row
   // at once, as the CPU's RowwiseOptimizer does.
-  const unsigned long long* flags = this->flags();
-  updated_rows_.reserve(static_cast<std::size_t>(count * width_));
-  detail::launch(count * width_, detail::update_runs_kernel<Rule, detail::GatherContribution>,
-                 sorted_rows_.data(), sorted_positions_.data(), count, width_,
-                 detail::GatherContribution{dE, width_}, static_cast<float*>(values_.data()),
-                 state_.data(), rule, k, updated_rows_.data(), flags);
-  detail::launch(count, detail::apply_buffered_rows_kernel<Rule>, sorted_rows_.data(), count,
-                 width_, static_cast<const float*>(updated_rows_.data()),
-                 static_cast<float*>(values_.data()), state_.data(), rule, k, flags);
+  detail::launch_runs_update(sorted_rows_.data(), sorted_positions_.data(), count, width_,
+                             detail::GatherContribution{dE, width_},
+                             static_cast<float*>(values_.data()), state_.data(), rule, k,
+                             updated_rows_, flags());
 }
 
 template <class Rule>
@@ -306,12 +333,8 @@ void GatherTable::train_step(const DeviceIds& ids, const float* dE,
 
   const std::uint64_t step = steps_ + 1;
   const float lr = optimizer.learning_rate * lr_scale_;
-  if (optimizer.row_wise()) {
-    launch_update(optimizer.rowwise_adagrad, lr, step, count, dE);
-  } else {
-    detail::with_rule(optimizer,
-                      [&](const auto& rule) { launch_update(rule, lr, step, count, dE); });
-  }
+  detail::with_any_rule(optimizer,
+                        [&](const auto& rule) { launch_update(rule, lr, step, count, dE); });
   throw_on_flags(ids, width_);
   steps_ = step;
 }

@@ -15,6 +15,7 @@
 #include "embcomp/cuda/qr_table.hpp"
 #include "embcomp/methods/adaembed.hpp"
 #include "embcomp/methods/cafe.hpp"
+#include "embcomp/methods/dedup.hpp"
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
@@ -28,7 +29,8 @@ namespace embcomp::cuda {
 namespace {
 
 /// The methods the CUDA backend has twins for, for error messages.
-constexpr const char* kTwinMethods = "full, int8, int16, hash, adaembed, qr, mde, cafe and cafe-ml";
+constexpr const char* kTwinMethods =
+    "full, int8, int16, hash, adaembed, dedup, qr, mde, cafe and cafe-ml";
 
 /// The table's parameter `name`, or null.
 const Parameter* find_parameter(const EmbeddingTable& table, const std::string& name) {
@@ -85,7 +87,8 @@ std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table) {
   }
   if (dynamic_cast<const FullTable*>(&table) != nullptr ||
       dynamic_cast<const HashTable*>(&table) != nullptr ||
-      dynamic_cast<const AdaEmbedTable*>(&table) != nullptr) {
+      dynamic_cast<const AdaEmbedTable*>(&table) != nullptr ||
+      dynamic_cast<const DedupTable*>(&table) != nullptr) {
     return std::make_unique<GatherTable>(GatherTable::mirror(table));
   }
   throw InvalidArgument("cuda: method '" + method_of(table, "?") +
@@ -96,6 +99,7 @@ GatherTable GatherTable::mirror(const EmbeddingTable& table) {
   std::vector<kernels::FieldRows> fields;
   std::string method;
   HostHotSets hot_sets;
+  HostBlockRemap remap;
   if (const auto* ada = dynamic_cast<const AdaEmbedTable*>(&table)) {
     fields = ada->field_rows();
     method = method_of(table, AdaEmbedTable::kKey);
@@ -106,10 +110,17 @@ GatherTable GatherTable::mirror(const EmbeddingTable& table) {
   } else if (const auto* full = dynamic_cast<const FullTable*>(&table)) {
     fields = full->field_rows();
     method = method_of(table, FullTable::kKey);
+  } else if (const auto* dedup = dynamic_cast<const DedupTable*>(&table)) {
+    fields = dedup->field_rows();
+    method = method_of(table, DedupTable::kKey);
+    const kernels::BlockRemap blocks = dedup->block_remap();
+    if (blocks.remap != nullptr) {
+      remap = {{blocks.remap, static_cast<std::size_t>(dedup->blocks())}, blocks.block_rows};
+    }
   } else {
     throw InvalidArgument("cuda: method '" + method_of(table, "?") +
-                          "' has no cuda::GatherTable; it has full, int8, int16, hash and adaembed "
-                          "(qr: cuda::QrTable, mde: cuda::MdeTable, cafe and cafe-ml: "
+                          "' has no cuda::GatherTable; it has full, int8, int16, hash, adaembed "
+                          "and dedup (qr: cuda::QrTable, mde: cuda::MdeTable, cafe and cafe-ml: "
                           "cuda::CafeTable)");
   }
   const Parameter& rows = rows_parameter(table, method);
@@ -121,7 +132,8 @@ GatherTable GatherTable::mirror(const EmbeddingTable& table) {
   if (host.codec.per_row) host.row_scales = rows.row_scales();
   host.lr_scale = rows.lr_scale();
   host.rounding_seed = XXH64(rows.name().data(), rows.name().size(), 0);
-  return GatherTable(method, std::move(fields), table.schema().cardinalities, host, hot_sets);
+  return GatherTable(method, std::move(fields), table.schema().cardinalities, host, hot_sets,
+                     remap);
 }
 
 void GatherTable::copy_rows_to(EmbeddingTable& table) const {

@@ -151,7 +151,6 @@ void QrTable::update(const Rule& rule, float lr, std::uint64_t step, Index count
   const auto k = [&](const DeviceRows& part) {
     return rule.coefficients(lr * part.lr_scale, step);
   };
-  float* const no_buffer = nullptr;
   if (quotient_.rows > 0) {
     const Index wq = quotient_.width, wr = remainder_.width;
     // 1. The remainder's gradients, from the quotient rows before the step, into a buffer.
@@ -162,30 +161,29 @@ void QrTable::update(const Rule& rule, float lr, std::uint64_t step, Index count
                    sorted_keys_[1].data(), sorted_positions_[1].data(), count, wr, to_remainder,
                    remainder_.values.data(), remainder_.state.data(), rule, k(remainder_),
                    remainder_gradients_.data(), flags);
-    // 2. The quotient, fused: its gradients read the remainder rows, not yet updated.
+    // 2. The quotient (fused, or by rows for a row rule): its gradients read the remainder
+    //    rows, not yet updated.
     const detail::QuotientContribution<Op> to_quotient{dE, dim_, remainder_.values.data(), wr,
                                                        keys_[1].data()};
-    detail::launch(count * wq, detail::update_runs_kernel<Rule, detail::QuotientContribution<Op>>,
-                   sorted_keys_[0].data(), sorted_positions_[0].data(), count, wq, to_quotient,
-                   quotient_.values.data(), quotient_.state.data(), rule, k(quotient_), no_buffer,
-                   flags);
+    detail::launch_runs_update(sorted_keys_[0].data(), sorted_positions_[0].data(), count, wq,
+                               to_quotient, quotient_.values.data(), quotient_.state.data(), rule,
+                               k(quotient_), row_gradients_, flags);
     // 3. The remainder from its buffered gradients.
-    detail::launch(count * wr, detail::apply_buffered_kernel<Rule>, sorted_keys_[1].data(), count,
-                   wr, remainder_gradients_.data(), remainder_.values.data(),
-                   remainder_.state.data(), rule, k(remainder_), flags);
+    detail::launch_buffered_apply(sorted_keys_[1].data(), count, wr, remainder_gradients_.data(),
+                                  remainder_.values.data(), remainder_.state.data(), rule,
+                                  k(remainder_), flags);
   }
   if (full_.rows > 0) {
-    detail::launch(count * dim_, detail::update_runs_kernel<Rule, detail::GatherContribution>,
-                   sorted_keys_[2].data(), sorted_positions_[2].data(), count, dim_,
-                   detail::GatherContribution{dE, dim_}, full_.values.data(), full_.state.data(),
-                   rule, k(full_), no_buffer, flags);
+    detail::launch_runs_update(sorted_keys_[2].data(), sorted_positions_[2].data(), count, dim_,
+                               detail::GatherContribution{dE, dim_}, full_.values.data(),
+                               full_.state.data(), rule, k(full_), row_gradients_, flags);
   }
 }
 
 void QrTable::train_step(const DeviceIds& ids, const float* dE, const DeviceOptimizer& optimizer) {
   check_batch(ids);
   for (DeviceRows* part : {&quotient_, &remainder_, &full_}) {
-    if (part->rows > 0) part->ensure_state(optimizer, "cuda::QrTable (" + method_ + ")");
+    if (part->rows > 0) part->ensure_state(optimizer, "cuda::QrTable (" + method_ + ")", true);
   }
   const Index count = ids.size();
   const auto n = static_cast<std::size_t>(count);
@@ -205,7 +203,7 @@ void QrTable::train_step(const DeviceIds& ids, const float* dE, const DeviceOpti
                        sorted_positions_[t].data(), count, 32);
   }
   const std::uint64_t step = steps_ + 1;
-  detail::with_rule(optimizer, [&](const auto& rule) {
+  detail::with_any_rule(optimizer, [&](const auto& rule) {
     detail::with_op(op_, [&](auto op) {
       update<decltype(op)::value>(rule, optimizer.learning_rate, step, count, dE);
     });

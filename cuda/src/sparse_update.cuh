@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <stdexcept>
+#include <utility>
 
 #include "backend.cuh"
 #include "embcomp/cuda/device_table.hpp"
@@ -147,6 +148,43 @@ EMBCOMP_KERNEL void apply_buffered_rows_kernel(const RowKey* sorted_rows, Index 
   }
 }
 
+/// One parameter's update from its sorted runs (update_runs_kernel's contribution): an element
+/// rule fused in one kernel; a row rule (kRowWise) in two, every run's gradient into `buffer`
+/// ([count x width], grown as needed) and then each run's row at once, as the CPU's
+/// RowwiseOptimizer does.
+template <class Rule, class Contribution>
+void launch_runs_update(const RowKey* sorted_rows, const Position* sorted_positions, Index count,
+                        Index width, const Contribution& contribution, float* values, float* state,
+                        const Rule& rule, const typename Rule::Coefficients& k,
+                        DeviceArray<float>& buffer, const unsigned long long* flags) {
+  float* buffered = nullptr;
+  if constexpr (Rule::kRowWise) {
+    buffer.reserve(static_cast<std::size_t>(count * width));
+    buffered = buffer.data();
+  }
+  launch(count * width, update_runs_kernel<Rule, Contribution>, sorted_rows, sorted_positions,
+         count, width, contribution, values, state, rule, k, buffered, flags);
+  if constexpr (Rule::kRowWise) {
+    launch(count, apply_buffered_rows_kernel<Rule>, sorted_rows, count, width,
+           static_cast<const float*>(buffered), values, state, rule, k, flags);
+  }
+}
+
+/// The rule applied with gradients update_runs_kernel buffered: per element, or per row for a
+/// row rule.
+template <class Rule>
+void launch_buffered_apply(const RowKey* sorted_rows, Index count, Index width,
+                           const float* buffered, float* values, float* state, const Rule& rule,
+                           const typename Rule::Coefficients& k, const unsigned long long* flags) {
+  if constexpr (Rule::kRowWise) {
+    launch(count, apply_buffered_rows_kernel<Rule>, sorted_rows, count, width, buffered, values,
+           state, rule, k, flags);
+  } else {
+    launch(count * width, apply_buffered_kernel<Rule>, sorted_rows, count, width, buffered, values,
+           state, rule, k, flags);
+  }
+}
+
 /// fn(rule) with the element rule of `optimizer` (a row-wise optimizer, which no twin reaches
 /// here: ensure_optimizer_state refused it, or the twin took its row form, is a logic error).
 template <class Fn>
@@ -164,6 +202,18 @@ void with_rule(const DeviceOptimizer& optimizer, Fn&& fn) {
     case DeviceOptimizer::Kind::rowwise_adagrad:
       throw std::logic_error("cuda: with_rule reached by row-wise Adagrad, which has a row form");
   }
+}
+
+/// fn(rule) with the rule of `optimizer`, row-wise Adagrad's included: for a twin whose updates
+/// go through launch_runs_update and launch_buffered_apply (and which asked ensure_optimizer_state
+/// for the row form).
+template <class Fn>
+void with_any_rule(const DeviceOptimizer& optimizer, Fn&& fn) {
+  if (optimizer.row_wise()) {
+    fn(optimizer.rowwise_adagrad);
+    return;
+  }
+  with_rule(optimizer, std::forward<Fn>(fn));
 }
 
 /// Bits needed to write `value` (at least 1).

@@ -4,8 +4,6 @@
 // hot rows and level rows, their optimizer state, and the sketches (in the checkpoint bytes).
 #include <catch2/catch.hpp>
 
-#include <sstream>
-
 #include "cuda/device_support.hpp"
 #include "embcomp/cuda/cafe_table.hpp"
 
@@ -23,12 +21,6 @@ const std::vector<std::string> kSpecs = {
 
 std::unique_ptr<EmbeddingTable> cpu_cafe(const std::string& spec) {
   return make_table(spec, TableArgs(collision_schema(), Budget{10.0}, 3));
-}
-
-std::string checkpoint(const EmbeddingTable& table) {
-  std::ostringstream out;
-  table.save(out);
-  return out.str();
 }
 
 double statistic(const EmbeddingTable& table, const std::string& name) {
@@ -52,7 +44,7 @@ TEST_CASE("cuda cafe looks up what the CPU cafe does", "[cuda]") {
 TEST_CASE("cuda cafe trains, inserts and promotes as the CPU cafe does", "[cuda]") {
   if (!backend_ready()) return;
   for (const auto& spec : kSpecs) {
-    for (auto& cpu_optimizer : all_optimizers()) {
+    for (auto& cpu_optimizer : every_optimizer()) {
       INFO(spec << " with " << cpu_optimizer->name());
       const auto cpu = cpu_cafe(spec);
       const auto router = cpu_cafe(spec);

@@ -7,12 +7,14 @@
 #include <cstdio>
 #include <initializer_list>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "embcomp/cuda/device_table.hpp"
 #include "embcomp/optim/adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
+#include "embcomp/optim/rowwise_adagrad.hpp"
 #include "embcomp/optim/sgd.hpp"
 #include "embcomp/registry.hpp"
 #include "shared_data.hpp"
@@ -37,6 +39,13 @@ inline std::vector<float> lookup(const EmbeddingTable& table, const std::vector<
   std::vector<float> out(static_cast<std::size_t>(batch.size() * table.dim()));
   table.lookup(batch, {out.data(), batch.size(), table.dim()});
   return out;
+}
+
+/// The table's checkpoint bytes (its rows, indices and method state, such as cafe's sketches).
+inline std::string checkpoint(const EmbeddingTable& table) {
+  std::ostringstream out;
+  table.save(out);
+  return out.str();
 }
 
 /// Fields where hashing collides often: a batch of 64 has many repeated rows.
@@ -149,6 +158,13 @@ inline std::vector<std::unique_ptr<Optimizer>> all_optimizers() {
   list.push_back(std::make_unique<Sgd>(0.05f));
   list.push_back(std::make_unique<Adagrad>(0.05f));
   list.push_back(std::make_unique<Adam>(0.01f));
+  return list;
+}
+
+/// all_optimizers and row-wise Adagrad, for the twins with its row form.
+inline std::vector<std::unique_ptr<Optimizer>> every_optimizer() {
+  auto list = all_optimizers();
+  list.push_back(std::make_unique<RowwiseAdagrad>(0.05f));
   return list;
 }
 

@@ -1,8 +1,8 @@
-// The CUDA gather tables (full, int8, int16, hash, adaembed) against the CPU tables they mirror, on the same
-// inputs. Built twice (tests/cuda/CMakeLists.txt): through the host shim, and on the GPU. The
-// expected results are bit for bit: lookups copy rows, the gradient of a row sums its positions in
-// the same order on both (ascending position), and the update rule is the same function
-// (kernels/optim_rules.hpp) compiled without multiply-add contraction on both.
+// The CUDA gather tables (full, int8, int16, hash, adaembed, dedup) against the CPU tables they
+// mirror, on the same inputs. Built twice (tests/cuda/CMakeLists.txt): through the host shim, and
+// on the GPU. The expected results are bit for bit: lookups copy rows, the gradient of a row sums
+// its positions in the same order on both (ascending position), and the update rule is the same
+// function (kernels/optim_rules.hpp) compiled without multiply-add contraction on both.
 #include <catch2/catch.hpp>
 
 #include <limits>
@@ -13,7 +13,9 @@
 #include "cuda/device_support.hpp"
 #include "embcomp/cuda/gather_table.hpp"
 #include "embcomp/methods/adaembed.hpp"
+#include "embcomp/methods/dedup.hpp"
 #include "embcomp/optim/rowwise_adagrad.hpp"
+#include "methods/dedup_support.hpp"
 
 namespace embcomp::test {
 namespace {
@@ -68,6 +70,22 @@ const std::vector<TableCase> kTables = {
     {"adaembed:select=per_field,threshold=40", 3.0, true},
     {"adaembed:cold_tables=shared,hash=xxhash", 40.0, true},
 };
+
+/// A dedup table before its stage change, 7 blocks of 4 rows (d = 4) of which blocks 3 and 5
+/// are near-copies of block 0, and block 4 of block 1: at 1.3x it merges those 3.
+std::unique_ptr<EmbeddingTable> planted_dedup() {
+  auto table = make_table("dedup:block_rows=4", TableArgs(Schema{{20, 5, 3}, 4}, Budget{1.3}, 7));
+  const auto rows = planted_table({-1, -1, -1, 0, 1, 0, -1}, 4, 4, 0.004f);
+  std::copy(rows.begin(), rows.end(), table->parameters().front()->data());
+  return table;
+}
+
+/// planted_dedup after its stage change (its blocks merged).
+std::unique_ptr<EmbeddingTable> deduplicated() {
+  auto table = planted_dedup();
+  table->begin_stage(1);
+  return table;
+}
 
 }  // namespace
 
@@ -158,6 +176,62 @@ TEST_CASE("cuda gather table copies its rows back into the CPU table", "[cuda]")
         make_table(other_spec, TableArgs(collision_schema(), Budget{other_ratio}, 7));
     CHECK_THROWS_AS(device.copy_rows_to(*other), InvalidArgument);
   }
+}
+
+TEST_CASE("cuda gather table mirrors dedup in each stage and trains as the CPU table does",
+          "[cuda]") {
+  if (!backend_ready()) return;
+  // The full stage on the device, its rows copied back, the blocks merged on the CPU, and the
+  // table mirrored again: the twin reads the kept blocks through the same remap.
+  auto cpu = planted_dedup();
+  auto source = planted_dedup();
+  auto device = cuda::GatherTable::mirror(*source);
+  CHECK(device.rows() == 28);  // every stacked row, no remap yet
+  Sgd sgd(1e-4f);              // small steps: the planted blocks stay near-duplicates
+  train_twins(*cpu, sgd, device, cuda::DeviceOptimizer::of(sgd), 3, {16}, 40);
+  device.copy_rows_to(*source);
+  CHECK(checkpoint(*source) == checkpoint(*cpu));
+  cpu->begin_stage(1);
+  source->begin_stage(1);
+  const auto& dedup = dynamic_cast<const DedupTable&>(*source);
+  REQUIRE(dedup.deduplicated());
+  auto merged = cuda::GatherTable::mirror(*source);
+  CHECK(merged.rows() == source->parameters().front()->rows());
+  CHECK(merged.rows() < 28);
+  check_same_lookups(*cpu, merged, {1, 7, 200});
+
+  // The merged stage with every optimizer, fresh as the CPU's state is after the reshape.
+  for (auto& optimizer : every_optimizer()) {
+    INFO(optimizer->name());
+    auto cpu_merged = deduplicated();
+    auto twin = cuda::GatherTable::mirror(*deduplicated());
+    train_twins(*cpu_merged, *optimizer, twin, cuda::DeviceOptimizer::of(*optimizer), 6, {64}, 100);
+    check_same_parameters(*cpu_merged, *optimizer, twin);
+  }
+}
+
+TEST_CASE("cuda gather table refuses a block remap that leaves its rows", "[cuda]") {
+  const auto table = deduplicated();
+  const auto& dedup = dynamic_cast<const DedupTable&>(*table);
+  const Parameter& rows = *table->parameters().front();
+  const kernels::BlockRemap blocks = dedup.block_remap();
+  REQUIRE(blocks.remap != nullptr);
+  std::vector<std::int32_t> remap(blocks.remap, blocks.remap + dedup.blocks());
+  cuda::HostRows host;
+  host.rows = rows.rows();
+  host.width = rows.width();
+  host.values = rows.data();
+  const auto build = [&](const std::vector<std::int32_t>& entries, Index block_rows) {
+    return cuda::GatherTable("dedup", dedup.field_rows(), table->schema().cardinalities, host, {},
+                             {entries, block_rows});
+  };
+  if (backend_ready()) CHECK_NOTHROW(build(remap, 4));
+  std::vector<std::int32_t> outside = remap;
+  outside[2] = static_cast<std::int32_t>(rows.rows() / 4);  // one past the kept blocks
+  CHECK_THROWS_WITH(build(outside, 4), Catch::Contains("does not send the fields' 28 rows"));
+  std::vector<std::int32_t> short_remap(remap.begin(), remap.end() - 1);  // block 6 unmapped
+  CHECK_THROWS_AS(build(short_remap, 4), InvalidArgument);
+  CHECK_THROWS_AS(build(remap, 3), InvalidArgument);  // kept rows not whole blocks of 3
 }
 
 TEST_CASE("cuda gather table refuses bad input and changes nothing", "[cuda]") {

@@ -83,6 +83,10 @@ TEST_CASE("cuda mde copies its tables back and refuses bad input", "[cuda]") {
   nan[77] = std::numeric_limits<float>::quiet_NaN();
   CHECK_THROWS_AS(device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, ids, nan),
                   NonFiniteGradient);
+  // Row-wise Adagrad has no row form here (the projections are dense).
+  CHECK_THROWS_WITH(device_step(device, {cuda::DeviceOptimizer::Kind::rowwise_adagrad, 0.5f}, ids,
+                                normal_values(ids.size() * 16, 8)),
+                    Catch::Contains("cuda::MdeTable (mde) has no device form of rowwise_adagrad"));
   CHECK(device.rows_to_host("field0.projection") == trained);
   CHECK(device.steps() == 1);
   CHECK_THROWS_AS(device.rows_to_host("field4.projection"), InvalidArgument);  // d_f = D there

@@ -1,9 +1,10 @@
 // Which stored row a per-field id reads, for tables whose embedding is one row of one array
-// (full, hash: field_row; adaembed's hot and cold ids: routed_row): both backends call these,
-// so the CPU and CUDA tables agree by construction.
+// (full, hash: field_row; adaembed's hot and cold ids: routed_row; dedup's kept blocks:
+// BlockRemap): both backends call these, so the CPU and CUDA tables agree by construction.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "embcomp/core/types.hpp"
 #include "embcomp/kernels/bucket.hpp"
@@ -84,5 +85,26 @@ EMBCOMP_HD Index routed_row(const FieldRows& f, const HotSets& sets, Index id) {
   if (at.hot) return f.hot.base + static_cast<Index>(at.rank);
   return field_row(f, id - static_cast<Index>(at.rank));
 }
+
+/// The field maps of a table that stacks every field's rows unhashed (full; dedup before its
+/// blocks are merged): field f's id i reads row offsets[f] + i.
+inline std::vector<FieldRows> stacked_fields(const std::vector<Index>& offsets) {
+  std::vector<FieldRows> fields;
+  for (const Index offset : offsets) fields.push_back({offset, 0, 0, 0, {}, false, {}});
+  return fields;
+}
+
+/// A block remap (dedup and its serving form): the stacked table's rows in blocks of
+/// `block_rows`, every block read from a kept one. Row x reads
+/// remap[x / block_rows] * block_rows + x mod block_rows; every row as it is where remap is null.
+struct BlockRemap {
+  const std::int32_t* remap = nullptr;  ///< [blocks], each in [0, kept blocks)
+  Index block_rows = 1;
+
+  EMBCOMP_HD Index row_of(Index x) const {
+    if (remap == nullptr) return x;
+    return static_cast<Index>(remap[x / block_rows]) * block_rows + x % block_rows;
+  }
+};
 
 }  // namespace embcomp::kernels

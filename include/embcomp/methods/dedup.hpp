@@ -35,6 +35,7 @@
 
 #include "embcomp/core/options.hpp"
 #include "embcomp/core/row_table.hpp"
+#include "embcomp/kernels/row_map.hpp"
 #include "embcomp/methods/dedup_blocks.hpp"
 #include "embcomp/serving/remapped_table.hpp"
 #include "embcomp/table.hpp"
@@ -109,10 +110,18 @@ class DedupTable : public GatherTable<DedupTable> {
                                                   std::move(identity), config_.block_rows, kKey);
   }
 
+  /// The row id i of field f reads: block_remap().row_of(field_rows()[f]'s row of i), the rows
+  /// of the CUDA twin (cuda::GatherTable) by construction.
   Index row_of(const IdBatch& ids, Index p) const { return row_of(ids, p, ids.field_of(p)); }
   Index row_of(const IdBatch& ids, Index p, Index field) const {
-    const Index x = offsets_[field] + ids[p];
-    return deduplicated() ? remap_view_.row_of(x) : x;
+    return block_remap().row_of(offsets_[field] + ids[p]);
+  }
+  /// Each field's rows in the stacked table before the remap (as full's).
+  std::vector<kernels::FieldRows> field_rows() const { return kernels::stacked_fields(offsets_); }
+  /// The remap of the stacked rows onto the kept blocks once deduplicated; before, none (every
+  /// row reads itself).
+  kernels::BlockRemap block_remap() const {
+    return deduplicated() ? remap_view_ : kernels::BlockRemap{};
   }
 
  protected:
@@ -202,7 +211,7 @@ class DedupTable : public GatherTable<DedupTable> {
   Index wanted_;
   Parameter& rows_;
   IndexArray<std::int32_t>& remap_;
-  BlockRemap remap_view_;
+  kernels::BlockRemap remap_view_;
   std::vector<Index> offsets_;
 };
 

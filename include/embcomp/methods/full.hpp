@@ -25,11 +25,7 @@ class FullTable : public GatherTable<FullTable> {
   Index row_of(const IdBatch& ids, Index p, Index field) const { return offsets_[field] + ids[p]; }
   /// row_of as per-field row maps (unhashed, field f at its offset): the CUDA backend mirrors the
   /// table from them.
-  std::vector<kernels::FieldRows> field_rows() const {
-    std::vector<kernels::FieldRows> fields;
-    for (const Index offset : offsets_) fields.push_back({offset, 0, 0, 0, {}, false, {}});
-    return fields;
-  }
+  std::vector<kernels::FieldRows> field_rows() const { return kernels::stacked_fields(offsets_); }
 
  protected:
   /// A full table stored with `codec`, registered as method `key`.

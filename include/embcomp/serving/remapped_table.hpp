@@ -10,17 +10,10 @@
 
 #include "embcomp/core/options.hpp"
 #include "embcomp/core/row_table.hpp"
+#include "embcomp/kernels/row_map.hpp"
 #include "embcomp/table.hpp"
 
 namespace embcomp {
-
-/// The block remap both dedup and its serving form read: row of global row x.
-struct BlockRemap {
-  const std::int32_t* remap = nullptr;  ///< [blocks]
-  Index block_rows = 1;                 ///< r
-
-  Index row_of(Index x) const { return static_cast<Index>(remap[x / block_rows]) * block_rows + x % block_rows; }
-};
 
 class RemappedServingTable final : public GatherTable<RemappedServingTable> {
  public:
@@ -84,7 +77,7 @@ class RemappedServingTable final : public GatherTable<RemappedServingTable> {
   Index block_rows_;  ///< r, from the spec
   Parameter& rows_;
   IndexArray<std::int32_t>& remap_;
-  BlockRemap blocks_;
+  kernels::BlockRemap blocks_;
   std::vector<Index> offsets_;
 };
 

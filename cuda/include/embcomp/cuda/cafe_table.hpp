@@ -87,6 +87,7 @@ class CafeTable : public DeviceTable {
   std::vector<std::int32_t> sources_, destinations_;
   DeviceArray<std::int32_t> promotions_;  ///< [2 x P]: source positions, then flat hot rows
   DeviceArray<float> migration_;          ///< [P x d]
+  DeviceArray<float> row_gradients_;      ///< a row rule's run gradients, one table at a time
 };
 
 }  // namespace embcomp::cuda

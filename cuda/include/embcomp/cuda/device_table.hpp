@@ -77,9 +77,12 @@ struct DeviceRows {
   DeviceRows() = default;
   /// A device copy of [rows x width] host floats.
   DeviceRows(Index rows_, Index width_, const float* host, float lr_scale_ = 1.0f);
-  void ensure_state(const DeviceOptimizer& optimizer, const std::string& owner) {
+  /// ensure_optimizer_state for these rows; `row_form`: the owner updates them with a row rule's
+  /// row form (state [rows]), so a row-wise optimizer is accepted.
+  void ensure_state(const DeviceOptimizer& optimizer, const std::string& owner,
+                    bool row_form = false) {
     ensure_optimizer_state(state, state_slots, static_cast<std::size_t>(rows * width), optimizer,
-                           owner);
+                           owner, row_form ? static_cast<std::size_t>(rows) : 0);
   }
 };
 

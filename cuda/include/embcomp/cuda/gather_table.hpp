@@ -1,11 +1,13 @@
 // The CUDA twin of the tables whose embedding is one stored row (full, hash, full's int8 and
-// int16 forms, and adaembed's hot and cold rows): the rows live on the device, lookup reads device
-// id batches into device outputs, and train_step is the backward fused with the optimizer
+// int16 forms, adaembed's hot and cold rows, and dedup's rows in either stage: stacked before
+// the merge, kept blocks through its block remap after): the rows live on the device, lookup reads
+// device id batches into device outputs, and train_step is the backward fused with the optimizer
 // (TBE-style): the gradient rows are summed and applied in one kernel, never written out. Shapes
 // and input checks: device_table.hpp.
 //
 // train_step, for the positions p of a batch:
-//   rows[p] = kernels::routed_row(field f of p, ids[p])     (the CPU table's own index math)
+//   rows[p] = remap.row_of(kernels::routed_row(field f of p, ids[p]))   (the CPU table's own
+//             index math; the block remap is dedup's, the identity for the other methods)
 //   sort (row, p) by row (CUB radix sort, stable)
 //   for the head of every run of equal rows r and every column c, one thread: g = sum of
 //   dE[p][c] over r's positions in ascending p (the CPU's order, so the same sum bit for bit),
@@ -59,6 +61,13 @@ struct HostRows {
   std::uint64_t rounding_seed = 0;    ///< integer codes: XXH64 of the parameter's name
 };
 
+/// A block remap (kernels::BlockRemap: dedup's, once its blocks are merged), in host memory;
+/// empty: none.
+struct HostBlockRemap {
+  std::span<const std::int32_t> remap;  ///< [blocks], each a kept block of the rows
+  Index block_rows = 1;
+};
+
 /// The stored hot sets of a GatherTable's fields (kernels::HotSets), in host memory.
 struct HostHotSets {
   std::span<const std::uint32_t> ids;
@@ -69,14 +78,17 @@ struct HostHotSets {
 class GatherTable : public DeviceTable {
  public:
   /// `fields[f]` maps field f's ids (in [0, cardinalities[f])) to rows of `rows`
-  /// (kernels::routed_row, its hot sets in `hot_sets`).
+  /// (kernels::routed_row, its hot sets in `hot_sets`), through `remap` where one is given (the
+  /// fields' rows then index the remapped blocks, and `rows` holds the kept ones).
   GatherTable(std::string method, std::vector<kernels::FieldRows> fields,
               std::vector<Index> cardinalities, const HostRows& rows,
-              const HostHotSets& hot_sets = {});
+              const HostHotSets& hot_sets = {}, const HostBlockRemap& remap = {});
 
   /// A device copy of `table`: full, int8 or int16 (global or per-row scales), hash (any
-  /// bucket function or layout), or adaembed (any hot-set encoding). Any other method, and
-  /// learned step sizes (alpt), have no GatherTable: InvalidArgument naming the method.
+  /// bucket function or layout), adaembed (any hot-set encoding), or dedup in its current stage
+  /// (a multi-stage method's twin mirrors one stage: after begin_stage on the CPU table, copy the
+  /// rows back first and mirror it again). Any other method, and learned step sizes (alpt),
+  /// have no GatherTable: InvalidArgument naming the method.
   static GatherTable mirror(const EmbeddingTable& table);
 
   Index rows() const { return rows_; }
@@ -117,6 +129,8 @@ class GatherTable : public DeviceTable {
   DeviceArray<kernels::FieldRows> field_rows_;
   DeviceArray<std::uint32_t> hot_ids_, hot_ranks_;  ///< the stored hot sets (kernels::HotSets)
   DeviceArray<std::uint64_t> hot_words_;
+  DeviceArray<std::int32_t> remap_;  ///< the block remap (kernels::BlockRemap), or empty
+  Index block_rows_ = 1;
   DeviceBuffer values_;            ///< [rows x width] floats or codes
   DeviceArray<float> row_scales_;  ///< per-row scales (codec_.per_row)
   DeviceArray<float> state_;

@@ -68,6 +68,7 @@ class QrTable : public DeviceTable {
   DeviceArray<std::uint32_t> keys_[3], sorted_keys_[3];  ///< by quotient, remainder, full row
   DeviceArray<std::int32_t> positions_, sorted_positions_[3];
   DeviceArray<float> remainder_gradients_;  ///< [B*F x wr], at run heads
+  DeviceArray<float> row_gradients_;  ///< a row rule's run gradients (quotient, then full rows)
 };
 
 }  // namespace embcomp::cuda
