@@ -13,6 +13,7 @@
 #include "embcomp/cuda/gather_table.hpp"
 #include "embcomp/cuda/mde_table.hpp"
 #include "embcomp/cuda/qr_table.hpp"
+#include "embcomp/cuda/robe_table.hpp"
 #include "embcomp/methods/adaembed.hpp"
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/dedup.hpp"
@@ -20,9 +21,10 @@
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
 #include "embcomp/methods/qr.hpp"
+#include "embcomp/methods/robe.hpp"
 #include "embcomp/optim/adagrad.hpp"
-#include "embcomp/optim/rowwise_adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
+#include "embcomp/optim/rowwise_adagrad.hpp"
 #include "embcomp/optim/sgd.hpp"
 
 namespace embcomp::cuda {
@@ -30,7 +32,7 @@ namespace {
 
 /// The methods the CUDA backend has twins for, for error messages.
 constexpr const char* kTwinMethods =
-    "full, int8, int16, hash, adaembed, dedup, qr, mde, cafe and cafe-ml";
+    "full, int8, int16, hash, adaembed, dedup, qr, mde, robe, cafe and cafe-ml";
 
 /// The table's parameter `name`, or null.
 const Parameter* find_parameter(const EmbeddingTable& table, const std::string& name) {
@@ -84,6 +86,9 @@ std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table) {
   }
   if (dynamic_cast<const embcomp::MdeTable*>(&table) != nullptr) {
     return std::make_unique<MdeTable>(MdeTable::mirror(table));
+  }
+  if (dynamic_cast<const embcomp::RobeTable*>(&table) != nullptr) {
+    return std::make_unique<RobeTable>(RobeTable::mirror(table));
   }
   if (dynamic_cast<const FullTable*>(&table) != nullptr ||
       dynamic_cast<const HashTable*>(&table) != nullptr ||
@@ -247,6 +252,30 @@ void MdeTable::copy_rows_to(EmbeddingTable& table) const {
     const std::vector<float> values = rows_to_host(name);
     std::copy(values.begin(), values.end(), param->data());
   }
+}
+
+RobeTable RobeTable::mirror(const EmbeddingTable& table) {
+  const auto* robe = dynamic_cast<const embcomp::RobeTable*>(&table);
+  if (robe == nullptr) {
+    throw InvalidArgument("cuda: method '" + method_of(table, "?") +
+                          "' is not robe; cuda::RobeTable mirrors robe tables only");
+  }
+  HostArray host;
+  host.hash = robe->hash();
+  host.dim = table.dim();
+  host.cells = robe->array().data();
+  host.field_offsets = table.schema().field_offsets();
+  host.lr_scale = robe->array().lr_scale();
+  return RobeTable(method_of(table, embcomp::RobeTable::kKey), table.schema().cardinalities, host);
+}
+
+void RobeTable::copy_rows_to(EmbeddingTable& table) const {
+  Parameter* array = find_parameter(table, "array");
+  if (array == nullptr || !array->is_fp32() || array->rows() != size() || array->width() != 1) {
+    throw InvalidArgument("cuda: cannot copy robe's array (" + std::to_string(size()) +
+                          " cells) into '" + table.spec() + "', which has no such fp32 array");
+  }
+  array_.values.download(array->data());
 }
 
 void CafeTable::copy_rows_to(EmbeddingTable& table) const {

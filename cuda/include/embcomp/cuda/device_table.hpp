@@ -149,9 +149,9 @@ class DeviceTable {
   mutable DeviceArray<Flags> flags_;
 };
 
-/// The device twin of `table`, by its method: GatherTable (full, int8, int16, hash, adaembed),
-/// QrTable, MdeTable or CafeTable (cafe, cafe-ml; it routes through `table`, which must then
-/// outlive it). InvalidArgument naming the method where it has no twin.
+/// The device twin of `table`, by its method: GatherTable (full, int8, int16, hash, adaembed,
+/// dedup), QrTable, MdeTable, RobeTable or CafeTable (cafe, cafe-ml; it routes through `table`,
+/// which must then outlive it). InvalidArgument naming the method where it has no twin.
 std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table);
 
 }  // namespace embcomp::cuda

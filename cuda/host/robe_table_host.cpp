@@ -1,0 +1,2 @@
+// Host mode: RobeTable's kernels compiled as C++ against the shim (cuda/shim).
+#include "../src/robe_table.cu"
