@@ -83,50 +83,59 @@ EMBCOMP_KERNEL void rows_kernel(BatchRows batch, const float* dE, Index width, R
   }
 }
 
-/// update_runs_kernel for integer codes, one thread per run head: the row is decoded, every element
-/// updated by the rule (its gradient by run_gradient), and the row encoded again with
-/// the CPU's stochastic rounding (Parameter::write_row): noise uniform01(combine(stream, row), c)
-/// and, with per-row scales, the scale refitted to the updated row first (kept in `updated`,
-/// [count x width], until the row's largest magnitude is known).
+/// update_runs_kernel for integer codes, one thread per run head, in the order of the CPU's
+/// optimizer for a row of codes (RowwiseOptimizer::update_rows): the row decoded into
+/// `rows`[head] and its gradient summed into `gradients`[head] (both [count x width] scratch),
+/// the rule over the row (kernels::update_row; by row for a row rule, whose state is [slots]
+/// per row), a learned step size (alpt) stepped by LSQ's gradient at `step_k` with its own
+/// state after the rows' (kept >= kMinLearnedStep), or a per-row scale refitted to the updated
+/// row, and the row encoded with the CPU's stochastic rounding (Parameter::write_row): noise
+/// uniform01(combine(stream, row), c).
 template <class Rule, class Code>
 EMBCOMP_KERNEL void update_codes_kernel(const RowKey* sorted_rows, const Position* sorted_positions,
-                                        Index count, const float* dE, Index width, Code* codes,
-                                        float* row_scales, CodeScale codec, std::uint64_t stream,
-                                        float* updated, float* state, Rule rule,
+                                        Index count, const float* dE, Index width, Index table_rows,
+                                        Code* codes, float* row_scales, CodeScale codec,
+                                        bool learned, std::uint64_t stream, float* rows,
+                                        float* gradients, float* state, Rule rule,
                                         typename Rule::Coefficients k,
+                                        typename Rule::Coefficients step_k,
                                         const unsigned long long* flags) {
   if (input_refused(flags)) return;
-  const Index state_width = Rule::kSlots * width;
+  const Index state_width = kernels::row_state_width<Rule>(width, Rule::kRowWise);
   const GatherContribution contribution{dE, width};
   for (Index head = thread_index(); head < count; head += thread_count()) {
     if (!starts_run(sorted_rows, head)) continue;
-    const RowKey key = sorted_rows[head];
-    const auto row = static_cast<Index>(key);
+    const auto row = static_cast<Index>(sorted_rows[head]);
     Code* row_codes = codes + row * width;
+    float* w = rows + head * width;
+    float* g = gradients + head * width;
     const float scale = codec.scale_of(row), offset = codec.offset_of();
-    const std::uint64_t row_stream = kernels::combine(stream, static_cast<std::uint64_t>(row));
-    float max_abs = 0.0f;
     for (Index c = 0; c < width; ++c) {
-      const float g = run_gradient(sorted_rows, sorted_positions, count, head, c, contribution);
-      float w = kernels::dequantize(static_cast<float>(row_codes[c]), scale, offset);
-      rule.update_element(w, g, kernels::element_state<Rule>(state, row * state_width + c), width,
-                          k);
-      if (row_scales != nullptr) {
-        updated[head * width + c] = w;
-        max_abs = std::fmax(max_abs, std::fabs(w));
-      } else {
-        const float u = kernels::uniform01(row_stream, static_cast<std::uint64_t>(c));
-        row_codes[c] =
-            static_cast<Code>(kernels::quantize_stochastic(w, scale, offset, codec.bits, u));
-      }
+      w[c] = kernels::dequantize(static_cast<float>(row_codes[c]), scale, offset);
+      g[c] = run_gradient(sorted_rows, sorted_positions, count, head, c, contribution);
     }
-    if (row_scales == nullptr) continue;
-    const float fitted = kernels::symmetric_scale(max_abs, codec.bits);
-    row_scales[row] = fitted;
+    kernels::update_row(rule, w, g, kernels::element_state<Rule>(state, row * state_width), width,
+                        k, Rule::kRowWise);
+    float encoding_scale = scale;
+    if (learned) {
+      float step = scale;
+      const float step_gradient = kernels::lsq_step_gradient(w, g, width, step, codec.bits);
+      float* step_state =
+          kernels::element_state<Rule>(state, table_rows * state_width + row * Rule::kSlots);
+      kernels::update_row(rule, &step, &step_gradient, step_state, 1, step_k);
+      encoding_scale = std::fmax(step, kernels::kMinLearnedStep);
+      row_scales[row] = encoding_scale;
+    } else if (row_scales != nullptr) {
+      float max_abs = 0.0f;
+      for (Index c = 0; c < width; ++c) max_abs = std::fmax(max_abs, std::fabs(w[c]));
+      encoding_scale = kernels::symmetric_scale(max_abs, codec.bits);
+      row_scales[row] = encoding_scale;
+    }
+    const std::uint64_t row_stream = kernels::combine(stream, static_cast<std::uint64_t>(row));
     for (Index c = 0; c < width; ++c) {
       const float u = kernels::uniform01(row_stream, static_cast<std::uint64_t>(c));
       row_codes[c] = static_cast<Code>(
-          kernels::quantize_stochastic(updated[head * width + c], fitted, 0.0f, codec.bits, u));
+          kernels::quantize_stochastic(w[c], encoding_scale, offset, codec.bits, u));
     }
   }
 }
@@ -261,63 +270,47 @@ void GatherTable::lookup(const DeviceIds& ids, float* out) const {
 template <class Rule>
 void GatherTable::launch_update(const Rule& rule, float lr, std::uint64_t step, Index count,
                                 const float* dE) {
-  const auto k = rule.coefficients(lr, step);
-  if constexpr (Rule::kRowWise) {
-    launch_row_update(rule, k, count, dE);
-  } else {
-    launch_element_update(rule, k, step, count, dE);
-  }
-}
-
-template <class Rule>
-void GatherTable::launch_row_update(const Rule& rule, const typename Rule::Coefficients& k,
-                                    Index count, const float* dE) {
-  // fp32 rows only (train_step refused codes): the runs' gradients first, then each run's row
-  // at once, as the CPU's RowwiseOptimizer does.
-  detail::launch_runs_update(sorted_rows_.data(), sorted_positions_.data(), count, width_,
-                             detail::GatherContribution{dE, width_},
-                             static_cast<float*>(values_.data()), state_.data(), rule, k,
-                             updated_rows_, flags());
-}
-
-template <class Rule>
-void GatherTable::launch_element_update(const Rule& rule, const typename Rule::Coefficients& k,
-                                        std::uint64_t step, Index count, const float* dE) {
-  const unsigned long long* flags = this->flags();
-  float* row_scales = codec_.per_row ? row_scales_.data() : nullptr;
-  const detail::CodeScale scale{row_scales, codec_.scale, codec_.offset, codec_.bits()};
-  const std::uint64_t stream = kernels::combine(rounding_seed_, step);
-  if (codec_.per_row) updated_rows_.reserve(static_cast<std::size_t>(count * width_));
   switch (codec_.storage) {
     case DeviceCodec::Storage::fp32:
-      detail::launch(count * width_, detail::update_runs_kernel<Rule, detail::GatherContribution>,
-                     sorted_rows_.data(), sorted_positions_.data(), count, width_,
-                     detail::GatherContribution{dE, width_}, static_cast<float*>(values_.data()),
-                     state_.data(), rule, k, static_cast<float*>(nullptr), flags);
+      detail::launch_runs_update(sorted_rows_.data(), sorted_positions_.data(), count, width_,
+                                 detail::GatherContribution{dE, width_},
+                                 static_cast<float*>(values_.data()), state_.data(), rule,
+                                 rule.coefficients(lr, step), updated_rows_, flags());
       break;
     case DeviceCodec::Storage::int8:
-      detail::launch(count, detail::update_codes_kernel<Rule, std::int8_t>, sorted_rows_.data(),
-                     sorted_positions_.data(), count, dE, width_,
-                     static_cast<std::int8_t*>(values_.data()), row_scales, scale, stream,
-                     updated_rows_.data(), state_.data(), rule, k, flags);
+      launch_codes_update<Rule, std::int8_t>(rule, lr, step, count, dE);
       break;
     case DeviceCodec::Storage::int16:
-      detail::launch(count, detail::update_codes_kernel<Rule, std::int16_t>, sorted_rows_.data(),
-                     sorted_positions_.data(), count, dE, width_,
-                     static_cast<std::int16_t*>(values_.data()), row_scales, scale, stream,
-                     updated_rows_.data(), state_.data(), rule, k, flags);
+      launch_codes_update<Rule, std::int16_t>(rule, lr, step, count, dE);
       break;
   }
+}
+
+template <class Rule, class Code>
+void GatherTable::launch_codes_update(const Rule& rule, float lr, std::uint64_t step, Index count,
+                                      const float* dE) {
+  float* row_scales = codec_.per_row ? row_scales_.data() : nullptr;
+  const detail::CodeScale scale{row_scales, codec_.scale, codec_.offset, codec_.bits()};
+  updated_rows_.reserve(static_cast<std::size_t>(count * width_));
+  code_gradients_.reserve(static_cast<std::size_t>(count * width_));
+  // As the CPU: the steps' rate is the rows' (lr, the parameter's scale included) times theirs.
+  detail::launch(count, detail::update_codes_kernel<Rule, Code>, sorted_rows_.data(),
+                 sorted_positions_.data(), count, dE, width_, rows_,
+                 static_cast<Code*>(values_.data()), row_scales, scale, codec_.learned,
+                 kernels::combine(rounding_seed_, step), updated_rows_.data(),
+                 code_gradients_.data(), state_.data(), rule, rule.coefficients(lr, step),
+                 rule.coefficients(lr * codec_.step_lr_scale, step), flags());
 }
 
 void GatherTable::train_step(const DeviceIds& ids, const float* dE,
                              const DeviceOptimizer& optimizer) {
   check_batch(ids);
-  // Row-wise Adagrad has a row form on fp32 rows only.
-  const bool fp32 = codec_.storage == DeviceCodec::Storage::fp32;
-  ensure_optimizer_state(state_, state_slots_, static_cast<std::size_t>(rows_ * width_), optimizer,
-                         "cuda::GatherTable (" + method_ + ")",
-                         fp32 ? static_cast<std::size_t>(rows_) : 0);
+  // The CPU optimizer's state layout: [rows x slots x width] (a row rule: [rows x slots]), then
+  // [rows x slots] for learned step sizes (alpt).
+  const auto learned_steps = static_cast<std::size_t>(codec_.learned ? rows_ : 0);
+  ensure_optimizer_state(
+      state_, state_slots_, static_cast<std::size_t>(rows_ * width_) + learned_steps, optimizer,
+      "cuda::GatherTable (" + method_ + ")", static_cast<std::size_t>(rows_) + learned_steps);
   const Index count = ids.size();
   const auto n = static_cast<std::size_t>(count);
   step_rows_.reserve(n);

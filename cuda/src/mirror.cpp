@@ -32,7 +32,7 @@ namespace {
 
 /// The methods the CUDA backend has twins for, for error messages.
 constexpr const char* kTwinMethods =
-    "full, int8, int16, hash, adaembed, dedup, qr, mde, robe, cafe and cafe-ml";
+    "full, int8, int16, alpt, hash, adaembed, dedup, qr, mde, robe, cafe and cafe-ml";
 
 /// The table's parameter `name`, or null.
 const Parameter* find_parameter(const EmbeddingTable& table, const std::string& name) {
@@ -51,22 +51,19 @@ const Parameter& rows_parameter(const EmbeddingTable& table, const std::string& 
   throw InvalidArgument("cuda: method '" + method + "' has no 'rows' parameter");
 }
 
-/// The device form of `param`'s codec; learned step sizes (alpt) have none.
-DeviceCodec device_codec(const Parameter& param, const std::string& method) {
+/// The device form of `param`'s codec.
+DeviceCodec device_codec(const Parameter& param) {
   const CodecSpec& spec = param.codec();
   DeviceCodec codec;
   codec.storage = spec.codec == Codec::int8    ? DeviceCodec::Storage::int8
                   : spec.codec == Codec::int16 ? DeviceCodec::Storage::int16
                                                : DeviceCodec::Storage::fp32;
   if (spec.codec == Codec::fp32) return codec;
-  if (spec.scale_mode == ScaleMode::learned) {
-    throw InvalidArgument("cuda: method '" + method +
-                          "' learns its step sizes; the CUDA backend has no table for that yet "
-                          "(it has " + kTwinMethods + ")");
-  }
-  codec.per_row = spec.scale_mode == ScaleMode::per_row;
+  codec.learned = spec.scale_mode == ScaleMode::learned;
+  codec.per_row = spec.scale_mode == ScaleMode::per_row || codec.learned;
   codec.scale = spec.scale;
   codec.offset = spec.offset;
+  codec.step_lr_scale = spec.step_lr_scale;
   return codec;
 }
 
@@ -124,8 +121,9 @@ GatherTable GatherTable::mirror(const EmbeddingTable& table) {
     }
   } else {
     throw InvalidArgument("cuda: method '" + method_of(table, "?") +
-                          "' has no cuda::GatherTable; it has full, int8, int16, hash, adaembed "
-                          "and dedup (qr: cuda::QrTable, mde: cuda::MdeTable, cafe and cafe-ml: "
+                          "' has no cuda::GatherTable; it has full, int8, int16, alpt, hash, "
+                          "adaembed and dedup (qr: cuda::QrTable, mde: cuda::MdeTable, cafe and "
+                          "cafe-ml: "
                           "cuda::CafeTable)");
   }
   const Parameter& rows = rows_parameter(table, method);
@@ -133,7 +131,7 @@ GatherTable GatherTable::mirror(const EmbeddingTable& table) {
   host.rows = rows.rows();
   host.width = rows.width();
   host.values = rows.storage();
-  host.codec = device_codec(rows, method);
+  host.codec = device_codec(rows);
   if (host.codec.per_row) host.row_scales = rows.row_scales();
   host.lr_scale = rows.lr_scale();
   host.rounding_seed = XXH64(rows.name().data(), rows.name().size(), 0);
@@ -144,9 +142,9 @@ GatherTable GatherTable::mirror(const EmbeddingTable& table) {
 void GatherTable::copy_rows_to(EmbeddingTable& table) const {
   for (Parameter* p : table.parameters()) {
     if (p->name() != "rows") continue;
-    const DeviceCodec codec = device_codec(*p, table.spec());
+    const DeviceCodec codec = device_codec(*p);
     if (codec.storage != codec_.storage || codec.per_row != codec_.per_row ||
-        p->rows() != rows_ || p->width() != width_) {
+        codec.learned != codec_.learned || p->rows() != rows_ || p->width() != width_) {
       throw InvalidArgument("cuda: cannot copy " + std::to_string(rows_) + " x " +
                             std::to_string(width_) + " device rows of " +
                             std::to_string(codec_.bits()) + "-bit values into '" + table.spec() +

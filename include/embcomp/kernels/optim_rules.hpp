@@ -132,8 +132,8 @@ EMBCOMP_HD float* element_state(float* state, Index offset) {
 /// One row of `width` elements whose state is row_state_width<Rule>(width, by_row) values: the
 /// rule's row form when `by_row` (a rule with kRowWise), else its update_element over the row.
 template <class Rule>
-void update_row(const Rule& rule, float* w, const float* g, float* state, Index width,
-                const typename Rule::Coefficients& k, bool by_row = false) {
+EMBCOMP_HD void update_row(const Rule& rule, float* w, const float* g, float* state, Index width,
+                           const typename Rule::Coefficients& k, bool by_row = false) {
   if constexpr (Rule::kRowWise) {
     if (by_row) {
       rule.update_row(w, g, state, width, k);

@@ -47,6 +47,10 @@ EMBCOMP_HD float lsq_step_gradient(const float* w, const float* g, Index width, 
   return sum / std::sqrt(static_cast<float>(width) * code_max(bits));
 }
 
+/// The smallest learned step size (ALPT): unbounded, a step could reach 0 or below, where
+/// decoding loses the row's sign or every value (methods/alpt.hpp).
+inline constexpr float kMinLearnedStep = 1e-10f;
+
 /// Symmetric per-row scale that maps the row's largest magnitude to the largest code;
 /// an all-zero row gets scale 1 so that decoding stays exact.
 EMBCOMP_HD float symmetric_scale(float max_abs, int bits) {

@@ -18,6 +18,7 @@
 #include "embcomp/kernels/gather.hpp"
 #include "embcomp/kernels/hash.hpp"
 #include "embcomp/kernels/optim_rules.hpp"
+#include "embcomp/kernels/quantize.hpp"
 
 namespace embcomp {
 
@@ -322,10 +323,6 @@ class RowwiseOptimizer : public Optimizer {
   template <class RowOf, class GradOf>
   void update_rows(Parameter& param, float* state, Index count, RowOf row_of, GradOf grad_of);
 
-  /// The smallest learned step size: ALPT's steps were unbounded and could reach 0 or below,
-  /// where decoding loses the row's sign or every value (methods/alpt.hpp).
-  static constexpr float kMinStep = 1e-10f;
-
   Rule rule_;
 };
 
@@ -392,7 +389,7 @@ void RowwiseOptimizer<Rule>::update_rows(Parameter& param, float* state, Index c
         const float g = kernels::lsq_step_gradient(row.data(), grad_of(i), width, step,
                                                    param.codec().bits());
         kernels::update_row(rule_, &step, &g, step_state + r * Rule::kSlots, 1, step_coefficients);
-        param.set_step(r, std::fmax(step, kMinStep));
+        param.set_step(r, std::fmax(step, kernels::kMinLearnedStep));
       }
       param.write_row(r, row.data(), stream);
     }

@@ -1,5 +1,6 @@
 // The CUDA twin of the tables whose embedding is one stored row (full, hash, full's int8 and
-// int16 forms, adaembed's hot and cold rows, and dedup's rows in either stage: stacked before
+// int16 forms, alpt's codes with learned step sizes, adaembed's hot and cold rows, and dedup's
+// rows in either stage: stacked before
 // the merge, kept blocks through its block remap after): the rows live on the device, lookup reads
 // device id batches into device outputs, and train_step is the backward fused with the optimizer
 // (TBE-style): the gradient rows are summed and applied in one kernel, never written out. Shapes
@@ -11,11 +12,14 @@
 //   sort (row, p) by row (CUB radix sort, stable)
 //   for the head of every run of equal rows r and every column c, one thread: g = sum of
 //   dE[p][c] over r's positions in ascending p (the CPU's order, so the same sum bit for bit),
-//   then the optimizer's rule (kernels/optim_rules.hpp) updates W[r][c] and its state.
-//   Integer codes (int8, int16): one thread per run decodes the row, updates every element,
-//   and writes it back with the CPU's stochastic rounding (the same counter-based noise,
-//   kernels/random.hpp, keyed by the parameter's name and the step), refitting a per-row scale
-//   first where the codec has one.
+//   then the optimizer's rule (kernels/optim_rules.hpp) updates W[r][c] and its state (a row
+//   rule: the run's gradient buffered, then the row at once).
+//   Integer codes (int8, int16, alpt): one thread per run does what the CPU's optimizer does
+//   for a row of codes (RowwiseOptimizer::update_rows): decodes the row, sums its gradient,
+//   updates it by the rule (by row for a row rule), steps a learned step size by LSQ's gradient
+//   (alpt), and writes it back with the CPU's stochastic rounding (the same counter-based
+//   noise, kernels/random.hpp, keyed by the parameter's name and the step), refitting a
+//   per-row scale first where the codec has one.
 // Three kernels (rows and checks, CUB's sort, update) and one 16-byte read back per step.
 #pragma once
 
@@ -36,15 +40,18 @@ namespace detail {
 struct BatchRows;
 }
 
-/// How a device table stores its rows (core/parameter.hpp's CodecSpec without learned steps):
-/// fp32, or int8/int16 codes read as code * scale + offset with one global (scale, offset), or
-/// with a symmetric scale per row (offset 0).
+/// How a device table stores its rows (core/parameter.hpp's CodecSpec): fp32, or int8/int16
+/// codes read as code * scale + offset with one global (scale, offset), or with a scale per row
+/// (offset 0): fitted to the row (symmetric) after each update, or learned (alpt's step sizes,
+/// stepped by the optimizer at its learning rate times step_lr_scale).
 struct DeviceCodec {
   enum class Storage : std::uint8_t { fp32, int8, int16 };
   Storage storage = Storage::fp32;
-  bool per_row = false;
+  bool per_row = false;  ///< a scale per row (fitted, or learned)
+  bool learned = false;  ///< per_row scales that the optimizer learns
   float scale = 1.0f;
   float offset = 0.0f;
+  float step_lr_scale = 1.0f;  ///< learned: the steps' learning rate, relative to the rows'
 
   int bits() const { return storage == Storage::int8 ? 8 : storage == Storage::int16 ? 16 : 32; }
   std::size_t value_bytes() const { return static_cast<std::size_t>(bits() / 8); }
@@ -84,11 +91,11 @@ class GatherTable : public DeviceTable {
               std::vector<Index> cardinalities, const HostRows& rows,
               const HostHotSets& hot_sets = {}, const HostBlockRemap& remap = {});
 
-  /// A device copy of `table`: full, int8 or int16 (global or per-row scales), hash (any
+  /// A device copy of `table`: full, int8 or int16 (global or per-row scales), alpt, hash (any
   /// bucket function or layout), adaembed (any hot-set encoding), or dedup in its current stage
   /// (a multi-stage method's twin mirrors one stage: after begin_stage on the CPU table, copy the
-  /// rows back first and mirror it again). Any other method, and learned step sizes (alpt),
-  /// have no GatherTable: InvalidArgument naming the method.
+  /// rows back first and mirror it again). Any other method has no GatherTable:
+  /// InvalidArgument naming the method.
   static GatherTable mirror(const EmbeddingTable& table);
 
   Index rows() const { return rows_; }
@@ -109,16 +116,13 @@ class GatherTable : public DeviceTable {
  private:
   /// What the kernels need to find the rows of `ids` and report a bad one.
   detail::BatchRows batch_rows(const DeviceIds& ids) const;
+  /// The sorted runs' update at learning rate `lr` (the rows'), on fp32 rows or codes.
   template <class Rule>
   void launch_update(const Rule& rule, float lr, std::uint64_t step, Index count, const float* dE);
-  /// Row-wise Adagrad on fp32 rows: the runs' gradients buffered, then one thread per row.
-  template <class Rule>
-  void launch_row_update(const Rule& rule, const typename Rule::Coefficients& k, Index count,
-                         const float* dE);
-  /// An element rule, on fp32 rows or codes.
-  template <class Rule>
-  void launch_element_update(const Rule& rule, const typename Rule::Coefficients& k,
-                             std::uint64_t step, Index count, const float* dE);
+  /// Integer codes: one thread per run, decode, update, (learned step,) encode.
+  template <class Rule, class Code>
+  void launch_codes_update(const Rule& rule, float lr, std::uint64_t step, Index count,
+                           const float* dE);
 
   Index rows_ = 0;
   Index width_ = 0;
@@ -139,8 +143,9 @@ class GatherTable : public DeviceTable {
   // Scratch, kept across calls so that steps do not allocate.
   DeviceArray<std::uint32_t> step_rows_, sorted_rows_;  ///< rows as sort keys
   DeviceArray<std::int32_t> positions_, sorted_positions_;
-  /// Per-row scales: a run's updated row before encoding; row-wise Adagrad: a run's gradient.
+  /// fp32 rows, a row rule: a run's gradient; codes: a run's decoded, updated row.
   DeviceArray<float> updated_rows_;
+  DeviceArray<float> code_gradients_;  ///< codes: a run's gradient row
 };
 
 }  // namespace embcomp::cuda
