@@ -58,6 +58,14 @@ void DeviceTable::reset_flags() const {
   fill_device(flags_.data(), 0xFF, sizeof(Flags));
 }
 
+void DeviceTable::check_only_parameter(const std::string& parameter, const char* name,
+                                       const char* owner) const {
+  if (parameter != name) {
+    throw InvalidArgument(std::string(owner) + " (" + method_ + "): no parameter '" + parameter +
+                          "' (its one parameter is '" + name + "')");
+  }
+}
+
 void DeviceTable::throw_on_flags(const DeviceIds& ids, Index width) const {
   const Flags flags = flags_.to_host()[0];
   if (flags.bad_id_position != detail::kNone) {

@@ -332,20 +332,8 @@ void GatherTable::train_step(const DeviceIds& ids, const float* dE,
   steps_ = step;
 }
 
-namespace {
-
-/// InvalidArgument unless `parameter` names a GatherTable's one parameter, "rows".
-void check_rows_name(const std::string& parameter, const std::string& method) {
-  if (parameter != "rows") {
-    throw InvalidArgument("cuda::GatherTable (" + method + "): no parameter '" + parameter +
-                          "' (its one parameter is 'rows')");
-  }
-}
-
-}  // namespace
-
 std::vector<float> GatherTable::rows_to_host(const std::string& parameter) const {
-  check_rows_name(parameter, method_);
+  check_only_parameter(parameter, "rows", "cuda::GatherTable");
   const auto size = static_cast<std::size_t>(rows_ * width_);
   std::vector<float> rows(size);
   if (codec_.storage == DeviceCodec::Storage::fp32) {
@@ -374,7 +362,7 @@ std::vector<float> GatherTable::rows_to_host(const std::string& parameter) const
 }
 
 std::vector<float> GatherTable::state_to_host(const std::string& parameter) const {
-  check_rows_name(parameter, method_);
+  check_only_parameter(parameter, "rows", "cuda::GatherTable");
   return state_slots_ > 0 ? state_.to_host() : std::vector<float>{};
 }
 

@@ -139,25 +139,13 @@ void RobeTable::train_step(const DeviceIds& ids, const float* dE,
   steps_ = step;
 }
 
-namespace {
-
-/// InvalidArgument unless `parameter` names the table's one parameter, "array".
-void check_array_name(const std::string& parameter, const std::string& method) {
-  if (parameter != "array") {
-    throw InvalidArgument("cuda::RobeTable (" + method + "): no parameter '" + parameter +
-                          "' (its one parameter is 'array')");
-  }
-}
-
-}  // namespace
-
 std::vector<float> RobeTable::rows_to_host(const std::string& parameter) const {
-  check_array_name(parameter, method_);
+  check_only_parameter(parameter, "array", "cuda::RobeTable");
   return array_.values.to_host();
 }
 
 std::vector<float> RobeTable::state_to_host(const std::string& parameter) const {
-  check_array_name(parameter, method_);
+  check_only_parameter(parameter, "array", "cuda::RobeTable");
   return array_.state_slots > 0 ? array_.state.to_host() : std::vector<float>{};
 }
 

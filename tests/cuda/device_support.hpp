@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <initializer_list>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
@@ -150,6 +151,36 @@ std::vector<std::string> check_same_parameters(const EmbeddingTable& cpu,
   }
   CHECK(device.steps() == optimizer.steps());
   return compared;
+}
+
+/// Checks, on a twin `device` of `cpu` (collision_schema, d = 16): one SGD step on the device
+/// and copy_rows_to put the device's parameters in `cpu`; then a bad id and a NaN in dE are
+/// refused (the id named) with `parameter` unchanged and one step counted. Returns the batch
+/// it stepped on, for the caller's own refusals.
+template <class DeviceTableT>
+std::vector<Index> check_copy_back_and_bad_input(EmbeddingTable& cpu, DeviceTableT& device,
+                                                 const std::string& parameter) {
+  const auto ids = skewed_ids(cpu.schema(), 32, 5);
+  device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, ids,
+              normal_values(ids.size() * 16, 6));
+  const auto before = lookup(cpu, ids);
+  device.copy_rows_to(cpu);
+  CHECK(lookup(cpu, ids) != before);
+  CHECK(lookup(cpu, ids) == device_lookup(device, ids, 16));
+
+  const auto trained = device.rows_to_host(parameter);
+  auto bad = ids;
+  bad[3 * 6 + 4] = 1;  // field 4 has one id
+  CHECK_THROWS_WITH(device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, bad,
+                                normal_values(ids.size() * 16, 7)),
+                    Catch::Contains("id 1 at position 22 (field 4)"));
+  auto nan = normal_values(ids.size() * 16, 7);
+  nan[77] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH(device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, ids, nan),
+                    Catch::Contains("row 4, column 13"));
+  CHECK(device.rows_to_host(parameter) == trained);
+  CHECK(device.steps() == 1);
+  return ids;
 }
 
 /// SGD, Adagrad and Adam, fresh.

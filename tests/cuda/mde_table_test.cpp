@@ -65,24 +65,8 @@ TEST_CASE("cuda mde copies its tables back and refuses bad input", "[cuda]") {
   if (!backend_ready()) return;
   const auto cpu = cpu_mde("mde");
   auto device = cuda::MdeTable::mirror(*cpu);
-  const auto ids = skewed_ids(cpu->schema(), 32, 5);
-  device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, ids,
-              normal_values(ids.size() * 16, 6));
-  const auto before = lookup(*cpu, ids);
-  device.copy_rows_to(*cpu);
-  CHECK(lookup(*cpu, ids) != before);
-  CHECK(lookup(*cpu, ids) == device_lookup(device, ids, 16));
-
+  const auto ids = check_copy_back_and_bad_input(*cpu, device, "field0.projection");
   const auto trained = device.rows_to_host("field0.projection");
-  auto bad = ids;
-  bad[3 * 6 + 4] = 1;  // field 4 has one id
-  CHECK_THROWS_WITH(device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, bad,
-                                normal_values(ids.size() * 16, 7)),
-                    Catch::Contains("id 1 at position 22 (field 4)"));
-  auto nan = normal_values(ids.size() * 16, 7);
-  nan[77] = std::numeric_limits<float>::quiet_NaN();
-  CHECK_THROWS_AS(device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, ids, nan),
-                  NonFiniteGradient);
   // Row-wise Adagrad has no row form here (the projections are dense).
   CHECK_THROWS_WITH(device_step(device, {cuda::DeviceOptimizer::Kind::rowwise_adagrad, 0.5f}, ids,
                                 normal_values(ids.size() * 16, 8)),

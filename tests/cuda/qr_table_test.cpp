@@ -46,22 +46,8 @@ TEST_CASE("cuda qr copies its tables back and refuses bad input", "[cuda]") {
   if (!backend_ready()) return;
   const auto cpu = cpu_qr("qr:op=mul,threshold=40");
   auto device = cuda::QrTable::mirror(*cpu);
-  const auto ids = skewed_ids(cpu->schema(), 32, 5);
-  device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, ids,
-              normal_values(ids.size() * 16, 6));
-  const auto before = lookup(*cpu, ids);
-  device.copy_rows_to(*cpu);
-  CHECK(lookup(*cpu, ids) != before);
-  CHECK(lookup(*cpu, ids) == device_lookup(device, ids, 16));
-
+  const auto ids = check_copy_back_and_bad_input(*cpu, device, "quotient");
   const auto trained = device.rows_to_host("quotient");
-  auto bad = ids;
-  bad[3 * 6 + 4] = 1;  // field 4 has one id
-  CHECK_THROWS_WITH(device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, bad,
-                                normal_values(ids.size() * 16, 7)),
-                    Catch::Contains("id 1 at position 22 (field 4)"));
-  CHECK(device.rows_to_host("quotient") == trained);
-  CHECK(device.steps() == 1);
   // Its state is SGD's (none): another optimizer cannot take over.
   CHECK_THROWS_WITH(device_step(device, {cuda::DeviceOptimizer::Kind::rowwise_adagrad, 0.5f}, ids,
                                 normal_values(ids.size() * 16, 8)),

@@ -4,8 +4,6 @@
 // GPU. Bit for bit, as the gather tables (gather_table_test).
 #include <catch2/catch.hpp>
 
-#include <limits>
-
 #include "cuda/device_support.hpp"
 #include "embcomp/cuda/robe_table.hpp"
 #include "embcomp/methods/robe.hpp"
@@ -55,26 +53,7 @@ TEST_CASE("cuda robe copies its array back and refuses bad input", "[cuda]") {
   if (!backend_ready()) return;
   const auto cpu = cpu_robe("robe:chunks=4");
   auto device = cuda::RobeTable::mirror(*cpu);
-  const auto ids = skewed_ids(cpu->schema(), 32, 5);
-  device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, ids,
-              normal_values(ids.size() * 16, 6));
-  const auto before = lookup(*cpu, ids);
-  device.copy_rows_to(*cpu);
-  CHECK(lookup(*cpu, ids) != before);
-  CHECK(lookup(*cpu, ids) == device_lookup(device, ids, 16));
-
-  const auto trained = device.rows_to_host("array");
-  auto bad = ids;
-  bad[3 * 6 + 4] = 1;  // field 4 has one id
-  CHECK_THROWS_WITH(device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, bad,
-                                normal_values(ids.size() * 16, 7)),
-                    Catch::Contains("id 1 at position 22 (field 4)"));
-  auto nan = normal_values(ids.size() * 16, 7);
-  nan[77] = std::numeric_limits<float>::quiet_NaN();
-  CHECK_THROWS_WITH(device_step(device, {cuda::DeviceOptimizer::Kind::sgd, 0.5f}, ids, nan),
-                    Catch::Contains("row 4, column 13"));
-  CHECK(device.rows_to_host("array") == trained);
-  CHECK(device.steps() == 1);
+  check_copy_back_and_bad_input(*cpu, device, "array");
   CHECK_THROWS_AS(device.rows_to_host("rows"), InvalidArgument);
   CHECK_THROWS_AS(
       cuda::RobeTable::mirror(*make_table("hash", TableArgs(collision_schema(), Budget{8.0}, 3))),

@@ -134,6 +134,10 @@ class DeviceTable {
   void check_batch(const DeviceIds& ids) const;
   /// Clears the flags (asynchronously) before a call's kernels.
   void reset_flags() const;
+  /// InvalidArgument unless `parameter` is `name`, the one parameter of this `owner` (a twin's
+  /// class name).
+  void check_only_parameter(const std::string& parameter, const char* name,
+                            const char* owner) const;
   /// Reads the flags back and throws for what they report (dE rows of `width`).
   void throw_on_flags(const DeviceIds& ids, Index width) const;
   unsigned long long* flags() const { return reinterpret_cast<unsigned long long*>(flags_.data()); }
