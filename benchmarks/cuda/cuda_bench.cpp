@@ -4,11 +4,15 @@
 //   full lookup    the same table as `full` (8 fields of 2^23 ids), uniform random ids
 //   hash lookup    `hash` at 5x: a 4 GiB table of 8 fields of 5 * 2^23 ids
 //   int8           `int8` (global scale) on full's schema: lookup and an SGD step
+//   alpt           `alpt` (int8 codes, a learned step per row) on full's schema: lookup and an
+//                  SGD step (the step size stepped too)
 //   qr             `qr` (op=mul) at 100x on full's schema: lookup and an SGD step
 //   mde            `mde` at 8x on fields of 2^23 down to 2^9 ids (widths 16 down to 1, most
 //                  projected): lookup and an SGD step
 //   cafe           `cafe` at 1000x on full's schema (the HotSketch on the host: the ids and
 //                  norms cross PCIe each step): lookup and an SGD step, beside `hash` at 1000x
+//   robe           `robe` at 1000x on full's schema (an array of about a million cells): lookup and an
+//                  SGD step (the B*F*d elements sorted by cell), beside `hash` at 1000x
 //   train steps    full's fused backward + update (sgd, adam), positions per second
 // Each figure is the median of 5 timed repetitions of `kIterations` calls after a warm-up;
 // lookups and steps include their input checks (one 16-byte copy each way per call).
@@ -28,6 +32,7 @@
 #include "embcomp/cuda/mde_table.hpp"
 #include "embcomp/cuda/qr_table.hpp"
 #include "embcomp/cuda/raw_gather.hpp"
+#include "embcomp/cuda/robe_table.hpp"
 #include "embcomp/registry.hpp"
 
 namespace {
@@ -103,6 +108,8 @@ int main(int argc, char** argv) {
   const auto hash = embcomp::cuda::GatherTable::mirror(*hash_cpu);
   const auto int8_cpu = embcomp::make_table("int8", embcomp::TableArgs(full_schema, {1.0}, 1));
   auto int8 = embcomp::cuda::GatherTable::mirror(*int8_cpu);
+  const auto alpt_cpu = embcomp::make_table("alpt", embcomp::TableArgs(full_schema, {1.0}, 1));
+  auto alpt = embcomp::cuda::GatherTable::mirror(*alpt_cpu);
   const auto qr_cpu = embcomp::make_table("qr", embcomp::TableArgs(full_schema, {100.0}, 1));
   auto qr = embcomp::cuda::QrTable::mirror(*qr_cpu);
   // mde needs fields of different sizes to give them different widths.
@@ -117,6 +124,8 @@ int main(int argc, char** argv) {
   const auto hash1000_cpu =
       embcomp::make_table("hash", embcomp::TableArgs(full_schema, {1000.0}, 1));
   auto hash1000 = embcomp::cuda::GatherTable::mirror(*hash1000_cpu);
+  const auto robe_cpu = embcomp::make_table("robe", embcomp::TableArgs(full_schema, {1000.0}, 1));
+  auto robe = embcomp::cuda::RobeTable::mirror(*robe_cpu);
   auto trained_sgd = embcomp::cuda::GatherTable::mirror(*full_cpu);
   auto trained_adam = embcomp::cuda::GatherTable::mirror(*full_cpu);
 
@@ -166,6 +175,13 @@ int main(int argc, char** argv) {
         {"int8 train step sgd" + at, static_cast<double>(positions) / seconds_per_call([&] {
                                        int8.train_step(full_batch, device_dE.data(), sgd);
                                      })});
+    rows.push_back({"alpt lookup" + at, static_cast<double>(positions) / seconds_per_call([&] {
+                                          alpt.lookup(full_batch, out.data());
+                                        })});
+    rows.push_back(
+        {"alpt train step sgd" + at, static_cast<double>(positions) / seconds_per_call([&] {
+                                       alpt.train_step(full_batch, device_dE.data(), sgd);
+                                     })});
     rows.push_back({"qr lookup 100x" + at, static_cast<double>(positions) / seconds_per_call([&] {
                                              qr.lookup(full_batch, out.data());
                                            })});
@@ -192,6 +208,13 @@ int main(int argc, char** argv) {
     rows.push_back(
         {"hash train step sgd 1000x" + at, static_cast<double>(positions) / seconds_per_call([&] {
                                              hash1000.train_step(full_batch, device_dE.data(), sgd);
+                                           })});
+    rows.push_back({"robe lookup 1000x" + at,
+                    static_cast<double>(positions) /
+                        seconds_per_call([&] { robe.lookup(full_batch, out.data()); })});
+    rows.push_back(
+        {"robe train step sgd 1000x" + at, static_cast<double>(positions) / seconds_per_call([&] {
+                                             robe.train_step(full_batch, device_dE.data(), sgd);
                                            })});
     for (auto* trained : {&trained_sgd, &trained_adam}) {
       const embcomp::cuda::DeviceOptimizer optimizer{
