@@ -47,4 +47,10 @@ inline unsigned long long atomicMin(unsigned long long* address, unsigned long l
   return old;
 }
 
+inline unsigned long long atomicAdd(unsigned long long* address, unsigned long long value) {
+  const unsigned long long old = *address;
+  *address = old + value;
+  return old;
+}
+
 }  // namespace embcomp::cuda::shim

@@ -21,6 +21,7 @@
 namespace embcomp::cuda::detail {
 
 #if !defined(__CUDACC__)
+using shim::atomicAdd;
 using shim::atomicMin;
 using shim::blockDim;
 using shim::blockIdx;

@@ -238,6 +238,13 @@ detail::BatchRows GatherTable::batch_rows(const DeviceIds& ids) const {
           {remap_.size() > 0 ? remap_.data() : nullptr, block_rows_}};
 }
 
+float* GatherTable::fp32_rows() {
+  if (codec_.storage != DeviceCodec::Storage::fp32) {
+    throw InvalidArgument("cuda::GatherTable (" + method_ + "): its rows are integer codes");
+  }
+  return static_cast<float*>(values_.data());
+}
+
 void GatherTable::lookup(const DeviceIds& ids, float* out) const {
   check_batch(ids);
   reset_flags();

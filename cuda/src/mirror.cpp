@@ -10,6 +10,7 @@
 
 #include "cafe_router.hpp"
 #include "embcomp/cuda/cafe_table.hpp"
+#include "embcomp/cuda/deeplight_table.hpp"
 #include "embcomp/cuda/gather_table.hpp"
 #include "embcomp/cuda/mde_table.hpp"
 #include "embcomp/cuda/qr_table.hpp"
@@ -17,6 +18,7 @@
 #include "embcomp/methods/adaembed.hpp"
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/dedup.hpp"
+#include "embcomp/methods/deeplight.hpp"
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
@@ -32,7 +34,7 @@ namespace {
 
 /// The methods the CUDA backend has twins for, for error messages.
 constexpr const char* kTwinMethods =
-    "full, int8, int16, alpt, hash, adaembed, dedup, qr, mde, robe, cafe and cafe-ml";
+    "full, int8, int16, alpt, hash, adaembed, dedup, deeplight, qr, mde, robe, cafe and cafe-ml";
 
 /// The table's parameter `name`, or null.
 const Parameter* find_parameter(const EmbeddingTable& table, const std::string& name) {
@@ -72,6 +74,20 @@ std::string method_of(const EmbeddingTable& table, const char* fallback) {
   return spec.empty() ? fallback : spec.substr(0, spec.find(':'));
 }
 
+/// The device rows of a GatherTable from the CPU table's "rows" parameter.
+HostRows host_rows(const EmbeddingTable& table, const std::string& method) {
+  const Parameter& rows = rows_parameter(table, method);
+  HostRows host;
+  host.rows = rows.rows();
+  host.width = rows.width();
+  host.values = rows.storage();
+  host.codec = device_codec(rows);
+  if (host.codec.per_row) host.row_scales = rows.row_scales();
+  host.lr_scale = rows.lr_scale();
+  host.rounding_seed = XXH64(rows.name().data(), rows.name().size(), 0);
+  return host;
+}
+
 }  // namespace
 
 std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table) {
@@ -83,6 +99,9 @@ std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table) {
   }
   if (dynamic_cast<const embcomp::MdeTable*>(&table) != nullptr) {
     return std::make_unique<MdeTable>(MdeTable::mirror(table));
+  }
+  if (auto* deeplight = dynamic_cast<embcomp::DeepLightTable*>(&table)) {
+    return std::make_unique<DeepLightTable>(DeepLightTable::mirror(*deeplight));
   }
   if (dynamic_cast<const embcomp::RobeTable*>(&table) != nullptr) {
     return std::make_unique<RobeTable>(RobeTable::mirror(table));
@@ -126,17 +145,8 @@ GatherTable GatherTable::mirror(const EmbeddingTable& table) {
                           "cafe-ml: "
                           "cuda::CafeTable)");
   }
-  const Parameter& rows = rows_parameter(table, method);
-  HostRows host;
-  host.rows = rows.rows();
-  host.width = rows.width();
-  host.values = rows.storage();
-  host.codec = device_codec(rows);
-  if (host.codec.per_row) host.row_scales = rows.row_scales();
-  host.lr_scale = rows.lr_scale();
-  host.rounding_seed = XXH64(rows.name().data(), rows.name().size(), 0);
-  return GatherTable(method, std::move(fields), table.schema().cardinalities, host, hot_sets,
-                     remap);
+  return GatherTable(method, std::move(fields), table.schema().cardinalities,
+                     host_rows(table, method), hot_sets, remap);
 }
 
 void GatherTable::copy_rows_to(EmbeddingTable& table) const {
@@ -157,6 +167,22 @@ void GatherTable::copy_rows_to(EmbeddingTable& table) const {
     return;
   }
   throw InvalidArgument("cuda: '" + table.spec() + "' has no 'rows' parameter");
+}
+
+DeepLightTable DeepLightTable::mirror(embcomp::DeepLightTable& table) {
+  if (table.finalized()) {
+    throw InvalidArgument("cuda: '" + table.spec() +
+                          "' is finalized; its sparse serving rows are the CPU table's");
+  }
+  const std::string method = method_of(table, embcomp::DeepLightTable::kKey);
+  return DeepLightTable(GatherTable(method, table.field_rows(), table.schema().cardinalities,
+                                    host_rows(table, method)),
+                        table);
+}
+
+void DeepLightTable::after_step(const StepContext& ctx) {
+  const Index zeros = schedule_->scheduled_zeros(ctx);
+  if (zeros >= 0) prune(zeros);
 }
 
 QrTable QrTable::mirror(const EmbeddingTable& table) {

@@ -44,6 +44,7 @@
 #include "embcomp/core/options.hpp"
 #include "embcomp/core/row_table.hpp"
 #include "embcomp/kernels/magnitude.hpp"
+#include "embcomp/kernels/row_map.hpp"
 #include "embcomp/serving/sparse_table.hpp"
 #include "embcomp/table.hpp"
 
@@ -127,13 +128,24 @@ class DeepLightTable : public GatherTable<DeepLightTable> {
   bool may_become_best() const override { return !pruning() || schedule_.reached(rate_[0]); }
 
   void after_step(const StepContext& ctx) override {
-    if (!pruning()) return;
-    const bool scheduled = ctx.stage_step % every_ == 0 || ctx.stage_step == ctx.stage_steps;
-    if (!scheduled && !ctx.evaluation_follows) return;
-    const double rho = schedule_.rate(ctx.stage_step, std::max<Index>(ctx.stage_steps, 1));
-    prune_to(std::round(rho * elements(schema())));
-    rate_[0] = rho;
+    const Index zeros = scheduled_zeros(ctx);
+    if (zeros >= 0) prune_to(static_cast<double>(zeros));
   }
+
+  /// The prune the schedule calls for after the step `ctx` describes: the entries to zero
+  /// (kernels::prune_smallest), or -1 for none; records its rate. after_step prunes the rows
+  /// with it; the CUDA twin (cuda::DeepLightTable) prunes the device's rows with it.
+  Index scheduled_zeros(const StepContext& ctx) {
+    if (!pruning()) return -1;
+    const bool scheduled = ctx.stage_step % every_ == 0 || ctx.stage_step == ctx.stage_steps;
+    if (!scheduled && !ctx.evaluation_follows) return -1;
+    const double rho = schedule_.rate(ctx.stage_step, std::max<Index>(ctx.stage_steps, 1));
+    rate_[0] = rho;
+    return static_cast<Index>(std::round(rho * elements(schema())));
+  }
+
+  /// Each field's rows in the stacked table (as full's).
+  std::vector<kernels::FieldRows> field_rows() const { return kernels::stacked_fields(offsets_); }
 
   std::vector<TableStatistic> statistics() const override {
     return {{"target_nonzeros", static_cast<double>(nonzeros_)},

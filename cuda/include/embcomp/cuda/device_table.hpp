@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "embcomp/core/stage.hpp"
 #include "embcomp/core/types.hpp"
 #include "embcomp/cuda/device_memory.hpp"
 #include "embcomp/kernels/optim_rules.hpp"
@@ -111,6 +112,9 @@ class DeviceTable {
   /// Its optimizer state [rows x slots*width] (the CPU optimizer's layout), copied to the host;
   /// empty before the first step of a stateful optimizer.
   virtual std::vector<float> state_to_host(const std::string& parameter) const = 0;
+  /// The method's work after each step (the CPU table's after_step): none for most twins (cafe's
+  /// sketch inserts run inside train_step); deeplight's scheduled prune.
+  virtual void after_step(const StepContext& /*ctx*/) {}
   /// Writes every parameter into `table`'s of the same names, codecs and shapes (the table this
   /// one mirrors, e.g. before saving its checkpoint). InvalidArgument, with nothing written,
   /// where `table` has no such parameters.
@@ -153,9 +157,10 @@ class DeviceTable {
   mutable DeviceArray<Flags> flags_;
 };
 
-/// The device twin of `table`, by its method: GatherTable (full, int8, int16, hash, adaembed,
-/// dedup), QrTable, MdeTable, RobeTable or CafeTable (cafe, cafe-ml; it routes through `table`,
-/// which must then outlive it). InvalidArgument naming the method where it has no twin.
+/// The device twin of `table`, by its method: GatherTable (full, int8, int16, alpt, hash,
+/// adaembed, dedup), DeepLightTable, QrTable, MdeTable, RobeTable or CafeTable (cafe, cafe-ml).
+/// The deeplight and cafe twins read `table` (its schedule, its sketch), which must then outlive
+/// them. InvalidArgument naming the method where it has no twin.
 std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table);
 
 }  // namespace embcomp::cuda

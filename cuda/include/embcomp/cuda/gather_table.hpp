@@ -113,6 +113,10 @@ class GatherTable : public DeviceTable {
   std::vector<float> rows_to_host() const { return rows_to_host("rows"); }
   std::vector<float> state_to_host() const { return state_to_host("rows"); }
 
+ protected:
+  /// The rows' values on the device, [rows x width] floats; InvalidArgument for integer codes.
+  float* fp32_rows();
+
  private:
   /// What the kernels need to find the rows of `ids` and report a bad one.
   detail::BatchRows batch_rows(const DeviceIds& ids) const;

@@ -1,0 +1,2 @@
+// Host mode: DeepLightTable's kernels compiled as C++ against the shim (cuda/shim).
+#include "../src/deeplight_table.cu"
