@@ -20,7 +20,7 @@ void ensure_optimizer_state(DeviceArray<float>& state, int& slots, std::size_t e
                             std::size_t rows) {
   if (optimizer.row_wise() && rows == 0) {
     throw InvalidArgument(owner + " has no device form of " + optimizer.name() +
-                          " yet (every other twin has)");
+                          " yet");
   }
   if (optimizer.row_wise()) elements = rows;
   if (slots == optimizer.slots()) return;

@@ -87,14 +87,15 @@ struct MdeRowContribution {
 };
 
 /// update_runs_kernel for rows of per-field widths: one thread per (sorted position, column
-/// c < D); the head of a run of field f's row updates its columns c < d_f (the rest idle).
+/// c < D); the head of a run of field f's row updates its columns c < d_f (the rest idle), or,
+/// with `buffered` ([count x D]), writes their gradients there for mde_apply_rows_kernel.
 template <class Rule>
 EMBCOMP_KERNEL void mde_update_rows_kernel(const RowKey* sorted_rows,
                                            const Position* sorted_positions, Index count,
                                            Index fields, const MdeFieldLayout* layout, Index d,
                                            const float* dE, const float* projections,
                                            float* values, float* state, Rule rule,
-                                           typename Rule::Coefficients k,
+                                           typename Rule::Coefficients k, float* buffered,
                                            const unsigned long long* flags) {
   if (input_refused(flags)) return;
   for (Index i = thread_index(); i < count * d; i += thread_count()) {
@@ -108,10 +109,37 @@ EMBCOMP_KERNEL void mde_update_rows_kernel(const RowKey* sorted_rows,
     const MdeRowContribution contribution{
         dE, d, f.projection_offset < 0 ? nullptr : projections + f.projection_offset};
     const float g = run_gradient(sorted_rows, sorted_positions, count, head, c, contribution);
+    if (buffered != nullptr) {
+      buffered[i] = g;
+      continue;
+    }
     const Index row = static_cast<Index>(key) - f.row_base;
     const Index state_offset = Rule::kSlots * (f.value_offset + row * f.dim) + c;
     rule.update_element(values[f.value_offset + row * f.dim + c], g,
                         kernels::element_state<Rule>(state, state_offset), f.dim, k);
+  }
+}
+
+/// A row rule (kRowWise) over the rows with the gradients mde_update_rows_kernel buffered, one
+/// thread per sorted position: the head of a run of field f's row updates its d_f values at
+/// once; the rows' state is [slots] per stacked row (the CPU's per-field [n_f x slots] one
+/// after another).
+template <class Rule>
+EMBCOMP_KERNEL void mde_apply_rows_kernel(const RowKey* sorted_rows,
+                                          const Position* sorted_positions, Index count,
+                                          Index fields, const MdeFieldLayout* layout, Index d,
+                                          const float* buffered, float* values, float* state,
+                                          Rule rule, typename Rule::Coefficients k,
+                                          const unsigned long long* flags) {
+  if (input_refused(flags)) return;
+  for (Index head = thread_index(); head < count; head += thread_count()) {
+    const RowKey key = sorted_rows[head];
+    if (key == kNoRow) return;
+    if (!starts_run(sorted_rows, head)) continue;
+    const MdeFieldLayout& f = layout[sorted_positions[head] % fields];
+    const Index row = static_cast<Index>(key) - f.row_base;
+    rule.update_row(values + f.value_offset + row * f.dim, buffered + head * d,
+                    state + static_cast<Index>(key) * Rule::kSlots, f.dim, k);
   }
 }
 
@@ -210,11 +238,24 @@ void MdeTable::update(const Rule& rule, float lr, std::uint64_t step, const Devi
   detail::launch(projection_size, detail::mde_projection_gradient_kernel, ids.ids, ids.batch,
                  ids.fields, device_layout_.data(), dim_, projection_size, rows_.values.data(), dE,
                  projection_gradients_.data(), flags);
-  // 2. The rows, fused: their gradients read the projections, not yet updated.
+  // 2. The rows, fused (a row rule: buffered, then by row): their gradients read the
+  //    projections, not yet updated.
+  const auto rows_k = rule.coefficients(lr * rows_.lr_scale, step);
+  float* buffered = nullptr;
+  if constexpr (Rule::kRowWise) {
+    row_gradients_.reserve(static_cast<std::size_t>(ids.size() * dim_));
+    buffered = row_gradients_.data();
+  }
   detail::launch(ids.size() * dim_, detail::mde_update_rows_kernel<Rule>, sorted_keys_.data(),
                  sorted_positions_.data(), ids.size(), ids.fields, device_layout_.data(), dim_, dE,
-                 projections_.values.data(), rows_.values.data(), rows_.state.data(), rule,
-                 rule.coefficients(lr * rows_.lr_scale, step), flags);
+                 projections_.values.data(), rows_.values.data(), rows_.state.data(), rule, rows_k,
+                 buffered, flags);
+  if constexpr (Rule::kRowWise) {
+    detail::launch(ids.size(), detail::mde_apply_rows_kernel<Rule>, sorted_keys_.data(),
+                   sorted_positions_.data(), ids.size(), ids.fields, device_layout_.data(), dim_,
+                   static_cast<const float*>(buffered), rows_.values.data(), rows_.state.data(),
+                   rule, rows_k, flags);
+  }
   // 3. The projections.
   detail::launch(projection_size, detail::mde_apply_projections_kernel<Rule>,
                  device_layout_.data(), ids.fields, dim_, projection_size,
@@ -226,9 +267,16 @@ void MdeTable::update(const Rule& rule, float lr, std::uint64_t step, const Devi
 void MdeTable::train_step(const DeviceIds& ids, const float* dE, const DeviceOptimizer& optimizer) {
   check_batch(ids);
   const std::string owner = "cuda::MdeTable (" + method_ + ")";
-  for (FlatParameter* flat : {&rows_, &projections_}) {
-    ensure_optimizer_state(flat->state, flat->state_slots, flat->values.size(), optimizer, owner);
+  // Row-wise Adagrad: the rows by row ([slots] per stacked row), the projections (dense) by
+  // element, as the CPU steps a dense parameter; so every projection element counts as a row.
+  ensure_optimizer_state(rows_.state, rows_.state_slots, rows_.values.size(), optimizer, owner,
+                         static_cast<std::size_t>(total_rows()));
+  if (projections_.values.size() > 0) {  // none where every field is at the full width
+    ensure_optimizer_state(projections_.state, projections_.state_slots,
+                           projections_.values.size(), optimizer, owner,
+                           projections_.values.size());
   }
+  rows_by_row_ = optimizer.row_wise();
   const Index count = ids.size();
   const auto n = static_cast<std::size_t>(count);
   keys_.reserve(n);
@@ -243,7 +291,7 @@ void MdeTable::train_step(const DeviceIds& ids, const float* dE, const DeviceOpt
   detail::sort_pairs(library_scratch_, keys_.data(), sorted_keys_.data(), positions_.data(),
                      sorted_positions_.data(), count, 32);
   const std::uint64_t step = steps_ + 1;
-  detail::with_rule(optimizer, [&](const auto& rule) {
+  detail::with_any_rule(optimizer, [&](const auto& rule) {
     update(rule, optimizer.learning_rate, step, ids, dE);
   });
   throw_on_flags(ids, dim_);
@@ -261,7 +309,10 @@ MdeTable::Slice MdeTable::slice(const std::string& parameter) const {
   }
   if (f >= 0 && f < fields()) {
     const MdeFieldLayout& field = layout_[static_cast<std::size_t>(f)];
-    if (kind == "rows") return {&rows_, field.value_offset, cardinalities_[f] * field.dim};
+    if (kind == "rows") {
+      return {&rows_, field.value_offset, cardinalities_[f] * field.dim, field.row_base,
+              cardinalities_[f]};
+    }
     if (kind == "projection" && field.projection_offset >= 0) {
       return {&projections_, field.projection_offset, field.dim * dim_};
     }
@@ -281,7 +332,10 @@ std::vector<float> MdeTable::state_to_host(const std::string& parameter) const {
   const Index slots = s.flat->state_slots;
   if (slots <= 0) return {};
   const std::vector<float> all = s.flat->state.to_host();
-  return {all.begin() + slots * s.offset, all.begin() + slots * (s.offset + s.size)};
+  // In state units: the slice's values, or its rows where the rows' state is by row.
+  const bool by_row = s.flat == &rows_ && rows_by_row_;
+  const Index first = by_row ? s.row_base : s.offset, units = by_row ? s.rows : s.size;
+  return {all.begin() + slots * first, all.begin() + slots * (first + units)};
 }
 
 }  // namespace embcomp::cuda

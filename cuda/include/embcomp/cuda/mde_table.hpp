@@ -10,6 +10,8 @@
 //      sums dE P_fᵀ (or dE where d_f = D) over its positions in ascending order and applies the
 //      rule (it reads the projections before they are updated);
 //   3. the projections from the buffer, every element stepped (a dense parameter, as on the CPU).
+// Row-wise Adagrad, as the CPU's: step 2 buffers each run's gradient and then updates the row at
+// once (its state one value per row); the projections take element-wise Adagrad (update_element).
 // The rows and the lookup equal the CPU's bit for bit. dP_f is a plain ascending sum; the CPU
 // forms it with Eigen's GEMM, which sums the batch in the same order while the batch fits one of
 // its depth blocks (the tests check equality at their sizes).
@@ -74,9 +76,15 @@ class MdeTable : public DeviceTable {
   /// The slice of `parameter`'s values (or state, for `slots` > 0) in a flat buffer.
   struct Slice {
     const FlatParameter* flat = nullptr;
-    Index offset = 0;  ///< first float of the values
-    Index size = 0;    ///< floats of the values
+    Index offset = 0;    ///< first float of the values
+    Index size = 0;      ///< floats of the values
+    Index row_base = 0;  ///< a field's rows: its first stacked row
+    Index rows = 0;      ///< a field's rows: n_f
   };
+  /// Rows of every field together.
+  Index total_rows() const {
+    return layout_.empty() ? 0 : layout_.back().row_base + cardinalities_.back();
+  }
   Slice slice(const std::string& parameter) const;
   template <class Rule>
   void update(const Rule& rule, float lr, std::uint64_t step, const DeviceIds& ids,
@@ -91,6 +99,8 @@ class MdeTable : public DeviceTable {
   DeviceArray<std::uint32_t> keys_, sorted_keys_;
   DeviceArray<std::int32_t> positions_, sorted_positions_;
   DeviceArray<float> projection_gradients_;  ///< [sum of d_f D] in the projections' layout
+  DeviceArray<float> row_gradients_;         ///< a row rule's run gradients, [B*F x D]
+  bool rows_by_row_ = false;                 ///< the rows' state is by row (row-wise Adagrad)
 };
 
 }  // namespace embcomp::cuda
