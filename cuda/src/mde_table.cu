@@ -88,7 +88,7 @@ struct MdeRowContribution {
 
 /// update_runs_kernel for rows of per-field widths: one thread per (sorted position, column
 /// c < D); the head of a run of field f's row updates its columns c < d_f (the rest idle), or,
-/// with `buffered` ([count x D]), writes their gradients there for mde_apply_rows_kernel.
+/// with `buffered` ([count x D]), writes their gradients there for apply_buffered_rows_kernel.
 template <class Rule>
 EMBCOMP_KERNEL void mde_update_rows_kernel(const RowKey* sorted_rows,
                                            const Position* sorted_positions, Index count,
@@ -120,28 +120,23 @@ EMBCOMP_KERNEL void mde_update_rows_kernel(const RowKey* sorted_rows,
   }
 }
 
-/// A row rule (kRowWise) over the rows with the gradients mde_update_rows_kernel buffered, one
-/// thread per sorted position: the head of a run of field f's row updates its d_f values at
-/// once; the rows' state is [slots] per stacked row (the CPU's per-field [n_f x slots] one
-/// after another).
-template <class Rule>
-EMBCOMP_KERNEL void mde_apply_rows_kernel(const RowKey* sorted_rows,
-                                          const Position* sorted_positions, Index count,
-                                          Index fields, const MdeFieldLayout* layout, Index d,
-                                          const float* buffered, float* values, float* state,
-                                          Rule rule, typename Rule::Coefficients k,
-                                          const unsigned long long* flags) {
-  if (input_refused(flags)) return;
-  for (Index head = thread_index(); head < count; head += thread_count()) {
-    const RowKey key = sorted_rows[head];
-    if (key == kNoRow) return;
-    if (!starts_run(sorted_rows, head)) continue;
-    const MdeFieldLayout& f = layout[sorted_positions[head] % fields];
-    const Index row = static_cast<Index>(key) - f.row_base;
-    rule.update_row(values + f.value_offset + row * f.dim, buffered + head * d,
-                    state + static_cast<Index>(key) * Rule::kSlots, f.dim, k);
+/// The rows of a run head in the flat buffer, for apply_buffered_rows_kernel: field f's row
+/// (f from the head's position) at its value offset, d_f wide; the state is [slots] per stacked
+/// row (the CPU's per-field [n_f x slots] states one after another).
+struct MdeRows {
+  float* values;
+  const MdeFieldLayout* layout;
+  Index fields;
+  const Position* sorted_positions;
+  EMBCOMP_DEVICE const MdeFieldLayout& field(Index head) const {
+    return layout[sorted_positions[head] % fields];
   }
-}
+  EMBCOMP_DEVICE float* row(Index head, Index stacked_row) const {
+    const MdeFieldLayout& f = field(head);
+    return values + f.value_offset + (stacked_row - f.row_base) * f.dim;
+  }
+  EMBCOMP_DEVICE Index width_of(Index head) const { return field(head).dim; }
+};
 
 /// The rule over every projection element with its buffered gradient; the state of P_f is
 /// [d_f x slots*D] at slots times its offset (the CPU's layout for a dense parameter).
@@ -251,10 +246,11 @@ void MdeTable::update(const Rule& rule, float lr, std::uint64_t step, const Devi
                  projections_.values.data(), rows_.values.data(), rows_.state.data(), rule, rows_k,
                  buffered, flags);
   if constexpr (Rule::kRowWise) {
-    detail::launch(ids.size(), detail::mde_apply_rows_kernel<Rule>, sorted_keys_.data(),
-                   sorted_positions_.data(), ids.size(), ids.fields, device_layout_.data(), dim_,
-                   static_cast<const float*>(buffered), rows_.values.data(), rows_.state.data(),
-                   rule, rows_k, flags);
+    detail::launch(ids.size(), detail::apply_buffered_rows_kernel<Rule, detail::MdeRows>,
+                   sorted_keys_.data(), ids.size(), dim_, static_cast<const float*>(buffered),
+                   detail::MdeRows{rows_.values.data(), device_layout_.data(), ids.fields,
+                                   sorted_positions_.data()},
+                   rows_.state.data(), rule, rows_k, flags);
   }
   // 3. The projections.
   detail::launch(projection_size, detail::mde_apply_projections_kernel<Rule>,

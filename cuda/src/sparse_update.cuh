@@ -130,11 +130,21 @@ EMBCOMP_KERNEL void apply_buffered_kernel(const RowKey* sorted_rows, Index count
   }
 }
 
-/// A row rule (kRowWise) applied with the gradients update_runs_kernel buffered, one thread per
-/// sorted position: a run head updates its whole row (rule.update_row over buffered[head]).
-template <class Rule>
-EMBCOMP_KERNEL void apply_buffered_rows_kernel(const RowKey* sorted_rows, Index count, Index width,
-                                               const float* buffered, float* values, float* state,
+/// Rows of one width: row r is values[r * width, (r + 1) * width).
+struct UniformRows {
+  float* values;
+  Index width;
+  EMBCOMP_DEVICE float* row(Index /*head*/, Index r) const { return values + r * width; }
+  EMBCOMP_DEVICE Index width_of(Index /*head*/) const { return width; }
+};
+
+/// A row rule (kRowWise) applied with the gradients update_runs_kernel buffered (`stride` floats
+/// per sorted position), one thread per sorted position: a run head updates its whole row
+/// (rule.update_row over buffered[head]), found by `rows` (UniformRows, or a twin's rows of
+/// several widths); the state is [slots] per row key.
+template <class Rule, class Rows>
+EMBCOMP_KERNEL void apply_buffered_rows_kernel(const RowKey* sorted_rows, Index count, Index stride,
+                                               const float* buffered, Rows rows, float* state,
                                                Rule rule, typename Rule::Coefficients k,
                                                const unsigned long long* flags) {
   if (input_refused(flags)) return;
@@ -143,8 +153,8 @@ EMBCOMP_KERNEL void apply_buffered_rows_kernel(const RowKey* sorted_rows, Index 
     if (key == kNoRow) return;
     if (!starts_run(sorted_rows, head)) continue;
     const auto row = static_cast<Index>(key);
-    rule.update_row(values + row * width, buffered + head * width, state + row * Rule::kSlots,
-                    width, k);
+    rule.update_row(rows.row(head, row), buffered + head * stride, state + row * Rule::kSlots,
+                    rows.width_of(head), k);
   }
 }
 
@@ -165,8 +175,8 @@ void launch_runs_update(const RowKey* sorted_rows, const Position* sorted_positi
   launch(count * width, update_runs_kernel<Rule, Contribution>, sorted_rows, sorted_positions,
          count, width, contribution, values, state, rule, k, buffered, flags);
   if constexpr (Rule::kRowWise) {
-    launch(count, apply_buffered_rows_kernel<Rule>, sorted_rows, count, width,
-           static_cast<const float*>(buffered), values, state, rule, k, flags);
+    launch(count, apply_buffered_rows_kernel<Rule, UniformRows>, sorted_rows, count, width,
+           static_cast<const float*>(buffered), UniformRows{values, width}, state, rule, k, flags);
   }
 }
 
@@ -177,8 +187,8 @@ void launch_buffered_apply(const RowKey* sorted_rows, Index count, Index width,
                            const float* buffered, float* values, float* state, const Rule& rule,
                            const typename Rule::Coefficients& k, const unsigned long long* flags) {
   if constexpr (Rule::kRowWise) {
-    launch(count, apply_buffered_rows_kernel<Rule>, sorted_rows, count, width, buffered, values,
-           state, rule, k, flags);
+    launch(count, apply_buffered_rows_kernel<Rule, UniformRows>, sorted_rows, count, width,
+           buffered, UniformRows{values, width}, state, rule, k, flags);
   } else {
     launch(count * width, apply_buffered_kernel<Rule>, sorted_rows, count, width, buffered, values,
            state, rule, k, flags);
