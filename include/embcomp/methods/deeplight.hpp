@@ -129,7 +129,7 @@ class DeepLightTable : public GatherTable<DeepLightTable> {
 
   void after_step(const StepContext& ctx) override {
     const Index zeros = scheduled_zeros(ctx);
-    if (zeros >= 0) prune_to(static_cast<double>(zeros));
+    if (zeros >= 0) prune_to(zeros);
   }
 
   /// The prune the schedule calls for after the step `ctx` describes: the entries to zero
@@ -172,7 +172,7 @@ class DeepLightTable : public GatherTable<DeepLightTable> {
   }
 
   void on_finalize() override {
-    prune_to(elements(schema()) - static_cast<double>(nonzeros_));
+    prune_to(static_cast<Index>(rows_.size()) - nonzeros_);
     sparse_ = SparseRows::from_dense(rows_.data(), rows_.rows(), rows_.width());
     rows_.set_role(ParamRole::training_only);
   }
@@ -188,9 +188,8 @@ class DeepLightTable : public GatherTable<DeepLightTable> {
   /// In the pruning stage (the last one).
   bool pruning() const { return stage() + 1 == (warmup_epochs_ == 0.0 ? 1u : 2u); }
 
-  void prune_to(double zeros) {
-    kernels::prune_smallest(rows_.data(), static_cast<Index>(rows_.size()),
-                            static_cast<Index>(zeros));
+  void prune_to(Index zeros) {
+    kernels::prune_smallest(rows_.data(), static_cast<Index>(rows_.size()), zeros);
   }
 
   Index count_nonzeros() const {
