@@ -8,9 +8,9 @@
 #include <fstream>
 #include <utility>
 
+#include "cpu_backend.hpp"
 #include "embcomp/data/prefetch.hpp"
 #include "embcomp/kernels/activations.hpp"
-#include "embcomp/nn/loss.hpp"
 #include "embcomp/optim/adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
 #include "embcomp/optim/rowwise_adagrad.hpp"
@@ -62,11 +62,13 @@ const char* part_name(SplitPart part) {
   return "?";
 }
 
-/// Reads a split part in batches and scores it; buffers are kept between evaluations.
+/// Reads a split part in batches and scores each with score(batch, logits) (a backend's, or
+/// the host table and model's); buffers are kept between evaluations.
 class Evaluator {
  public:
-  SplitMetrics run(const BatchSource& source, SplitPart part, const EmbeddingTable& table,
-                   Model& model, Index batch_size, std::optional<Index> max_rows) {
+  template <class Score>
+  SplitMetrics run(const BatchSource& source, SplitPart part, Model& model, Score score,
+                   Index batch_size, std::optional<Index> max_rows) {
     Index rows = source.rows(part);
     if (max_rows) rows = std::min(rows, *max_rows);
     if (rows < 1) {
@@ -77,15 +79,12 @@ class Evaluator {
     model.set_training(false);
     probabilities_.resize(static_cast<std::size_t>(rows));
     labels_.resize(static_cast<std::size_t>(rows));
-    const Index d = table.dim();
     for (Index first = 0; first < rows; first += batch_size) {
       const Index count = std::min(batch_size, rows - first);
       source.read(part, first, count, batch_);
       const Index n = batch_.size;
-      embeddings_.resize(static_cast<std::size_t>(n * batch_.num_fields * d));
       logits_.resize(static_cast<std::size_t>(n));
-      table.lookup(batch_.id_batch(), {embeddings_.data(), n * batch_.num_fields, d});
-      model.forward(batch_, {embeddings_.data(), n * batch_.num_fields, d}, logits_);
+      score(batch_, std::span<float>(logits_));
       for (Index b = 0; b < n; ++b) {
         const auto i = static_cast<std::size_t>(first + b);
         probabilities_[i] = kernels::sigmoid(logits_[static_cast<std::size_t>(b)]);
@@ -102,7 +101,7 @@ class Evaluator {
 
  private:
   Batch batch_;
-  std::vector<float> embeddings_, logits_, probabilities_, labels_;
+  std::vector<float> logits_, probabilities_, labels_;
 };
 
 std::string json_number(double value) {
@@ -175,7 +174,13 @@ SplitMetrics evaluate(const BatchSource& source, SplitPart part, const Embedding
                       Model& model, Index batch_size, std::optional<Index> max_rows) {
   if (batch_size < 1) throw InvalidArgument("evaluate: batch_size must be >= 1");
   Evaluator evaluator;
-  return evaluator.run(source, part, table, model, batch_size, max_rows);
+  std::vector<float> embeddings;
+  return evaluator.run(
+      source, part, model,
+      [&](const Batch& b, std::span<float> logits) {
+        score_on_host(table, model, b, embeddings, logits);
+      },
+      batch_size, max_rows);
 }
 
 Trainer::Trainer(TrainerConfig config) : config_(std::move(config)) { config_.validate(); }
@@ -187,24 +192,51 @@ namespace {
 class TrainingRun {
  public:
   TrainingRun(const TrainerConfig& config, const BatchSource& source, EmbeddingTable& table,
-              Model& model, Optimizer& optimizer, TrainingState& state, std::ofstream& log)
-      : config_(config), source_(source), table_(table), model_(model), optimizer_(optimizer),
-        state_(state), loop_(state.loop), log_(log), stages_(table.stages()),
+              Model& model, Optimizer& optimizer, StepBackend& backend, TrainingState& state,
+              std::ofstream& log)
+      : config_(config),
+        source_(source),
+        table_(table),
+        model_(model),
+        optimizer_(optimizer),
+        backend_(backend),
+        state_(state),
+        loop_(state.loop),
+        log_(log),
+        stages_(table.stages()),
         steps_per_epoch_(source.rows(SplitPart::train) / config.batch_size),
         eval_every_(std::max<Index>(1, (steps_per_epoch_ + config.evaluations_per_epoch - 1) /
                                            config.evaluations_per_epoch)) {
     if (config.prefetch) prefetcher_.emplace(source);
   }
 
+  /// Scores a batch with the host table and model (the stages' own work, the test).
+  auto host_scorer() {
+    return [this](const Batch& b, std::span<float> logits) {
+      score_on_host(table_, model_, b, host_embeddings_, logits);
+    };
+  }
+  /// Scores a batch on the backend (validation during training).
+  auto backend_scorer() {
+    return [this](const Batch& b, std::span<float> logits) { backend_.score(b, logits); };
+  }
+
   /// Runs the stages from the loop state's on (`continuing`: its stage has already begun, as
   /// after a resume). False when stop_after_evaluations ended the run; otherwise the table and
   /// model hold the last stage's best state and `result` its validation metrics.
   bool run_stages(bool continuing, TrainResult& result) {
+    if (loop_.stage < stages_.size()) backend_.load_from_host(stages_[loop_.stage]);
     for (std::size_t s = loop_.stage; s < stages_.size(); ++s, continuing = false) {
       if (!continuing) begin_stage(s);
-      if (!run_stage(s)) return false;
+      if (!run_stage(s)) {
+        backend_.store_to_host(/*with_optimizer_state=*/true);
+        return false;
+      }
       // A stage whose gate (may_become_best) never opened has no best state: it ends as it is.
-      if (loop_.best_auc >= 0.0) state_.best.restore(table_, model_);
+      if (loop_.best_auc >= 0.0) {
+        state_.best.restore(table_, model_);
+        backend_.load_from_host(stages_[s]);
+      }
       result.best_validation_auc = loop_.best_auc;
       result.best_validation_logloss = loop_.best_logloss;
       result.best_step = loop_.best_step;
@@ -215,8 +247,9 @@ class TrainingRun {
   /// Finalizes the table (its serving arrays; it then looks up as its freeze() does) and
   /// evaluates test once.
   SplitMetrics test() {
+    backend_.store_to_host(/*with_optimizer_state=*/false);
     table_.finalize();
-    return evaluator_.run(source_, SplitPart::test, table_, model_, config_.eval_batch_size,
+    return evaluator_.run(source_, SplitPart::test, model_, host_scorer(), config_.eval_batch_size,
                           config_.max_test_rows);
   }
 
@@ -228,15 +261,16 @@ class TrainingRun {
   /// parameters the table reshaped.
   void begin_stage(std::size_t s) {
     const Stage& stage = stages_[s];
+    backend_.store_to_host(/*with_optimizer_state=*/true);
     loop_.begin_stage(s);
     if (stage.reset_model) state_.initial_model.restore_model(model_);
     if (stage.reset_optimizer) optimizer_.reset();
     StageContext ctx;
     ctx.optimizer = &optimizer_;
     ctx.stage_steps = stage_length(s);
-    ctx.validate = [this] {
+    ctx.validate = [this] {  // the stage's own work runs on the host objects
       return evaluator_
-          .run(source_, SplitPart::validation, table_, model_, config_.eval_batch_size,
+          .run(source_, SplitPart::validation, model_, host_scorer(), config_.eval_batch_size,
                config_.max_validation_rows)
           .auc;
     };
@@ -245,6 +279,7 @@ class TrainingRun {
     for (const Parameter* p : std::as_const(table_).parameters()) live.push_back(p);
     for (const Parameter* p : model_.parameters()) live.push_back(p);
     optimizer_.keep_only(live);
+    backend_.load_from_host(stage);
     note_peak_memory();
   }
 
@@ -316,15 +351,11 @@ class TrainingRun {
   double train_step(std::size_t s, Index i, double epoch, Index stage_steps,
                     bool evaluation_follows) {
     read_train_batch(i, stage_steps);
-    double loss = forward_backward(batch_, &table_grads_, model_grads_);
+    double loss = backend_.forward_backward(batch_);
     loss += table_.auxiliary_loss();
     ++loop_.step;
     try {
-      if (stages_[s].train_model) {
-        optimizer_.step({&table_grads_, &model_grads_});
-      } else {
-        optimizer_.step({&table_grads_});  // the dense model is frozen in this stage
-      }
+      backend_.apply_step(stages_[s].train_model);
     } catch (const NonFiniteGradient& e) {
       throw NonFiniteGradient(std::string("trainer: step ")
                                   .append(std::to_string(loop_.step))
@@ -336,8 +367,8 @@ class TrainingRun {
                                   .append(e.what()));
     }
     ++loop_.stage_step;
-    table_.after_step(StepContext{loop_.step, s, epoch, &optimizer_, loop_.stage_step, stage_steps,
-                                  evaluation_follows});
+    backend_.after_step(StepContext{loop_.step, s, epoch, &optimizer_, loop_.stage_step,
+                                    stage_steps, evaluation_follows});
     return loss;
   }
 
@@ -350,34 +381,7 @@ class TrainingRun {
     source_.read(SplitPart::validation, loop_.validation_row, config_.batch_size,
                  validation_batch_);
     loop_.validation_row += validation_batch_.size;
-    forward_backward(validation_batch_, nullptr, scratch_model_grads_);
-    const Index positions = validation_batch_.size * validation_batch_.num_fields;
-    table_.on_validation_batch(validation_batch_.id_batch(),
-                               {dE_.data(), positions, table_.dim()});
-  }
-
-  /// One forward/backward pass of `b`: model gradients into `mg`, dE, and with `tg` the
-  /// table's gradients (a training step: the table's training forward) or without (a
-  /// validation batch: the table's eval-mode lookup); returns the batch's loss.
-  double forward_backward(const Batch& b, Gradients* tg, Gradients& mg) {
-    const Index d = table_.dim();
-    const Index n = b.size;
-    const Index positions = n * b.num_fields;
-    embeddings_.resize(static_cast<std::size_t>(positions * d));
-    dE_.resize(embeddings_.size());
-    logits_.resize(static_cast<std::size_t>(n));
-    dlogits_.resize(static_cast<std::size_t>(n));
-    if (tg != nullptr) {
-      table_.forward(b.id_batch(), {embeddings_.data(), positions, d});
-    } else {
-      table_.lookup(b.id_batch(), {embeddings_.data(), positions, d});
-    }
-    model_.forward(b, {embeddings_.data(), positions, d}, logits_);
-    const double loss = nn::bce_with_logits(logits_, b.labels, dlogits_);
-    mg.clear();
-    model_.backward(dlogits_, mg, {dE_.data(), positions, d});
-    if (tg != nullptr) table_.backward(b.id_batch(), {dE_.data(), positions, d}, *tg);
-    return loss;
+    backend_.validation_batch(validation_batch_);
   }
 
   void record_step(double loss, double seconds) {
@@ -398,8 +402,9 @@ class TrainingRun {
   /// Scores validation, keeps a new best state, logs, applies patience and writes the
   /// checkpoint; `last` marks the stage's last step.
   void evaluate(std::size_t s, double epoch, bool last) {
-    const SplitMetrics val = evaluator_.run(source_, SplitPart::validation, table_, model_,
-                                            config_.eval_batch_size, config_.max_validation_rows);
+    const SplitMetrics val =
+        evaluator_.run(source_, SplitPart::validation, model_, backend_scorer(),
+                       config_.eval_batch_size, config_.max_validation_rows);
     Evaluation e;
     e.step = loop_.step;
     e.stage = s;
@@ -418,6 +423,7 @@ class TrainingRun {
       loop_.best_logloss = val.logloss;
       loop_.best_step = loop_.step;
       loop_.since_best = 0;
+      backend_.store_to_host(/*with_optimizer_state=*/false);
       state_.best.take(table_, model_);
       note_peak_memory();
     } else if (gate_open) {
@@ -437,6 +443,7 @@ class TrainingRun {
     if (out_of_patience && !last) loop_.stopped_early = true;
     loop_.stage_finished = last || out_of_patience;
     if (!config_.checkpoint_path.empty()) {
+      backend_.store_to_host(/*with_optimizer_state=*/true);
       save_training_checkpoint(config_.checkpoint_path, config_, source_, table_, model_,
                                optimizer_, state_);
     }
@@ -447,6 +454,7 @@ class TrainingRun {
   EmbeddingTable& table_;
   Model& model_;
   Optimizer& optimizer_;
+  StepBackend& backend_;
   TrainingState& state_;
   TrainingLoopState& loop_;
   std::ofstream& log_;
@@ -456,8 +464,7 @@ class TrainingRun {
 
   Batch batch_, validation_batch_;
   std::optional<BatchPrefetcher> prefetcher_;  ///< with config_.prefetch
-  std::vector<float> embeddings_, dE_, logits_, dlogits_;
-  Gradients table_grads_, model_grads_, scratch_model_grads_;
+  std::vector<float> host_embeddings_;
   Evaluator evaluator_;
   double slice_seconds_ = 0.0;  ///< training time since the last evaluation
   Index slice_samples_ = 0;     ///< training samples since the last evaluation
@@ -512,7 +519,10 @@ TrainResult Trainer::train(const BatchSource& source, EmbeddingTable& table, Mod
   model.set_training(true);
   TrainResult result;
   result.resumed_from_step = resumed ? state.loop.step : 0;
-  TrainingRun run(config_, source, table, model, *optimizer_, state, log);
+  const std::unique_ptr<StepBackend> backend = config_.backend
+                                                   ? config_.backend({table, model, *optimizer_})
+                                                   : cpu_backend({table, model, *optimizer_});
+  TrainingRun run(config_, source, table, model, *optimizer_, *backend, state, log);
   if (!run.run_stages(/*continuing=*/resumed, result)) {
     return interrupted(result, state.loop, table, model, *optimizer_, config_.batch_size);
   }

@@ -34,6 +34,7 @@
 #include "embcomp/models/model.hpp"
 #include "embcomp/optim/optimizer.hpp"
 #include "embcomp/table.hpp"
+#include "embcomp/train/step_backend.hpp"
 
 namespace embcomp {
 
@@ -98,6 +99,10 @@ struct TrainerConfig {
   /// TrainResult::completed false and the table and model in their current (not best) state.
   /// For tests and planned interruptions.
   std::optional<std::size_t> stop_after_evaluations;
+  /// Where the steps and the validation evaluations run (train/step_backend.hpp): empty for the
+  /// CPU; cuda::device_backend() for the device twins of the table and model (cuda/). The test
+  /// evaluation runs on the host's finalized table either way.
+  StepBackendFactory backend;
 
   /// Throws InvalidArgument naming the first invalid field.
   void validate() const;
