@@ -216,9 +216,7 @@ void CafeTable::migrate(const Rule& /*rule*/, Index count) {
 
 void CafeTable::train_step(const DeviceIds& ids, const float* dE,
                            const DeviceOptimizer& optimizer) {
-  const std::string owner = "cuda::CafeTable (" + method_ + ")";
-  primary_.ensure_state(optimizer, owner, true);
-  for (DeviceRows& level : levels_) level.ensure_state(optimizer, owner, true);
+  ensure_state(optimizer);
   route(ids);  // checks the batch and its ids on the host
   const Index count = ids.size(), d = dim();
   const auto n = static_cast<std::size_t>(count);
@@ -268,13 +266,19 @@ std::vector<float> CafeTable::rows_to_host(const std::string& parameter) const {
   return {all.begin() + p.first * d, all.begin() + (p.first + p.rows) * d};
 }
 
-std::vector<float> CafeTable::state_to_host(const std::string& parameter) const {
+void CafeTable::ensure_state(const DeviceOptimizer& optimizer) {
+  const std::string owner = "cuda::CafeTable (" + method_ + ")";
+  primary_.ensure_state(optimizer, owner, true);
+  for (DeviceRows& level : levels_) level.ensure_state(optimizer, owner, true);
+}
+
+DeviceTable::StateSpan CafeTable::state_span(const std::string& parameter) const {
   const Part p = part(parameter);
-  const Index slots = p.table->state_slots;
-  if (slots <= 0) return {};
-  const std::vector<float> all = p.table->state.to_host();
-  const Index width = static_cast<Index>(all.size()) / p.table->rows;  // slots, or slots x d
-  return {all.begin() + p.first * width, all.begin() + (p.first + p.rows) * width};
+  if (p.table->state_slots <= 0) return {};
+  const auto width =
+      p.table->state.size() / static_cast<std::size_t>(p.table->rows);  // slots, or slots x d
+  return span_of(p.table->state, p.table->state_slots, static_cast<std::size_t>(p.first) * width,
+                 static_cast<std::size_t>(p.rows) * width);
 }
 
 }  // namespace embcomp::cuda

@@ -65,6 +65,26 @@ void DeviceTable::check_only_parameter(const std::string& parameter, const char*
   }
 }
 
+std::vector<float> DeviceTable::state_to_host(const std::string& parameter) const {
+  const StateSpan span = state_span(parameter);
+  std::vector<float> host(span.count);
+  if (span.count > 0) copy_to_host(host.data(), span.data, span.count * sizeof(float));
+  return host;
+}
+
+void DeviceTable::state_from_host(const std::string& parameter, std::span<const float> values,
+                                  const DeviceOptimizer& optimizer) {
+  state_span(parameter);  // an unknown name throws before anything is allocated
+  ensure_state(optimizer);
+  const StateSpan span = state_span(parameter);
+  if (span.count != values.size()) {
+    throw InvalidArgument("cuda (" + method_ + "): the optimizer state of '" + parameter +
+                          "' has " + std::to_string(span.count) + " values on the device, " +
+                          std::to_string(values.size()) + " were given");
+  }
+  if (span.count > 0) copy_to_device(span.data, values.data(), values.size_bytes());
+}
+
 void DeviceTable::throw_on_flags(const DeviceIds& ids, Index width) const {
   const Flags flags = flags_.to_host()[0];
   if (flags.bad_id_position != detail::kNone) {

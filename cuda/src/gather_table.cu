@@ -312,12 +312,7 @@ void GatherTable::launch_codes_update(const Rule& rule, float lr, std::uint64_t 
 void GatherTable::train_step(const DeviceIds& ids, const float* dE,
                              const DeviceOptimizer& optimizer) {
   check_batch(ids);
-  // The CPU optimizer's state layout: [rows x slots x width] (a row rule: [rows x slots]), then
-  // [rows x slots] for learned step sizes (alpt).
-  const auto learned_steps = static_cast<std::size_t>(codec_.learned ? rows_ : 0);
-  ensure_optimizer_state(
-      state_, state_slots_, static_cast<std::size_t>(rows_ * width_) + learned_steps, optimizer,
-      "cuda::GatherTable (" + method_ + ")", static_cast<std::size_t>(rows_) + learned_steps);
+  ensure_state(optimizer);
   const Index count = ids.size();
   const auto n = static_cast<std::size_t>(count);
   step_rows_.reserve(n);
@@ -368,9 +363,18 @@ std::vector<float> GatherTable::rows_to_host(const std::string& parameter) const
   return rows;
 }
 
-std::vector<float> GatherTable::state_to_host(const std::string& parameter) const {
+void GatherTable::ensure_state(const DeviceOptimizer& optimizer) {
+  // The CPU optimizer's state layout: [rows x slots x width] (a row rule: [rows x slots]), then
+  // [rows x slots] for learned step sizes (alpt).
+  const auto learned_steps = static_cast<std::size_t>(codec_.learned ? rows_ : 0);
+  ensure_optimizer_state(
+      state_, state_slots_, static_cast<std::size_t>(rows_ * width_) + learned_steps, optimizer,
+      "cuda::GatherTable (" + method_ + ")", static_cast<std::size_t>(rows_) + learned_steps);
+}
+
+DeviceTable::StateSpan GatherTable::state_span(const std::string& parameter) const {
   check_only_parameter(parameter, "rows", "cuda::GatherTable");
-  return state_slots_ > 0 ? state_.to_host() : std::vector<float>{};
+  return span_of(state_, state_slots_);
 }
 
 }  // namespace embcomp::cuda

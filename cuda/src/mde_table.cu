@@ -262,17 +262,7 @@ void MdeTable::update(const Rule& rule, float lr, std::uint64_t step, const Devi
 
 void MdeTable::train_step(const DeviceIds& ids, const float* dE, const DeviceOptimizer& optimizer) {
   check_batch(ids);
-  const std::string owner = "cuda::MdeTable (" + method_ + ")";
-  // Row-wise Adagrad: the rows by row ([slots] per stacked row), the projections (dense) by
-  // element, as the CPU steps a dense parameter; so every projection element counts as a row.
-  ensure_optimizer_state(rows_.state, rows_.state_slots, rows_.values.size(), optimizer, owner,
-                         static_cast<std::size_t>(total_rows()));
-  if (projections_.values.size() > 0) {  // none where every field is at the full width
-    ensure_optimizer_state(projections_.state, projections_.state_slots,
-                           projections_.values.size(), optimizer, owner,
-                           projections_.values.size());
-  }
-  rows_by_row_ = optimizer.row_wise();
+  ensure_state(optimizer);
   const Index count = ids.size();
   const auto n = static_cast<std::size_t>(count);
   keys_.reserve(n);
@@ -323,15 +313,27 @@ std::vector<float> MdeTable::rows_to_host(const std::string& parameter) const {
   return {all.begin() + s.offset, all.begin() + s.offset + s.size};
 }
 
-std::vector<float> MdeTable::state_to_host(const std::string& parameter) const {
+void MdeTable::ensure_state(const DeviceOptimizer& optimizer) {
+  const std::string owner = "cuda::MdeTable (" + method_ + ")";
+  // Row-wise Adagrad: the rows by row ([slots] per stacked row), the projections (dense) by
+  // element, as the CPU steps a dense parameter; so every projection element counts as a row.
+  ensure_optimizer_state(rows_.state, rows_.state_slots, rows_.values.size(), optimizer, owner,
+                         static_cast<std::size_t>(total_rows()));
+  if (projections_.values.size() > 0) {  // none where every field is at the full width
+    ensure_optimizer_state(projections_.state, projections_.state_slots, projections_.values.size(),
+                           optimizer, owner, projections_.values.size());
+  }
+  rows_by_row_ = optimizer.row_wise();
+}
+
+DeviceTable::StateSpan MdeTable::state_span(const std::string& parameter) const {
   const Slice s = slice(parameter);
-  const Index slots = s.flat->state_slots;
-  if (slots <= 0) return {};
-  const std::vector<float> all = s.flat->state.to_host();
+  const int slots = s.flat->state_slots;
   // In state units: the slice's values, or its rows where the rows' state is by row.
   const bool by_row = s.flat == &rows_ && rows_by_row_;
   const Index first = by_row ? s.row_base : s.offset, units = by_row ? s.rows : s.size;
-  return {all.begin() + slots * first, all.begin() + slots * (first + units)};
+  return span_of(s.flat->state, slots, static_cast<std::size_t>(slots * first),
+                 static_cast<std::size_t>(slots * units));
 }
 
 }  // namespace embcomp::cuda

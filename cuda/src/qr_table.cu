@@ -182,9 +182,7 @@ void QrTable::update(const Rule& rule, float lr, std::uint64_t step, Index count
 
 void QrTable::train_step(const DeviceIds& ids, const float* dE, const DeviceOptimizer& optimizer) {
   check_batch(ids);
-  for (DeviceRows* part : {&quotient_, &remainder_, &full_}) {
-    if (part->rows > 0) part->ensure_state(optimizer, "cuda::QrTable (" + method_ + ")", true);
-  }
+  ensure_state(optimizer);
   const Index count = ids.size();
   const auto n = static_cast<std::size_t>(count);
   positions_.reserve(n);
@@ -225,9 +223,15 @@ std::vector<float> QrTable::rows_to_host(const std::string& parameter) const {
   return rows.rows > 0 ? rows.values.to_host() : std::vector<float>{};
 }
 
-std::vector<float> QrTable::state_to_host(const std::string& parameter) const {
+void QrTable::ensure_state(const DeviceOptimizer& optimizer) {
+  for (DeviceRows* part : {&quotient_, &remainder_, &full_}) {
+    if (part->rows > 0) part->ensure_state(optimizer, "cuda::QrTable (" + method_ + ")", true);
+  }
+}
+
+DeviceTable::StateSpan QrTable::state_span(const std::string& parameter) const {
   const DeviceRows& rows = part(parameter);
-  return rows.state_slots > 0 ? rows.state.to_host() : std::vector<float>{};
+  return span_of(rows.state, rows.state_slots);
 }
 
 }  // namespace embcomp::cuda

@@ -118,7 +118,7 @@ void RobeTable::update(const Rule& rule, float lr, std::uint64_t step, Index ele
 void RobeTable::train_step(const DeviceIds& ids, const float* dE,
                            const DeviceOptimizer& optimizer) {
   check_elements(ids);
-  array_.ensure_state(optimizer, "cuda::RobeTable (" + method_ + ")", true);
+  ensure_state(optimizer);
   const Index elements = ids.size() * dim_;
   const auto n = static_cast<std::size_t>(elements);
   cells_.reserve(n);
@@ -144,9 +144,13 @@ std::vector<float> RobeTable::rows_to_host(const std::string& parameter) const {
   return array_.values.to_host();
 }
 
-std::vector<float> RobeTable::state_to_host(const std::string& parameter) const {
+void RobeTable::ensure_state(const DeviceOptimizer& optimizer) {
+  array_.ensure_state(optimizer, "cuda::RobeTable (" + method_ + ")", true);
+}
+
+DeviceTable::StateSpan RobeTable::state_span(const std::string& parameter) const {
   check_only_parameter(parameter, "array", "cuda::RobeTable");
-  return array_.state_slots > 0 ? array_.state.to_host() : std::vector<float>{};
+  return span_of(array_.state, array_.state_slots);
 }
 
 }  // namespace embcomp::cuda

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "device.hpp"
 #include "embcomp/models/factory.hpp"
 #include "embcomp/registry.hpp"
 #include "embcomp/train/trainer.hpp"
@@ -28,6 +29,7 @@ TrainerConfig trainer_config(const RunOptions& o) {
   config.checkpoint_path = o.checkpoint;
   config.resume_from = o.resume;
   config.prefetch = prefetch_for(o, omp_get_max_threads(), omp_get_num_procs());
+  config.backend = backend_for(o.device);
   return config;
 }
 
@@ -56,6 +58,7 @@ json summary_of(const Data& data, const EmbeddingTable& table, const Model& mode
                   {"patience", o.patience},
                   {"threads", omp_get_max_threads()},
                   {"prefetch", config.prefetch},
+                  {"device", o.device},
                   {"seed", o.seed},
                   {"validation", {{"auc", r.best_validation_auc}, {"logloss", r.best_validation_logloss}}},
                   {"test", {{"auc", r.test_auc}, {"logloss", r.test_logloss}}},
@@ -101,9 +104,9 @@ json run_training(const Data& data, const std::string& method, double ratio,
   }
   std::optional<ProgressBar> progress;
   if (verbosity == Verbosity::progress) {
-    std::printf("table: %s at %gx, model %s, dim %lld, %d threads\n", table->spec().c_str(),
-                ratio, model->name().c_str(), static_cast<long long>(o.dim),
-                omp_get_max_threads());
+    std::printf("table: %s at %gx, model %s, dim %lld, %d threads, device %s\n",
+                table->spec().c_str(), ratio, model->name().c_str(),
+                static_cast<long long>(o.dim), omp_get_max_threads(), o.device.c_str());
     std::fflush(stdout);
     if (stdout_is_terminal()) progress.emplace();
     config.on_evaluation = [&progress](const Evaluation& e) {

@@ -25,6 +25,10 @@ void add_run_options(CLI::App* command, RunOptions& o) {
   command->add_option("--threads", o.threads, "OpenMP threads (0: the OpenMP default)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   command->add_option("--seed", o.seed, "seed of the table and the model")->capture_default_str();
+  command->add_option("--device", o.device,
+                      "where the training steps and validation run: cpu, or cuda (the device "
+                      "twins of the table and model; a build with -DEMBCOMP_CUDA=ON)")
+      ->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
   using Prefetch = RunOptions::Prefetch;
   CLI::Option* on = command->add_flag_callback(
       "--prefetch", [&o] { o.prefetch = Prefetch::on; },

@@ -29,6 +29,7 @@ struct RunOptions {
   /// run leaves a core idle for it, jobs x threads < cores; see prefetch_for).
   enum class Prefetch { automatic, on, off } prefetch = Prefetch::automatic;
   std::uint64_t seed = 123;
+  std::string device = "cpu";  ///< where the steps run: cpu, or cuda (the CUDA backend's twins)
   std::string checkpoint;  ///< training checkpoint written after every evaluation
   std::string resume;      ///< training checkpoint to continue from
 };

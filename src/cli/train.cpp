@@ -5,6 +5,7 @@
 
 #include "cli.hpp"
 #include "data_options.hpp"
+#include "device.hpp"
 #include "run.hpp"
 
 namespace embcomp::cli {
@@ -25,6 +26,7 @@ struct TrainOptions {
 
 int run_train(const TrainOptions& o) {
   set_threads(o.run.threads);
+  backend_for(o.run.device);  // a device this build cannot use is refused before the data is read
   const Data data = open_data(o.data);
   const Schema schema = data.source->schema(o.run.dim);
   std::printf("data: %s, %lld fields, %lld ids, %lld/%lld/%lld train/val/test rows\n",

@@ -213,6 +213,7 @@ TEST_CASE("cuda gather table mirrors dedup in each stage and trains as the CPU t
 }
 
 TEST_CASE("cuda gather table refuses a block remap that leaves its rows", "[cuda]") {
+  if (!backend_ready()) return;  // the table's rows are allocated before the remap is checked
   const auto table = deduplicated();
   const auto& dedup = dynamic_cast<const DedupTable&>(*table);
   const Parameter& rows = *table->parameters().front();

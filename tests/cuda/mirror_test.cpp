@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <set>
+#include <sstream>
 
 #include "cuda/device_support.hpp"
 
@@ -54,6 +55,55 @@ TEST_CASE("cuda::mirror makes the twin of every method that has one and names th
     mirrored.insert(info.key);
   }
   CHECK(mirrored == kTwins);
+}
+
+TEST_CASE("every twin takes host batches and carries its optimizer state over", "[cuda]") {
+  if (!backend_ready()) return;
+  for (const std::string& key : kTwins) {
+    INFO(key);
+    const auto cpu = feasible_table(key);
+    const auto source = feasible_table(key);
+    std::unique_ptr<cuda::DeviceTable> twin = cuda::mirror(*source);
+    Adam adam(0.01f);
+    const auto rule = cuda::DeviceOptimizer::of(adam);
+    train_twins(*cpu, adam, *twin, rule, 2, {32}, 3);
+    // EmbeddingTable's host-batch forms: the same lookups and step as the device batches'.
+    const auto ids = skewed_ids(cpu->schema(), 40, 11);
+    const IdBatch batch = batch_of(ids, cpu->schema());
+    const auto dE = normal_values(ids.size() * static_cast<std::size_t>(cpu->dim()), 12);
+    Gradients grads;
+    cpu_step(*cpu, adam, ids, dE, grads);
+    cpu->after_step({adam.steps(), 0, 0.0, &adam});
+    twin->train_step_host(batch, {dE.data(), batch.size(), cpu->dim()}, rule);
+    std::vector<float> out(ids.size() * static_cast<std::size_t>(cpu->dim()));
+    twin->lookup_host(batch, {out.data(), batch.size(), cpu->dim()});
+    CHECK(out == lookup(*cpu, ids));
+    CHECK_THROWS_WITH(twin->lookup_host(batch, {out.data(), batch.size(), cpu->dim() + 1}),
+                      Catch::Contains("expected [B x"));
+    // A twin made mid-run, from the table's checkpoint (with cafe's sketches) and the state and
+    // step count its optimizer would hold, continues as this one.
+    twin->copy_rows_to(*source);
+    std::istringstream saved(checkpoint(*source));
+    const auto host = load_table(saved);
+    std::unique_ptr<cuda::DeviceTable> resumed = cuda::mirror(*host);
+    for (const Parameter* p : std::as_const(*host).parameters()) {
+      if (!p->optimized()) continue;
+      const std::vector<float> state = twin->state_to_host(p->name());
+      resumed->state_from_host(p->name(), state, rule);
+      CHECK(resumed->state_to_host(p->name()) == state);
+      if (!state.empty()) {
+        CHECK_THROWS_WITH(
+            resumed->state_from_host(p->name(), {state.data(), state.size() - 1}, rule),
+            Catch::Contains("values on the device"));
+      }
+    }
+    resumed->set_steps(twin->steps());
+    const auto next = skewed_ids(cpu->schema(), 24, 13);
+    const auto next_dE = normal_values(next.size() * static_cast<std::size_t>(cpu->dim()), 14);
+    device_step(*twin, rule, next, next_dE);
+    device_step(*resumed, rule, next, next_dE);
+    CHECK(device_lookup(*resumed, ids, cpu->dim()) == device_lookup(*twin, ids, cpu->dim()));
+  }
 }
 
 }  // namespace embcomp::test

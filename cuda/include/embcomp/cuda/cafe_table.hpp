@@ -53,7 +53,8 @@ class CafeTable : public DeviceTable {
   void train_step(const DeviceIds& ids, const float* dE,
                   const DeviceOptimizer& optimizer) override;
   std::vector<float> rows_to_host(const std::string& parameter) const override;
-  std::vector<float> state_to_host(const std::string& parameter) const override;
+  StateSpan state_span(const std::string& parameter) const override;
+  void ensure_state(const DeviceOptimizer& optimizer) override;
   void copy_rows_to(EmbeddingTable& table) const override;
 
  private:

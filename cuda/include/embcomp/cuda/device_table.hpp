@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -106,12 +107,26 @@ class DeviceTable {
   /// optimizer's kind must stay the same from step to step (its state is kept here).
   virtual void train_step(const DeviceIds& ids, const float* dE,
                           const DeviceOptimizer& optimizer) = 0;
+  /// EmbeddingTable's host-batch forms of lookup and train_step: ids [B x F], out and dE
+  /// [B*F x d] in host memory, copied to and from the device on every call, for code written
+  /// against host batches (a training loop keeps its batches on the device instead:
+  /// cuda::device_backend). The checks above, and InvalidArgument for a shape that does not match.
+  void lookup_host(const IdBatch& ids, Matrix out) const;
+  void train_step_host(const IdBatch& ids, ConstMatrix dE, const DeviceOptimizer& optimizer);
+
   /// The values of the CPU table's parameter `parameter`, [rows x width] floats (integer codes
   /// decoded), copied to the host. InvalidArgument for a name the table does not hold.
   virtual std::vector<float> rows_to_host(const std::string& parameter) const = 0;
   /// Its optimizer state [rows x slots*width] (the CPU optimizer's layout), copied to the host;
   /// empty before the first step of a stateful optimizer.
-  virtual std::vector<float> state_to_host(const std::string& parameter) const = 0;
+  std::vector<float> state_to_host(const std::string& parameter) const;
+  /// Overwrites its optimizer state with `values` in that layout, allocating the state of every
+  /// parameter for `optimizer` first where there is none (a twin made mid-run: a resumed run, a
+  /// new stage). InvalidArgument, with nothing written, where the size differs.
+  void state_from_host(const std::string& parameter, std::span<const float> values,
+                       const DeviceOptimizer& optimizer);
+  /// Adam's t continues from `steps` (the host optimizer's count, for a twin made mid-run).
+  void set_steps(std::uint64_t steps) { steps_ = steps; }
   /// The method's work after each step (the CPU table's after_step): none for most twins (cafe's
   /// sketch inserts run inside train_step); deeplight's scheduled prune.
   virtual void after_step(const StepContext& /*ctx*/) {}
@@ -142,6 +157,27 @@ class DeviceTable {
   /// class name).
   void check_only_parameter(const std::string& parameter, const char* name,
                             const char* owner) const;
+  /// Where a parameter's optimizer state lives: `count` floats at `data` (device memory), in
+  /// the CPU optimizer's layout; {} before the first stateful step. InvalidArgument for a name
+  /// the table does not hold.
+  struct StateSpan {
+    float* data = nullptr;
+    std::size_t count = 0;
+  };
+  virtual StateSpan state_span(const std::string& parameter) const = 0;
+  /// Allocates zero state for `optimizer` where there is none (the first train_step's work;
+  /// InvalidArgument after another optimizer).
+  virtual void ensure_state(const DeviceOptimizer& optimizer) = 0;
+  /// `count` floats of the state `array` from float `first` (all of it by default), or {}
+  /// while `slots` is not positive (no state yet, or a stateless optimizer).
+  static StateSpan span_of(const DeviceArray<float>& array, int slots) {
+    return span_of(array, slots, 0, array.size());
+  }
+  static StateSpan span_of(const DeviceArray<float>& array, int slots, std::size_t first,
+                           std::size_t count) {
+    if (slots <= 0) return {};
+    return {const_cast<float*>(array.data()) + first, count};
+  }
   /// Reads the flags back and throws for what they report (dE rows of `width`).
   void throw_on_flags(const DeviceIds& ids, Index width) const;
   unsigned long long* flags() const { return reinterpret_cast<unsigned long long*>(flags_.data()); }
@@ -153,6 +189,10 @@ class DeviceTable {
   DeviceArray<unsigned char> library_scratch_;  ///< CUB's temporary storage, kept across steps
 
  private:
+  /// The device copy of a host batch (lookup_host, train_step_host): ids, and dE when given.
+  DeviceIds upload_host_batch(const IdBatch& ids, ConstMatrix rows) const;
+  mutable DeviceArray<Index> host_ids_;
+  mutable DeviceArray<float> host_rows_;
   DeviceArray<Index> field_sizes_;
   mutable DeviceArray<Flags> flags_;
 };

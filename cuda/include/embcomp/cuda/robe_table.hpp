@@ -52,7 +52,8 @@ class RobeTable : public DeviceTable {
   void lookup(const DeviceIds& ids, float* out) const override;
   void train_step(const DeviceIds& ids, const float* dE, const DeviceOptimizer& optimizer) override;
   std::vector<float> rows_to_host(const std::string& parameter) const override;
-  std::vector<float> state_to_host(const std::string& parameter) const override;
+  StateSpan state_span(const std::string& parameter) const override;
+  void ensure_state(const DeviceOptimizer& optimizer) override;
   void copy_rows_to(EmbeddingTable& table) const override;
 
  private:
