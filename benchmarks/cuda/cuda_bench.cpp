@@ -13,6 +13,8 @@
 //                  norms cross PCIe each step): lookup and an SGD step, beside `hash` at 1000x
 //   robe           `robe` at 1000x on full's schema (an array of about a million cells): lookup and an
 //                  SGD step (the B*F*d elements sorted by cell), beside `hash` at 1000x
+//   tt             `tt` at 1000x on full's schema (rank-R cores, the cache of hot rows; a lookup
+//                  contracts three core rows per position): lookup and an SGD step
 //   train steps    full's fused backward + update (sgd, adam), positions per second
 // Each figure is the median of 5 timed repetitions of `kIterations` calls after a warm-up;
 // lookups and steps include their input checks (one 16-byte copy each way per call).
@@ -33,6 +35,7 @@
 #include "embcomp/cuda/qr_table.hpp"
 #include "embcomp/cuda/raw_gather.hpp"
 #include "embcomp/cuda/robe_table.hpp"
+#include "embcomp/cuda/tt_table.hpp"
 #include "embcomp/registry.hpp"
 
 namespace {
@@ -126,6 +129,8 @@ int main(int argc, char** argv) {
   auto hash1000 = embcomp::cuda::GatherTable::mirror(*hash1000_cpu);
   const auto robe_cpu = embcomp::make_table("robe", embcomp::TableArgs(full_schema, {1000.0}, 1));
   auto robe = embcomp::cuda::RobeTable::mirror(*robe_cpu);
+  const auto tt_cpu = embcomp::make_table("tt", embcomp::TableArgs(full_schema, {1000.0}, 1));
+  auto tt = embcomp::cuda::TtTable::mirror(*tt_cpu);
   auto trained_sgd = embcomp::cuda::GatherTable::mirror(*full_cpu);
   auto trained_adam = embcomp::cuda::GatherTable::mirror(*full_cpu);
 
@@ -216,6 +221,13 @@ int main(int argc, char** argv) {
         {"robe train step sgd 1000x" + at, static_cast<double>(positions) / seconds_per_call([&] {
                                              robe.train_step(full_batch, device_dE.data(), sgd);
                                            })});
+    rows.push_back({"tt lookup 1000x" + at,
+                    static_cast<double>(positions) /
+                        seconds_per_call([&] { tt.lookup(full_batch, out.data()); })});
+    rows.push_back(
+        {"tt train step sgd 1000x" + at, static_cast<double>(positions) / seconds_per_call([&] {
+                                           tt.train_step(full_batch, device_dE.data(), sgd);
+                                         })});
     for (auto* trained : {&trained_sgd, &trained_adam}) {
       const embcomp::cuda::DeviceOptimizer optimizer{
           trained == &trained_sgd ? embcomp::cuda::DeviceOptimizer::Kind::sgd

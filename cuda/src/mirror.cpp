@@ -15,6 +15,7 @@
 #include "embcomp/cuda/mde_table.hpp"
 #include "embcomp/cuda/qr_table.hpp"
 #include "embcomp/cuda/robe_table.hpp"
+#include "embcomp/cuda/tt_table.hpp"
 #include "embcomp/methods/adaembed.hpp"
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/dedup.hpp"
@@ -24,6 +25,7 @@
 #include "embcomp/methods/mde.hpp"
 #include "embcomp/methods/qr.hpp"
 #include "embcomp/methods/robe.hpp"
+#include "embcomp/methods/tt.hpp"
 #include "embcomp/optim/adagrad.hpp"
 #include "embcomp/optim/adam.hpp"
 #include "embcomp/optim/rowwise_adagrad.hpp"
@@ -34,7 +36,8 @@ namespace {
 
 /// The methods the CUDA backend has twins for, for error messages.
 constexpr const char* kTwinMethods =
-    "full, int8, int16, alpt, hash, adaembed, dedup, deeplight, qr, mde, robe, cafe and cafe-ml";
+    "full, int8, int16, alpt, hash, adaembed, dedup, deeplight, qr, mde, robe, tt, cafe and "
+    "cafe-ml";
 
 /// The table's parameter `name`, or null.
 const Parameter* find_parameter(const EmbeddingTable& table, const std::string& name) {
@@ -105,6 +108,9 @@ std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table) {
   }
   if (dynamic_cast<const embcomp::RobeTable*>(&table) != nullptr) {
     return std::make_unique<RobeTable>(RobeTable::mirror(table));
+  }
+  if (dynamic_cast<const embcomp::TtTable*>(&table) != nullptr) {
+    return std::make_unique<TtTable>(TtTable::mirror(table));
   }
   if (dynamic_cast<const FullTable*>(&table) != nullptr ||
       dynamic_cast<const HashTable*>(&table) != nullptr ||
@@ -300,6 +306,48 @@ void RobeTable::copy_rows_to(EmbeddingTable& table) const {
                           " cells) into '" + table.spec() + "', which has no such fp32 array");
   }
   array_.values.download(array->data());
+}
+
+TtTable TtTable::mirror(const EmbeddingTable& table) {
+  const auto* tt = dynamic_cast<const embcomp::TtTable*>(&table);
+  if (tt == nullptr) {
+    throw InvalidArgument("cuda: method '" + method_of(table, "?") +
+                          "' is not tt; cuda::TtTable mirrors tt tables only");
+  }
+  HostTables host;
+  host.dim = table.dim();
+  host.shared = tt->sizing().shared;
+  host.tables = tt->layouts();
+  for (const kernels::TtLayout& layout : host.tables) {
+    if (layout.compressed) host.shape = layout.shape;  // every compressed table has the same
+  }
+  host.offsets = table.schema().field_offsets();
+  host.cache_keys = tt->cached_keys();
+  const auto part = [&](const std::string& name) {
+    const Parameter* p = find_parameter(table, name);
+    return p == nullptr ? HostTables::Part{}
+                        : HostTables::Part{p->rows(), p->width(), p->data(), p->lr_scale()};
+  };
+  for (int c = 0; c < 3; ++c) host.cores[c] = part("core" + std::to_string(c));
+  host.full = part("full");
+  host.cache = part("cache");
+  return TtTable(method_of(table, embcomp::TtTable::kKey), table.schema().cardinalities, host);
+}
+
+void TtTable::copy_rows_to(EmbeddingTable& table) const {
+  std::vector<std::pair<Parameter*, std::string>> targets;
+  for (const char* name : {"core0", "core1", "core2", "full", "cache"}) {
+    const DeviceRows& rows = part(name);
+    Parameter* p = find_parameter(table, name);
+    if (rows.rows == 0 && p == nullptr) continue;
+    if (p == nullptr || p->rows() != rows.rows || p->width() != rows.width || !p->is_fp32()) {
+      throw InvalidArgument("cuda: cannot copy tt's '" + std::string(name) + "' (" +
+                            std::to_string(rows.rows) + " x " + std::to_string(rows.width) +
+                            ") into '" + table.spec() + "', which has no such fp32 table");
+    }
+    targets.emplace_back(p, name);
+  }
+  for (const auto& [param, name] : targets) part(name).values.download(param->data());
 }
 
 void CafeTable::copy_rows_to(EmbeddingTable& table) const {

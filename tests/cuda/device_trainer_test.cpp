@@ -162,7 +162,7 @@ TEST_CASE(
   // One stage each, then dedup and deeplight (a stage change mirrors the table again and
   // carries the optimizer state and Adam's t over).
   for (const std::string method :
-       {"full", "int8", "alpt", "adaembed", "qr", "mde", "robe", "cafe:full_below=10",
+       {"full", "int8", "alpt", "adaembed", "qr", "mde", "robe", "tt", "cafe:full_below=10",
         "cafe-ml:full_below=10", kDedup, "deeplight:every=3,warmup=0.5"}) {
     INFO(method);
     const Run cpu = train(source, method, "wdl", config_for("adam"), false);
@@ -204,5 +204,6 @@ TEST_CASE("a device run resumed from its checkpoint equals the uninterrupted one
 TEST_CASE("the device trainer refuses a method without a twin by name", "[cuda][trainer]") {
   if (!backend_ready()) return;
   const SyntheticCtr source(tiny_data());
-  REQUIRE_THROWS_WITH(train(source, "tt", "dlrm", config_for("adam"), true), Catch::Contains("tt"));
+  REQUIRE_THROWS_WITH(train(source, "pep", "dlrm", config_for("adam"), true),
+                      Catch::Contains("'pep'"));
 }

@@ -11,9 +11,9 @@
 namespace embcomp::test {
 namespace {
 
-const std::set<std::string> kTwins = {"full",     "int8",  "int16",     "alpt", "hash",
-                                      "adaembed", "dedup", "deeplight", "qr",   "mde",
-                                      "robe",     "cafe",  "cafe-ml"};
+const std::set<std::string> kTwins = {"full",     "int8",  "int16",     "alpt",   "hash",
+                                      "adaembed", "dedup", "deeplight", "qr",     "mde",
+                                      "robe",     "tt",    "cafe",      "cafe-ml"};
 
 /// The method at the highest of 10x, 4x, 2x, 1x it reaches on the collision schema.
 std::unique_ptr<EmbeddingTable> feasible_table(const std::string& key) {

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 
 #include "embcomp/core/budget.hpp"
 #include "embcomp/core/types.hpp"
@@ -25,15 +26,15 @@ struct TtShape {
   std::array<Index, 3> dims{1, 1, 1};
   Index rank = 1;
 
-  Index dim() const { return dims[0] * dims[1] * dims[2]; }
+  EMBCOMP_HD Index dim() const { return dims[0] * dims[1] * dims[2]; }
   /// Widths of a row of G0, G1, G2: d0 R, R d1 R, R d2.
-  Index width(int core) const {
+  EMBCOMP_HD Index width(int core) const {
     return core == 0 ? dims[0] * rank : core == 1 ? rank * dims[1] * rank : rank * dims[2];
   }
   /// Floats of the three cores: (n0 d0 + n1 d1 R + n2 d2) R.
-  Index floats() const { return (rows[0] * dims[0] + rows[1] * dims[1] * rank + rows[2] * dims[2]) * rank; }
+  EMBCOMP_HD Index floats() const { return (rows[0] * dims[0] + rows[1] * dims[1] * rank + rows[2] * dims[2]) * rank; }
   /// Floats of T = G0 row @ G1 row, the contraction's intermediate: d0 d1 R.
-  Index scratch() const { return dims[0] * dims[1] * rank; }
+  EMBCOMP_HD Index scratch() const { return dims[0] * dims[1] * rank; }
 };
 
 /// The reference's row factors of n: a = ceil(n^(1/3)), b = ceil(sqrt(n / a)),
@@ -81,6 +82,58 @@ EMBCOMP_HD void tt_rows(const TtShape& s, Index x, Index* i) {
   i[0] = x % s.rows[0];
   i[1] = rest % s.rows[1];
   i[2] = rest / s.rows[1];
+}
+
+/// Where one TT table (a field's, or the one shared by every field) lives in a tt table's
+/// stacked parameters: a compressed table's rows in core0..2 from base[0..2], an uncompressed
+/// one's in "full" from base[0].
+struct TtLayout {
+  bool compressed = false;
+  TtShape shape;  ///< its cores, when compressed
+  Index base[3] = {0, 0, 0};
+};
+
+/// How a position reads its embedding: the three core rows, a "full" row or a "cache" row
+/// (rows[0]).
+struct TtRoute {
+  enum class Via : std::uint8_t { cores, full, cache };
+  Via via = Via::cores;
+  Index rows[3] = {0, 0, 0};
+};
+
+/// The route of id `id` of field `field`: through `tables` ([F], or [1] when `shared`, whose
+/// keys are global: offsets[field] + id); a compressed table's id that is among the `cached`
+/// ascending global keys reads its cache row (a binary search, as std::lower_bound).
+EMBCOMP_HD TtRoute tt_route(const TtLayout* tables, bool shared, const Index* offsets,
+                            const Index* cache_keys, Index cached, Index field, Index id) {
+  const TtLayout& table = tables[shared ? 0 : field];
+  const Index key = shared ? offsets[field] + id : id;
+  TtRoute r;
+  if (!table.compressed) {
+    r.via = TtRoute::Via::full;
+    r.rows[0] = table.base[0] + key;
+    return r;
+  }
+  if (cached > 0) {
+    const Index global = offsets[field] + id;
+    Index low = 0, high = cached;
+    while (low < high) {
+      const Index middle = low + (high - low) / 2;
+      if (cache_keys[middle] < global) {
+        low = middle + 1;
+      } else {
+        high = middle;
+      }
+    }
+    if (low < cached && cache_keys[low] == global) {
+      r.via = TtRoute::Via::cache;
+      r.rows[0] = low;
+      return r;
+    }
+  }
+  tt_rows(table.shape, key, r.rows);
+  for (int c = 0; c < 3; ++c) r.rows[c] += table.base[c];
+  return r;
 }
 
 /// t[d0 d1 R] = g0 [d0 x R] @ g1 [R x d1 R]: the rank-r1 sum, as axpys over contiguous rows.

@@ -158,6 +158,8 @@ class TtTable : public EmbeddingTable {
   }
 
   const TtPlan& sizing() const { return plan_; }
+  /// Where each table ([F] per field, or [1] shared) lives in the stacked parameters.
+  const std::vector<kernels::TtLayout>& layouts() const { return layouts_; }
   Index rank() const { return plan_.rank; }
   /// Global keys (field offset + id) of the cached rows, ascending; row i of "cache" is key i.
   const std::vector<Index>& cached_keys() const { return cache_keys_.values; }
@@ -213,16 +215,10 @@ class TtTable : public EmbeddingTable {
   }
 
  private:
-  /// Where a table's rows live in the stacked parameters.
-  struct TableLayout {
-    Index base[3] = {0, 0, 0};  ///< first row in core0..2 (compressed) or base[0] in full
-  };
-  /// The rows one position reads: core rows, or rows[0] of "full".
-  enum class Via : std::uint8_t { cores, full, cache };
-  struct Route {
-    Via via = Via::cores;
-    Index rows[3] = {0, 0, 0};  ///< core rows, or rows[0] of "full" or "cache"
-  };
+  /// The rows one position reads (kernels::tt_route): core rows, or rows[0] of "full" or
+  /// "cache".
+  using Route = kernels::TtRoute;
+  using Via = Route::Via;
 
   static double cache_option(const Options& options) {
     const double share = options.non_negative("cache");
@@ -243,7 +239,9 @@ class TtTable : public EmbeddingTable {
   void allocate() {
     Index rows[3] = {0, 0, 0}, full_rows = 0;
     for (const TtPlan::Table& t : plan_.tables) {
-      TableLayout& layout = layouts_.emplace_back();
+      kernels::TtLayout& layout = layouts_.emplace_back();
+      layout.compressed = t.compressed;
+      layout.shape = t.shape;
       if (t.compressed) {
         for (int c = 0; c < 3; ++c) layout.base[c] = rows[c], rows[c] += t.shape.rows[c];
         shape_ = t.shape;  // every compressed table has the same dims and rank
@@ -336,28 +334,9 @@ class TtTable : public EmbeddingTable {
   }
 
   Route route(const IdBatch& ids, Index p) const {
-    const Index field = ids.field_of(p);
-    const std::size_t t = plan_.shared ? 0 : static_cast<std::size_t>(field);
-    const Index key = plan_.shared ? offsets_[field] + ids[p] : ids[p];
-    const TableLayout& layout = layouts_[t];
-    Route r;
-    if (!plan_.tables[t].compressed) {
-      r.via = Via::full;
-      r.rows[0] = layout.base[0] + key;
-      return r;
-    }
-    if (cache_ != nullptr) {
-      const Index global = offsets_[field] + ids[p];
-      const auto it = std::lower_bound(cache_keys_.values.begin(), cache_keys_.values.end(), global);
-      if (it != cache_keys_.values.end() && *it == global) {
-        r.via = Via::cache;
-        r.rows[0] = it - cache_keys_.values.begin();
-        return r;
-      }
-    }
-    kernels::tt_rows(plan_.tables[t].shape, key, r.rows);
-    for (int c = 0; c < 3; ++c) r.rows[c] += layout.base[c];
-    return r;
+    return kernels::tt_route(
+        layouts_.data(), plan_.shared, offsets_.data(), cache_keys_.values.data(),
+        static_cast<Index>(cache_keys_.values.size()), ids.field_of(p), ids[p]);
   }
 
   /// Splits the batch's positions into those read through the cores (with their core rows),
@@ -410,7 +389,7 @@ class TtTable : public EmbeddingTable {
 
   TtPlan plan_;
   kernels::TtShape shape_;
-  std::vector<TableLayout> layouts_;  ///< [F] per field, or [1] shared
+  std::vector<kernels::TtLayout> layouts_;  ///< [F] per field, or [1] shared
   std::vector<Index> offsets_;        ///< field offsets (the shared table's global ids)
   Parameter* core_[3] = {nullptr, nullptr, nullptr};
   Parameter* full_ = nullptr;

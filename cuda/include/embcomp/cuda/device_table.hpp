@@ -198,7 +198,8 @@ class DeviceTable {
 };
 
 /// The device twin of `table`, by its method: GatherTable (full, int8, int16, alpt, hash,
-/// adaembed, dedup), DeepLightTable, QrTable, MdeTable, RobeTable or CafeTable (cafe, cafe-ml).
+/// adaembed, dedup), DeepLightTable, QrTable, MdeTable, RobeTable, TtTable or CafeTable (cafe,
+/// cafe-ml).
 /// The deeplight and cafe twins read `table` (its schedule, its sketch), which must then outlive
 /// them. InvalidArgument naming the method where it has no twin.
 std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table);
