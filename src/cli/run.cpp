@@ -58,7 +58,7 @@ json summary_of(const Data& data, const EmbeddingTable& table, const Model& mode
                   {"patience", o.patience},
                   {"threads", omp_get_max_threads()},
                   {"prefetch", config.prefetch},
-                  {"device", o.device},
+                  {"device", r.backend},
                   {"seed", o.seed},
                   {"validation", {{"auc", r.best_validation_auc}, {"logloss", r.best_validation_logloss}}},
                   {"test", {{"auc", r.test_auc}, {"logloss", r.test_logloss}}},

@@ -36,6 +36,7 @@
 
 #include "cli.hpp"
 #include "data_options.hpp"
+#include "device.hpp"
 #include "embcomp/registry.hpp"
 #include "run.hpp"
 #include "sweep_grid.hpp"
@@ -265,6 +266,7 @@ int run_sweep(SweepOptions o) {
   const std::vector<std::vector<std::size_t>> groups = groups_of(cells);
   resolve_jobs(o.run, groups.size());
   set_threads(o.run.threads);
+  backend_for(o.run.device);  // a device this build cannot use is refused before any cell runs
   const std::filesystem::path out(o.out);
   std::filesystem::create_directories(out);
   const Data data = open_data(o.data);

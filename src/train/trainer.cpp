@@ -522,6 +522,7 @@ TrainResult Trainer::train(const BatchSource& source, EmbeddingTable& table, Mod
   const std::unique_ptr<StepBackend> backend = config_.backend
                                                    ? config_.backend({table, model, *optimizer_})
                                                    : cpu_backend({table, model, *optimizer_});
+  result.backend = backend->name();
   TrainingRun run(config_, source, table, model, *optimizer_, *backend, state, log);
   if (!run.run_stages(/*continuing=*/resumed, result)) {
     return interrupted(result, state.loop, table, model, *optimizer_, config_.batch_size);

@@ -36,6 +36,12 @@ expect(106 "subcommand" )
 expect(105 "drift" train ${tiny} --drift -1)
 expect(105 "id-order" train ${tiny} --id-order shuffled)
 expect(105 "--jobs: Value -1 not in range 0 to 256" sweep --jobs -1 --methods hash)
+expect(105 "--device: tpu not in" train ${tiny} --device tpu)
+if(NOT CUDA)  # a build without the CUDA backend refuses it before reading any data
+  expect(2 "this build has no CUDA backend" train ${tiny} --device cuda)
+  expect(2 "this build has no CUDA backend" sweep ${tiny} --methods hash --ratios 4 --device cuda
+         --out ${OUT}/device-sweep)
+endif()
 # Method specs.
 expect(2 "unknown method 'nosuch'" train ${tiny} --method nosuch)
 expect(2 "no option 'bogus'" train ${tiny} --method hash:bogus=1)

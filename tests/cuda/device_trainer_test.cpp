@@ -19,6 +19,7 @@
 
 #include "cuda/device_support.hpp"
 #include "embcomp/cuda/device_backend.hpp"
+#include "embcomp/cuda/device_memory.hpp"
 #include "embcomp/data/synthetic.hpp"
 #include "embcomp/models/factory.hpp"
 #include "embcomp/train/trainer.hpp"
@@ -148,6 +149,8 @@ TEST_CASE("the device trainer runs every model as the CPU trainer", "[cuda][trai
       INFO(model << " with " << optimizer << " on a hash table");
       const Run cpu = train(source, "hash", model, config_for(optimizer), false);
       const Run device = train(source, "hash", model, config_for(optimizer), true);
+      CHECK(cpu.result.backend == "cpu");
+      CHECK(device.result.backend == cuda::device_description());
       require_alike(device, cpu, source);
     }
   }

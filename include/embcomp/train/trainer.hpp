@@ -130,6 +130,7 @@ struct TrainResult {
   double train_samples_per_second = 0.0;
   MemoryReport memory;                   ///< the table's, with the optimizer's state
   std::size_t model_parameter_bytes = 0;
+  std::string backend;                   ///< where the steps ran: "cpu", or the device's name
 };
 
 /// AUC and logloss of the model on `part` (its first max_rows rows when given), read in
