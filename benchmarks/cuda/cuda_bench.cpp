@@ -11,10 +11,12 @@
 //                  projected): lookup and an SGD step
 //   cafe           `cafe` at 1000x on full's schema (the HotSketch on the host: the ids and
 //                  norms cross PCIe each step): lookup and an SGD step, beside `hash` at 1000x
-//   robe           `robe` at 1000x on full's schema (an array of about a million cells): lookup and an
-//                  SGD step (the B*F*d elements sorted by cell), beside `hash` at 1000x
+//   robe           `robe` at 1000x on full's schema (an array of about a million cells): lookup
+//                  and an SGD step (the B*F*d elements sorted by cell), beside `hash` at 1000x
 //   tt             `tt` at 1000x on full's schema (rank-R cores, the cache of hot rows; a lookup
 //                  contracts three core rows per position): lookup and an SGD step
+//   dhe            `dhe` at 1000x on full's schema (k = 1024 hashes into an MLP per field, the
+//                  compute-bound method): lookup, and an SGD step with its training forward
 //   train steps    full's fused backward + update (sgd, adam), positions per second
 // Each figure is the median of 5 timed repetitions of `kIterations` calls after a warm-up;
 // lookups and steps include their input checks (one 16-byte copy each way per call).
@@ -30,6 +32,7 @@
 #include <vector>
 
 #include "embcomp/cuda/cafe_table.hpp"
+#include "embcomp/cuda/dhe_table.hpp"
 #include "embcomp/cuda/gather_table.hpp"
 #include "embcomp/cuda/mde_table.hpp"
 #include "embcomp/cuda/qr_table.hpp"
@@ -131,6 +134,8 @@ int main(int argc, char** argv) {
   auto robe = embcomp::cuda::RobeTable::mirror(*robe_cpu);
   const auto tt_cpu = embcomp::make_table("tt", embcomp::TableArgs(full_schema, {1000.0}, 1));
   auto tt = embcomp::cuda::TtTable::mirror(*tt_cpu);
+  const auto dhe_cpu = embcomp::make_table("dhe", embcomp::TableArgs(full_schema, {1000.0}, 1));
+  auto dhe = embcomp::cuda::DheTable::mirror(*dhe_cpu);
   auto trained_sgd = embcomp::cuda::GatherTable::mirror(*full_cpu);
   auto trained_adam = embcomp::cuda::GatherTable::mirror(*full_cpu);
 
@@ -228,6 +233,14 @@ int main(int argc, char** argv) {
         {"tt train step sgd 1000x" + at, static_cast<double>(positions) / seconds_per_call([&] {
                                            tt.train_step(full_batch, device_dE.data(), sgd);
                                          })});
+    rows.push_back({"dhe lookup 1000x" + at, static_cast<double>(positions) / seconds_per_call([&] {
+                                               dhe.lookup(full_batch, out.data());
+                                             })});
+    rows.push_back({"dhe forward + train step sgd 1000x" + at,
+                    static_cast<double>(positions) / seconds_per_call([&] {
+                      dhe.forward(full_batch, out.data());
+                      dhe.train_step(full_batch, device_dE.data(), sgd);
+                    })});
     for (auto* trained : {&trained_sgd, &trained_adam}) {
       const embcomp::cuda::DeviceOptimizer optimizer{
           trained == &trained_sgd ? embcomp::cuda::DeviceOptimizer::Kind::sgd

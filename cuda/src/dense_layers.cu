@@ -185,6 +185,82 @@ EMBCOMP_KERNEL void mish_backward_kernel(const float* x, const float* dy, Index 
   }
 }
 
+/// Per column c of x [B x C]: stats[0][c] = mean, stats[1][c] = biased variance (batch
+/// statistics) or the running ones, stats[2][c] = 1 / sqrt(variance + eps); with `update` the
+/// running statistics take the batch's (nn::BatchNorm::update_running_stats).
+EMBCOMP_KERNEL void batch_norm_statistics_kernel(const float* x, Index rows, Index cols,
+                                                 bool batch_statistics, bool update, float momentum,
+                                                 float eps, float* running, float* stats) {
+  for (Index c = thread_index(); c < cols; c += thread_count()) {
+    float mean = running[c], var = running[cols + c];
+    if (batch_statistics) {
+      float sum = 0.0f;
+      for (Index r = 0; r < rows; ++r) sum += x[r * cols + c];
+      mean = sum / static_cast<float>(rows);
+      float squares = 0.0f;
+      for (Index r = 0; r < rows; ++r) {
+        const float centered = x[r * cols + c] - mean;
+        squares += centered * centered;
+      }
+      var = squares / static_cast<float>(rows);
+      if (update) {
+        const float unbiased = static_cast<float>(rows) / static_cast<float>(rows - 1);
+        running[c] = (1.0f - momentum) * running[c] + momentum * mean;
+        running[cols + c] = (1.0f - momentum) * running[cols + c] + momentum * unbiased * var;
+      }
+    }
+    stats[c] = mean;
+    stats[cols + c] = var;
+    stats[2 * cols + c] = 1.0f / std::sqrt(var + eps);
+  }
+}
+
+/// x̂ = (x - mean) inv_std and y = x̂ gamma + beta, elementwise.
+EMBCOMP_KERNEL void batch_norm_forward_kernel(const float* x, const float* stats,
+                                              const float* gamma, const float* beta, Index rows,
+                                              Index cols, float* normalized, float* y) {
+  for (Index i = thread_index(); i < rows * cols; i += thread_count()) {
+    const Index c = i % cols;
+    const float xhat = (x[i] - stats[c]) * stats[2 * cols + c];
+    normalized[i] = xhat;
+    y[i] = xhat * gamma[c] + beta[c];
+  }
+}
+
+/// Per column: dgamma = sum of dy x̂, dbeta = sum of dy (rows ascending).
+EMBCOMP_KERNEL void batch_norm_parameter_grads_kernel(const float* dy, const float* normalized,
+                                                      Index rows, Index cols, float* dgamma,
+                                                      float* dbeta) {
+  for (Index c = thread_index(); c < cols; c += thread_count()) {
+    float sum = 0.0f, weighted = 0.0f;
+    for (Index r = 0; r < rows; ++r) {
+      sum += dy[r * cols + c];
+      weighted += dy[r * cols + c] * normalized[r * cols + c];
+    }
+    dgamma[c] = weighted;
+    dbeta[c] = sum;
+  }
+}
+
+/// dx: with batch statistics (B dy - sum dy - x̂ sum(dy x̂)) gamma inv_std / B, else
+/// dy gamma inv_std (dgamma and dbeta hold the two sums).
+EMBCOMP_KERNEL void batch_norm_input_grad_kernel(const float* dy, const float* normalized,
+                                                 const float* stats, const float* gamma,
+                                                 const float* dgamma, const float* dbeta,
+                                                 Index rows, Index cols, bool batch_statistics,
+                                                 float* dx) {
+  const auto batch = static_cast<float>(rows);
+  for (Index i = thread_index(); i < rows * cols; i += thread_count()) {
+    const Index c = i % cols;
+    const float scale = gamma[c] * stats[2 * cols + c];
+    if (!batch_statistics) {
+      dx[i] = dy[i] * scale;
+      continue;
+    }
+    dx[i] = (batch * dy[i] - dbeta[c] - normalized[i] * dgamma[c]) * (scale / batch);
+  }
+}
+
 void ensure_dense_state(DenseParameter& p, const DeviceOptimizer& optimizer,
                         const std::string& owner) {
   const auto elements = static_cast<std::size_t>(p.size());
@@ -281,6 +357,33 @@ const float* ActivationLayer::backward(const float* dy) {
   } else {
     launch(size_, mish_backward_kernel, input_, dy, size_, dx);
   }
+  return dx;
+}
+
+const float* BatchNormLayer::forward(const float* x, Index batch, bool batch_statistics,
+                                     bool update_running) {
+  const Index C = channels();
+  batch_ = batch;
+  batch_statistics_ = batch_statistics;
+  float* stats = statistics_.resize(3, C);
+  launch(C, batch_norm_statistics_kernel, x, batch, C, batch_statistics,
+         batch_statistics && update_running, momentum_, eps_, running_->values.data(), stats);
+  float* y = output_.resize(batch, C);
+  launch(batch * C, batch_norm_forward_kernel, x, static_cast<const float*>(stats),
+         gamma_->values.data(), beta_->values.data(), batch, C, normalized_.resize(batch, C), y);
+  return y;
+}
+
+const float* BatchNormLayer::backward(const float* dy) {
+  const Index C = channels();
+  launch(C, batch_norm_parameter_grads_kernel, dy, static_cast<const float*>(normalized_.data()),
+         batch_, C, gamma_->gradient.data(), beta_->gradient.data());
+  float* dx = input_grad_.resize(batch_, C);
+  launch(batch_ * C, batch_norm_input_grad_kernel, dy,
+         static_cast<const float*>(normalized_.data()),
+         static_cast<const float*>(statistics_.data()), gamma_->values.data(),
+         static_cast<const float*>(gamma_->gradient.data()),
+         static_cast<const float*>(beta_->gradient.data()), batch_, C, batch_statistics_, dx);
   return dx;
 }
 

@@ -113,6 +113,39 @@ class ActivationLayer {
   Activations input_grad_;
 };
 
+/// Batch normalisation over the rows of [B x C] (nn::BatchNorm): with batch statistics, y =
+/// gamma (x - mean_B) / sqrt(var_B + eps) + beta with the biased variance, and (when
+/// `update_running`) running = (1 - momentum) running + momentum batch statistic, the variance's
+/// unbiased; in evaluation mode the running mean and variance. gamma and beta [1 x C], running
+/// [2 x C] (row 0 the mean, row 1 the variance; no gradient).
+class BatchNormLayer {
+ public:
+  BatchNormLayer(DenseParameter& gamma, DenseParameter& beta, DenseParameter& running,
+                 float momentum = 0.1f, float eps = 1e-5f)
+      : gamma_(&gamma), beta_(&beta), running_(&running), momentum_(momentum), eps_(eps) {}
+
+  Index channels() const { return gamma_->width; }
+  const float* forward(const float* x, Index batch, bool batch_statistics, bool update_running);
+  /// dgamma, dbeta and dx (through the batch statistics when the forward used them).
+  const float* backward(const float* dy);
+  std::size_t bytes() const {
+    return statistics_.bytes() + normalized_.bytes() + output_.bytes() + input_grad_.bytes();
+  }
+
+ private:
+  DenseParameter* gamma_;
+  DenseParameter* beta_;
+  DenseParameter* running_;
+  float momentum_;
+  float eps_;
+  bool batch_statistics_ = false;
+  Index batch_ = 0;
+  Activations statistics_;  ///< [3 x C]: mean, variance, 1 / sqrt(variance + eps)
+  Activations normalized_;  ///< x̂ [B x C]
+  Activations output_;
+  Activations input_grad_;
+};
+
 /// Linear layers, each followed by ReLU but the last, which has ReLU when `relu_last` (nn::MLP
 /// with hidden ReLU and the last activation ReLU or none).
 class MlpLayers {

@@ -102,7 +102,7 @@ class DeviceBackend : public StepBackend {
     dE_.reserve(positions * d);
     logits_.reserve(static_cast<std::size_t>(batch.size));
     dlogits_.reserve(static_cast<std::size_t>(batch.size));
-    table_twin_->lookup(batch_.device_ids(), embeddings_.data());
+    table_twin_->forward(batch_.device_ids(), embeddings_.data());
     model_twin_->forward(batch.size, batch_.dense.data(), embeddings_.data(), logits_.data());
     const double loss = model_twin_->loss(logits_.data(), batch_.labels.data(), dlogits_.data());
     model_twin_->backward(dlogits_.data(), dE_.data());

@@ -11,6 +11,7 @@
 #include "cafe_router.hpp"
 #include "embcomp/cuda/cafe_table.hpp"
 #include "embcomp/cuda/deeplight_table.hpp"
+#include "embcomp/cuda/dhe_table.hpp"
 #include "embcomp/cuda/gather_table.hpp"
 #include "embcomp/cuda/mde_table.hpp"
 #include "embcomp/cuda/qr_table.hpp"
@@ -20,6 +21,7 @@
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/dedup.hpp"
 #include "embcomp/methods/deeplight.hpp"
+#include "embcomp/methods/dhe.hpp"
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
@@ -36,8 +38,8 @@ namespace {
 
 /// The methods the CUDA backend has twins for, for error messages.
 constexpr const char* kTwinMethods =
-    "full, int8, int16, alpt, hash, adaembed, dedup, deeplight, qr, mde, robe, tt, cafe and "
-    "cafe-ml";
+    "full, int8, int16, alpt, hash, adaembed, dedup, deeplight, qr, mde, robe, tt, dhe, cafe "
+    "and cafe-ml";
 
 /// The table's parameter `name`, or null.
 const Parameter* find_parameter(const EmbeddingTable& table, const std::string& name) {
@@ -111,6 +113,9 @@ std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table) {
   }
   if (dynamic_cast<const embcomp::TtTable*>(&table) != nullptr) {
     return std::make_unique<TtTable>(TtTable::mirror(table));
+  }
+  if (dynamic_cast<const embcomp::DheTable*>(&table) != nullptr) {
+    return std::make_unique<DheTable>(DheTable::mirror(table));
   }
   if (dynamic_cast<const FullTable*>(&table) != nullptr ||
       dynamic_cast<const HashTable*>(&table) != nullptr ||
@@ -348,6 +353,42 @@ void TtTable::copy_rows_to(EmbeddingTable& table) const {
     targets.emplace_back(p, name);
   }
   for (const auto& [param, name] : targets) part(name).values.download(param->data());
+}
+
+DheTable DheTable::mirror(const EmbeddingTable& table) {
+  const auto* dhe = dynamic_cast<const embcomp::DheTable*>(&table);
+  if (dhe == nullptr) {
+    throw InvalidArgument("cuda: method '" + method_of(table, "?") +
+                          "' is not dhe; cuda::DheTable mirrors dhe tables only");
+  }
+  HostTables host;
+  host.dim = table.dim();
+  host.hashes = dhe->hash_count();
+  host.hidden = dhe->hidden();
+  host.buckets = dhe->buckets();
+  host.encoding = dhe->encoding();
+  for (Index f = 0; f < table.schema().num_fields(); ++f) {
+    host.field_hashes.push_back(dhe->field_hashes(f));
+    host.full_base.push_back(dhe->full_base(f));
+  }
+  for (const Parameter* p : table.parameters()) {
+    host.parameters.push_back(
+        {p->name(), p->rows(), p->width(), p->data(), p->lr_scale(), p->optimized()});
+  }
+  return DheTable(method_of(table, embcomp::DheTable::kKey), table.schema().cardinalities, host);
+}
+
+void DheTable::copy_rows_to(EmbeddingTable& table) const {
+  std::vector<std::pair<Parameter*, std::vector<float>>> targets;
+  for (Parameter* p : table.parameters()) {
+    std::vector<float> values = rows_to_host(p->name());  // InvalidArgument for a foreign name
+    if (values.size() != p->size() || !p->is_fp32()) {
+      throw InvalidArgument("cuda: cannot copy dhe's '" + p->name() + "' into '" + table.spec() +
+                            "', whose parameter of that name has another size");
+    }
+    targets.emplace_back(p, std::move(values));
+  }
+  for (auto& [param, values] : targets) std::copy(values.begin(), values.end(), param->data());
 }
 
 void CafeTable::copy_rows_to(EmbeddingTable& table) const {

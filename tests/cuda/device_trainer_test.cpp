@@ -94,9 +94,11 @@ Run train(const BatchSource& source, const std::string& method, const std::strin
   return run;
 }
 
-/// The same schedule and, within the tolerances, the same results and embeddings (not the same
+/// The same schedule and, within the tolerances, the same results and embeddings (relative to
+/// their largest value; not the same
 /// best step: two evaluations within rounding of each other may swap places).
-void require_alike(const Run& device, const Run& cpu, const BatchSource& source) {
+void require_alike(const Run& device, const Run& cpu, const BatchSource& source,
+                   bool compare_embeddings = true) {
   REQUIRE(device.result.steps == cpu.result.steps);
   REQUIRE(device.result.evaluations == cpu.result.evaluations);
   REQUIRE(device.evaluations.size() == cpu.evaluations.size());
@@ -108,15 +110,18 @@ void require_alike(const Run& device, const Run& cpu, const BatchSource& source)
   }
   CHECK(device.result.test_auc == Approx(cpu.result.test_auc).margin(kMetricTolerance));
   CHECK(device.result.test_logloss == Approx(cpu.result.test_logloss).margin(kMetricTolerance));
+  if (!compare_embeddings) return;
   Batch batch;
   source.read(SplitPart::test, 0, 64, batch);
   const std::vector<float> e_device = lookup(*device.table, batch.ids);
   const std::vector<float> e_cpu = lookup(*cpu.table, batch.ids);
-  float worst = 0.0f;
-  for (std::size_t i = 0; i < e_cpu.size(); ++i)
+  float worst = 0.0f, scale = 1.0f;
+  for (std::size_t i = 0; i < e_cpu.size(); ++i) {
     worst = std::max(worst, std::fabs(e_device[i] - e_cpu[i]));
-  INFO("largest embedding difference " << worst);
-  CHECK(worst <= kValueTolerance);
+    scale = std::max(scale, std::fabs(e_cpu[i]));
+  }
+  INFO("largest embedding difference " << worst << ", largest value " << scale);
+  CHECK(worst <= kValueTolerance * scale);
 }
 
 /// Bit for bit: WDL's layers sum in the CPU's order on the device too, and in host mode the
@@ -175,6 +180,24 @@ TEST_CASE(
     } else {
       require_alike(device, cpu, source);
     }
+  }
+}
+
+TEST_CASE("the device trainer runs dhe as the CPU trainer within rounding", "[cuda][trainer]") {
+  if (!backend_ready()) return;
+  const SyntheticCtr source(tiny_data());
+  // Its training forward (batch statistics) differs from its lookup: the backend's step runs
+  // the twin's forward. Its BatchNorm sums in another order than the CPU's (dhe_table_test),
+  // and training through five BatchNorms amplifies that rounding: a network weight's difference
+  // grows smoothly from 2e-8 after one step to 7e-4 after forty (SGD, lr 0.2), 5-10% of the
+  // weights after this run's hundred steps. So the runs are compared by their evaluations and
+  // test metrics, which agree within kMetricTolerance, not by their embeddings.
+  for (const std::string optimizer : {"sgd", "adam"}) {
+    INFO(optimizer);
+    const std::string dhe = "dhe:hashes=16,buckets=1000";
+    const Run cpu = train(source, dhe, "wdl", config_for(optimizer), false);
+    const Run device = train(source, dhe, "wdl", config_for(optimizer), true);
+    require_alike(device, cpu, source, /*compare_embeddings=*/false);
   }
 }
 

@@ -3,6 +3,8 @@
 // (tests/cuda/CMakeLists.txt): through the host shim, and on the GPU.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <set>
 #include <sstream>
 
@@ -11,9 +13,31 @@
 namespace embcomp::test {
 namespace {
 
-const std::set<std::string> kTwins = {"full",     "int8",  "int16",     "alpt",   "hash",
-                                      "adaembed", "dedup", "deeplight", "qr",     "mde",
-                                      "robe",     "tt",    "cafe",      "cafe-ml"};
+const std::set<std::string> kTwins = {"full",     "int8",  "int16",     "alpt", "hash",
+                                      "adaembed", "dedup", "deeplight", "qr",   "mde",
+                                      "robe",     "tt",    "dhe",       "cafe", "cafe-ml"};
+
+/// Twins that agree with their CPU table within rounding, not bit for bit (dhe: its BatchNorm
+/// sums in another order; dhe_table_test states the tolerance).
+bool bit_for_bit(const std::string& key) {
+  return key != "dhe";
+}
+
+/// Requires the lookups `a` and `b` equal, or within 1e-4 of their scale where `key`'s twin
+/// agrees within rounding.
+void check_agree(const std::vector<float>& a, const std::vector<float>& b, const std::string& key) {
+  if (bit_for_bit(key)) {
+    CHECK(a == b);
+    return;
+  }
+  REQUIRE(a.size() == b.size());
+  float worst = 0.0f, scale = 1.0f;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, std::fabs(a[i] - b[i]));
+    scale = std::max(scale, std::fabs(b[i]));
+  }
+  CHECK(worst <= 1e-4f * scale);
+}
 
 /// The method at the highest of 10x, 4x, 2x, 1x it reaches on the collision schema.
 std::unique_ptr<EmbeddingTable> feasible_table(const std::string& key) {
@@ -45,12 +69,15 @@ TEST_CASE("cuda::mirror makes the twin of every method that has one and names th
     std::unique_ptr<cuda::DeviceTable> twin = cuda::mirror(*source);
     CHECK(twin->method() == info.key);
     CHECK(twin->dim() == cpu->dim());
-    check_same_lookups(*cpu, *twin);
+    const auto ids = skewed_ids(cpu->schema(), 130, 1);
+    check_agree(device_lookup(*twin, ids, cpu->dim()), lookup(*cpu, ids), info.key);
     // Through the interface: one step, then every parameter back into the CPU table.
     auto sgd = Sgd(0.5f);
     train_twins(*cpu, sgd, *twin, cuda::DeviceOptimizer::of(sgd), 1, {32}, 7);
     const bool codes = info.key == "int8" || info.key == "int16" || info.key == "alpt";
-    if (!codes) check_same_parameters(*cpu, sgd, *twin);  // codes: gather_table_test decodes them
+    // codes: gather_table_test decodes them; dhe: dhe_table_test compares within rounding
+    if (!codes && bit_for_bit(info.key)) check_same_parameters(*cpu, sgd, *twin);
+    check_agree(device_lookup(*twin, ids, cpu->dim()), lookup(*cpu, ids), info.key);
     CHECK_THROWS_AS(twin->rows_to_host("no such parameter"), InvalidArgument);
     mirrored.insert(info.key);
   }
@@ -77,7 +104,7 @@ TEST_CASE("every twin takes host batches and carries its optimizer state over", 
     twin->train_step_host(batch, {dE.data(), batch.size(), cpu->dim()}, rule);
     std::vector<float> out(ids.size() * static_cast<std::size_t>(cpu->dim()));
     twin->lookup_host(batch, {out.data(), batch.size(), cpu->dim()});
-    CHECK(out == lookup(*cpu, ids));
+    check_agree(out, lookup(*cpu, ids), key);
     CHECK_THROWS_WITH(twin->lookup_host(batch, {out.data(), batch.size(), cpu->dim() + 1}),
                       Catch::Contains("expected [B x"));
     // A twin made mid-run, from the table's checkpoint (with cafe's sketches) and the state and

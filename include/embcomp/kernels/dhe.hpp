@@ -103,7 +103,9 @@ inline void dhe_encode_uniform_fast(const FastUniversalHashes& h, std::int64_t x
   const auto k = static_cast<Index>(h.a.size());
   const double xd = static_cast<double>(x), scale = 2.0 / (h.m - 1.0);
   const double *a = h.a.data(), *b = h.b.data(), *p = h.p.data(), *inv_p = h.inv_p.data();
+#if defined(_OPENMP)  // the CUDA backend's nvcc build includes this header without OpenMP
 #pragma omp simd
+#endif
   for (Index i = 0; i < k; ++i) {
     const double bucket = exact_mod(exact_mod(a[i] * xd + b[i], p[i], inv_p[i]), h.m, h.inv_m);
     out[i] = static_cast<float>(bucket * scale - 1.0);

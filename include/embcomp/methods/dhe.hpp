@@ -122,6 +122,18 @@ class DheTable : public EmbeddingTable {
 
   const DhePlan& sizing() const { return plan_; }
   Index hidden() const { return plan_.hidden; }
+  /// k, m and the encoding of every network.
+  Index hash_count() const { return hashes_; }
+  std::int64_t buckets() const { return buckets_; }
+  kernels::DheEncoding encoding() const { return encoding_; }
+  /// Field f's k hashes (empty for a field with a full table).
+  std::vector<kernels::UniversalHash> field_hashes(Index f) const {
+    return networks_[static_cast<std::size_t>(f)] == nullptr
+               ? std::vector<kernels::UniversalHash>{}
+               : networks_[static_cast<std::size_t>(f)]->hashes;
+  }
+  /// The first row of field f in "full" (a field without a network).
+  Index full_base(Index f) const { return full_base_[static_cast<std::size_t>(f)]; }
 
   bool exact_gradient() const override { return false; }
   bool forward_matches_lookup() const override { return false; }

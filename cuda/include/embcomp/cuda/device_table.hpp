@@ -103,6 +103,10 @@ class DeviceTable {
   /// out[B*F x d] = the embeddings of ids (device pointers). InvalidArgument for an id outside
   /// its field's range (out is then undefined; the table is unchanged).
   virtual void lookup(const DeviceIds& ids, float* out) const = 0;
+  /// The training forward (EmbeddingTable::forward): the lookup, for every twin whose training
+  /// forward is its lookup; dhe's normalises with the batch's statistics and updates the running
+  /// ones.
+  virtual void forward(const DeviceIds& ids, float* out) { lookup(ids, out); }
   /// One backward fused with the optimizer's step for dE[B*F x d] (device pointers). The
   /// optimizer's kind must stay the same from step to step (its state is kept here).
   virtual void train_step(const DeviceIds& ids, const float* dE,
