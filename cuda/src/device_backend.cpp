@@ -66,11 +66,9 @@ class DeviceBackend : public StepBackend {
       }
     }
     table->set_steps(optimizer_.steps());
-    if (!model_twin_) {
-      model_twin_ = DeviceModel::mirror(model_);
-    } else {
-      model_twin_->copy_parameters_from(model_);
-    }
+    // A fresh twin of the model too: its state is then exactly the host's (none where a stage
+    // reset the optimizer).
+    model_twin_ = DeviceModel::mirror(model_);
     for (const Parameter* p : model_.parameters()) {
       if (const std::vector<float>* state = optimizer_.state(*p);
           state != nullptr && !state->empty()) {

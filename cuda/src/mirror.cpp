@@ -14,6 +14,7 @@
 #include "embcomp/cuda/dhe_table.hpp"
 #include "embcomp/cuda/gather_table.hpp"
 #include "embcomp/cuda/mde_table.hpp"
+#include "embcomp/cuda/pep_table.hpp"
 #include "embcomp/cuda/qr_table.hpp"
 #include "embcomp/cuda/robe_table.hpp"
 #include "embcomp/cuda/tt_table.hpp"
@@ -25,6 +26,7 @@
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
+#include "embcomp/methods/pep.hpp"
 #include "embcomp/methods/qr.hpp"
 #include "embcomp/methods/robe.hpp"
 #include "embcomp/methods/tt.hpp"
@@ -38,8 +40,8 @@ namespace {
 
 /// The methods the CUDA backend has twins for, for error messages.
 constexpr const char* kTwinMethods =
-    "full, int8, int16, alpt, hash, adaembed, dedup, deeplight, qr, mde, robe, tt, dhe, cafe "
-    "and cafe-ml";
+    "full, int8, int16, alpt, hash, adaembed, dedup, deeplight, pep, qr, mde, robe, tt, dhe, "
+    "cafe and cafe-ml";
 
 /// The table's parameter `name`, or null.
 const Parameter* find_parameter(const EmbeddingTable& table, const std::string& name) {
@@ -107,6 +109,9 @@ std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table) {
   }
   if (auto* deeplight = dynamic_cast<embcomp::DeepLightTable*>(&table)) {
     return std::make_unique<DeepLightTable>(DeepLightTable::mirror(*deeplight));
+  }
+  if (auto* pep = dynamic_cast<embcomp::PepTable*>(&table)) {
+    return std::make_unique<PepTable>(PepTable::mirror(*pep));
   }
   if (dynamic_cast<const embcomp::RobeTable*>(&table) != nullptr) {
     return std::make_unique<RobeTable>(RobeTable::mirror(table));
@@ -385,6 +390,67 @@ void DheTable::copy_rows_to(EmbeddingTable& table) const {
     if (values.size() != p->size() || !p->is_fp32()) {
       throw InvalidArgument("cuda: cannot copy dhe's '" + p->name() + "' into '" + table.spec() +
                             "', whose parameter of that name has another size");
+    }
+    targets.emplace_back(p, std::move(values));
+  }
+  for (auto& [param, values] : targets) std::copy(values.begin(), values.end(), param->data());
+}
+
+PepTable PepTable::mirror(embcomp::PepTable& table) {
+  if (table.finalized()) {
+    throw InvalidArgument(
+        "cuda: a finalized pep table serves sparse rows; its twin mirrors the "
+        "training stages");
+  }
+  HostTables host;
+  const Parameter& rows = rows_parameter(table, embcomp::PepTable::kKey);
+  host.rows = rows.rows();
+  host.dim = table.dim();
+  host.values = rows.data();
+  host.lr_scale = rows.lr_scale();
+  host.offsets = table.schema().field_offsets();
+  host.pruning = table.pruning();
+  const Parameter* threshold = find_parameter(table, "threshold");
+  host.thresholds = threshold->data();
+  host.threshold_lr_scale = threshold->lr_scale();
+  if (host.pruning) {
+    switch (table.threshold_kind()) {
+      case embcomp::PepThreshold::feature_dimension:
+        host.threshold = Threshold::entry;
+        break;
+      case embcomp::PepThreshold::feature:
+        host.threshold = Threshold::row;
+        break;
+      case embcomp::PepThreshold::dimension:
+        host.threshold = Threshold::column;
+        break;
+      case embcomp::PepThreshold::global:
+        host.threshold = Threshold::global;
+        break;
+    }
+  } else {
+    host.mask = table.mask_words();
+  }
+  return PepTable(method_of(table, embcomp::PepTable::kKey), table.schema().cardinalities, host,
+                  &table);
+}
+
+void PepTable::after_step(const StepContext& ctx) {
+  // The CPU table measures the sparsity its pruning stage ends by, from its own rows and
+  // thresholds, when the trainer validates next: they are copied there first.
+  if (!pruning() || !ctx.evaluation_follows || schedule_ == nullptr) return;
+  copy_rows_to(*schedule_);
+  schedule_->after_step(ctx);
+}
+
+void PepTable::copy_rows_to(EmbeddingTable& table) const {
+  std::vector<std::pair<Parameter*, std::vector<float>>> targets;
+  for (const char* name : {"rows", "threshold"}) {
+    std::vector<float> values = rows_to_host(name);
+    Parameter* p = find_parameter(table, name);
+    if (p == nullptr || p->size() != values.size() || !p->is_fp32()) {
+      throw InvalidArgument("cuda: cannot copy pep's '" + std::string(name) + "' into '" +
+                            table.spec() + "', which has no fp32 parameter of that size");
     }
     targets.emplace_back(p, std::move(values));
   }

@@ -171,7 +171,7 @@ TEST_CASE(
   // carries the optimizer state and Adam's t over).
   for (const std::string method :
        {"full", "int8", "alpt", "adaembed", "qr", "mde", "robe", "tt", "cafe:full_below=10",
-        "cafe-ml:full_below=10", kDedup, "deeplight:every=3,warmup=0.5"}) {
+        "cafe-ml:full_below=10", kDedup, "deeplight:every=3,warmup=0.5", "pep:threshold_init=-5"}) {
     INFO(method);
     const Run cpu = train(source, method, "wdl", config_for("adam"), false);
     const Run device = train(source, method, "wdl", config_for("adam"), true);
@@ -205,7 +205,12 @@ TEST_CASE("a device run resumed from its checkpoint equals the uninterrupted one
           "[cuda][trainer]") {
   if (!backend_ready()) return;
   const SyntheticCtr source(tiny_data());
-  for (const std::string method : {"hash", kDedup}) {
+  // Every kind of state a twin carries: rows, a block remap across a stage change (dedup), a
+  // schedule on the host (deeplight), a sketch on the host (cafe), cores and a cache (tt),
+  // projections (mde), codes with learned steps (alpt), networks with running statistics (dhe).
+  for (const std::string method :
+       {"hash", kDedup, "deeplight:every=3,warmup=0.5", "cafe:full_below=10", "tt", "mde", "alpt",
+        "dhe:hashes=16,buckets=1000"}) {
     INFO(method);
     const Run reference = train(source, method, "dlrm", config_for("adam"), true);
     const std::string path = temp_path(method + ".ckpt");
@@ -230,6 +235,10 @@ TEST_CASE("a device run resumed from its checkpoint equals the uninterrupted one
 TEST_CASE("the device trainer refuses a method without a twin by name", "[cuda][trainer]") {
   if (!backend_ready()) return;
   const SyntheticCtr source(tiny_data());
-  REQUIRE_THROWS_WITH(train(source, "pep", "dlrm", config_for("adam"), true),
-                      Catch::Contains("'pep'"));
+  REQUIRE_THROWS_WITH(train(source, "dpq", "dlrm", config_for("adam"), true),
+                      Catch::Contains("'dpq'"));
+  // A stage that feeds validation batches to the table is refused before any twin is made.
+  REQUIRE_THROWS_WITH(
+      train(source, "autodim", "dlrm", config_for("adam"), true),
+      Catch::Contains("stage 'search' of autodim") && Catch::Contains("feeds validation batches"));
 }

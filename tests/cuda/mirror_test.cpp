@@ -13,9 +13,9 @@
 namespace embcomp::test {
 namespace {
 
-const std::set<std::string> kTwins = {"full",     "int8",  "int16",     "alpt", "hash",
-                                      "adaembed", "dedup", "deeplight", "qr",   "mde",
-                                      "robe",     "tt",    "dhe",       "cafe", "cafe-ml"};
+const std::set<std::string> kTwins = {"full",  "int8",      "int16", "alpt",   "hash", "adaembed",
+                                      "dedup", "deeplight", "pep",   "qr",     "mde",  "robe",
+                                      "tt",    "dhe",       "cafe",  "cafe-ml"};
 
 /// Twins that agree with their CPU table within rounding, not bit for bit (dhe: its BatchNorm
 /// sums in another order; dhe_table_test states the tolerance).

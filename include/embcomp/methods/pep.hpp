@@ -95,6 +95,9 @@ class PepTable : public PrunedTable {
 
   /// The sparsity of the pruning stage's last measure (0 before the first).
   double sparsity() const { return sparsity_[0]; }
+  PepThreshold threshold_kind() const { return kind_; }
+  /// Whether the table is in its pruning stage (thresholds; else the retrain under the mask).
+  bool pruning() const { return stage() == 0; }
 
   std::vector<Stage> stages() const override {
     Stage prune;
@@ -214,7 +217,6 @@ class PepTable : public PrunedTable {
                          ParamTraits{ParamRole::training_only, lr_scale, /*reshapeable=*/true});
   }
 
-  bool pruning() const { return stage() == 0; }
   bool per_row_threshold() const { return threshold_.kind() == ParamKind::rows; }
 
   /// Where entry (r, c)'s threshold logit is stored in "threshold", and the column of it.

@@ -26,6 +26,10 @@ class PrunedTable : public EmbeddingTable {
   static constexpr const char* kServingForm = SparseServingTable::kKey;
   static constexpr bool kStateHoldsFullTable = true;  // checked by load_table
 
+  /// The keep mask, one bit per entry of "rows" (bit i of word i / 64 for entry i = r d + c);
+  /// empty before there is one.
+  const std::vector<std::uint64_t>& mask_words() const { return mask_.values; }
+
   /// Nonzeros the budget buys, and the target sparsity P = 1 - nnz / (N d).
   Index target_nonzeros() const { return nonzeros_; }
   double target_sparsity() const { return 1.0 - static_cast<double>(nonzeros_) / elements(); }
