@@ -214,7 +214,8 @@ DheTable::DheTable(DheTable&&) noexcept = default;
 DheTable& DheTable::operator=(DheTable&&) noexcept = default;
 DheTable::~DheTable() = default;
 
-void DheTable::lookup(const DeviceIds& ids, float* out) const {
+void DheTable::embed(const DeviceIds& ids, float* out, bool batch_statistics,
+                     bool update_running) const {
   check_batch(ids);
   reset_flags();
   Networks& n = *networks_;
@@ -223,30 +224,23 @@ void DheTable::lookup(const DeviceIds& ids, float* out) const {
                  static_cast<const Index*>(n.full_base.data()), static_cast<const float*>(nullptr),
                  dim_, static_cast<detail::RowKey*>(nullptr),
                  static_cast<detail::Position*>(nullptr), &flags()[1]);
-  throw_on_flags(ids, dim_);
-  n.forwarded_ids = nullptr;  // the layers' caches now hold this evaluation
-  n.run(ids, dim_, out, /*batch_statistics=*/false, /*update_running=*/false);
+  throw_on_flags(ids, dim_);  // before anything is normalised
+  n.run(ids, dim_, out, batch_statistics, update_running);
   detail::launch(ids.size() * dim_, detail::dhe_full_lookup_kernel, ids.ids, ids.size(), ids.fields,
                  static_cast<const Index*>(n.full_base.data()),
                  static_cast<const float*>(n.full.values.data()), dim_, out);
 }
 
+void DheTable::lookup(const DeviceIds& ids, float* out) const {
+  networks_->forwarded_ids = nullptr;  // the layers' caches will hold this evaluation
+  embed(ids, out, /*batch_statistics=*/false, /*update_running=*/false);
+}
+
 void DheTable::forward(const DeviceIds& ids, float* out) {
-  check_batch(ids);
-  reset_flags();
-  Networks& n = *networks_;
-  const detail::BatchIds batch{ids.ids, ids.size(), ids.fields, field_sizes(), &flags()[0]};
-  detail::launch(ids.size(), detail::dhe_rows_kernel, batch,
-                 static_cast<const Index*>(n.full_base.data()), static_cast<const float*>(nullptr),
-                 dim_, static_cast<detail::RowKey*>(nullptr),
-                 static_cast<detail::Position*>(nullptr), &flags()[1]);
-  throw_on_flags(ids, dim_);
-  n.run(ids, dim_, out, /*batch_statistics=*/ids.batch > 1, /*update_running=*/true);
-  detail::launch(ids.size() * dim_, detail::dhe_full_lookup_kernel, ids.ids, ids.size(), ids.fields,
-                 static_cast<const Index*>(n.full_base.data()),
-                 static_cast<const float*>(n.full.values.data()), dim_, out);
-  n.forwarded_ids = ids.ids;
-  n.forwarded_batch = ids.batch;
+  networks_->forwarded_ids = nullptr;
+  embed(ids, out, /*batch_statistics=*/ids.batch > 1, /*update_running=*/true);
+  networks_->forwarded_ids = ids.ids;
+  networks_->forwarded_batch = ids.batch;
 }
 
 void DheTable::train_step(const DeviceIds& ids, const float* dE, const DeviceOptimizer& optimizer) {

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <initializer_list>
 #include <limits>
@@ -181,6 +183,23 @@ std::vector<Index> check_copy_back_and_bad_input(EmbeddingTable& cpu, DeviceTabl
   CHECK(device.rows_to_host(parameter) == trained);
   CHECK(device.steps() == 1);
   return ids;
+}
+
+/// Requires |a - b| <= tolerance * max(1, max |b|) element by element, and a finite: for twins
+/// that agree with the CPU within rounding (their sums in another order).
+inline void require_close(const std::vector<float>& a, const std::vector<float>& b,
+                          const std::string& what, double tolerance) {
+  INFO(what);
+  REQUIRE(a.size() == b.size());
+  float scale = 1.0f;
+  for (const float v : b) scale = std::max(scale, std::fabs(v));
+  double worst = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    REQUIRE(std::isfinite(a[i]));
+    worst = std::max(worst, static_cast<double>(std::fabs(a[i] - b[i])));
+  }
+  INFO("largest difference " << worst << ", scale " << scale);
+  REQUIRE(worst <= tolerance * scale);
 }
 
 /// SGD, Adagrad and Adam, fresh.

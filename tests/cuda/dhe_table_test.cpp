@@ -29,20 +29,10 @@ std::unique_ptr<EmbeddingTable> cpu_dhe(const std::string& spec) {
   return make_table(spec, TableArgs(collision_schema(), Budget{4.0}, 3));
 }
 
-/// Requires |a - b| <= kTolerance (1 + max |b|) element by element.
+/// require_close (device_support.hpp) at this file's tolerance.
 void require_close(const std::vector<float>& a, const std::vector<float>& b,
                    const std::string& what) {
-  INFO(what);
-  REQUIRE(a.size() == b.size());
-  float scale = 1.0f;
-  for (const float v : b) scale = std::max(scale, std::fabs(v));
-  double worst = 0.0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    REQUIRE(std::isfinite(a[i]));
-    worst = std::max(worst, static_cast<double>(std::fabs(a[i] - b[i])));
-  }
-  INFO("largest difference " << worst << ", scale " << scale);
-  REQUIRE(worst <= kTolerance * scale);
+  test::require_close(a, b, what, kTolerance);
 }
 
 /// The training forward of host ids on the device, copied back.

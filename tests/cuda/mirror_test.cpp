@@ -30,13 +30,7 @@ void check_agree(const std::vector<float>& a, const std::vector<float>& b, const
     CHECK(a == b);
     return;
   }
-  REQUIRE(a.size() == b.size());
-  float worst = 0.0f, scale = 1.0f;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    worst = std::max(worst, std::fabs(a[i] - b[i]));
-    scale = std::max(scale, std::fabs(b[i]));
-  }
-  CHECK(worst <= 1e-4f * scale);
+  require_close(a, b, "lookups", 1e-4);
 }
 
 /// The method at the highest of 10x, 4x, 2x, 1x it reaches on the collision schema.

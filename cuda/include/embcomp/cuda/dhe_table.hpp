@@ -71,6 +71,9 @@ class DheTable : public DeviceTable {
 
  private:
   struct Networks;  ///< the layers, parameters and scratch (dhe_table.cu)
+  /// out [B*F x d] for checked ids: every network (BatchNorm with the batch's or the running
+  /// statistics) and the full rows.
+  void embed(const DeviceIds& ids, float* out, bool batch_statistics, bool update_running) const;
 
   Index dim_;
   std::unique_ptr<Networks> networks_;
