@@ -396,10 +396,6 @@ std::vector<float> DeviceModel::gradient_to_host(const std::string& name) const 
 std::vector<float> DeviceModel::state_to_host(const std::string& name) const {
   return impl_->at(name).state.to_host();
 }
-void DeviceModel::values_from_host(const std::string& name, const float* values) {
-  DenseParameter& p = impl_->at(name);
-  p.values.upload({values, static_cast<std::size_t>(p.size())});
-}
 
 double DeviceModel::loss(const float* logits, const float* labels, float* dlogits) {
   const Index batch = impl_->batch;

@@ -59,12 +59,4 @@ void DeviceModel::copy_parameters_to(Model& model) const {
   for (auto& [param, v] : values) std::copy(v.begin(), v.end(), param->data());
 }
 
-void DeviceModel::copy_parameters_from(Model& model) {
-  std::vector<const Parameter*> sources;
-  for (const std::string& name : parameter_names()) {
-    sources.push_back(&matching_parameter(model, name, parameter_size(name)));
-  }
-  for (const Parameter* p : sources) values_from_host(p->name(), p->data());
-}
-
 }  // namespace embcomp::cuda

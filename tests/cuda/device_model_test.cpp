@@ -189,7 +189,7 @@ TEST_CASE("a device model refuses a NaN gradient and changes nothing", "[cuda][m
   REQUIRE(device->values_to_host("top.0.weight") == before);
 }
 
-TEST_CASE("device model parameters copy back to the CPU model and from it", "[cuda][model]") {
+TEST_CASE("device model parameters copy back to the CPU model", "[cuda][model]") {
   if (!backend_ready()) return;
   const ModelArgs args = small_args(3);
   auto cpu = make_model("dcn", args);
@@ -205,12 +205,6 @@ TEST_CASE("device model parameters copy back to the CPU model and from it", "[cu
   device->copy_parameters_to(*cpu);
   const Parameter& head = parameter_named(*cpu, "head.weight");
   REQUIRE(std::vector<float>(head.data(), head.data() + head.size()) == trained);
-
-  auto fresh = make_model("dcn", args);  // the initial values, as a restored state would be
-  device->copy_parameters_from(*fresh);
-  const Parameter& initial = parameter_named(*fresh, "head.weight");
-  REQUIRE(device->values_to_host("head.weight") ==
-          std::vector<float>(initial.data(), initial.data() + initial.size()));
 
   auto other = make_model("wdl", args);
   REQUIRE_THROWS_WITH(device->copy_parameters_to(*other), Catch::Contains("has no parameter"));

@@ -89,8 +89,6 @@ class DeviceModel {
   std::vector<float> values_to_host(const std::string& name) const;
   std::vector<float> gradient_to_host(const std::string& name) const;
   std::vector<float> state_to_host(const std::string& name) const;
-  /// Overwrites parameter `name`'s values with [rows x width] host floats.
-  void values_from_host(const std::string& name, const float* values);
   /// Overwrites its optimizer state with `values` ([rows x slots*width], the CPU optimizer's
   /// layout), allocating every parameter's state for `optimizer` first where there is none.
   /// InvalidArgument, with nothing written, where the size differs.
@@ -98,9 +96,9 @@ class DeviceModel {
                        const DeviceOptimizer& optimizer);
 
   /// Writes every parameter's values into `model`'s of the same names (the model this one
-  /// mirrors), and reads them back from it (after the host changed them: a restored best state).
+  /// mirrors). A model whose values changed on the host is mirrored again (the device backend
+  /// does so at every load_from_host), which also takes its optimizer state afresh.
   void copy_parameters_to(Model& model) const;
-  void copy_parameters_from(Model& model);
 
   /// Binary cross-entropy of the last forward's logits [B] (device) against labels [B]
   /// (device): writes dlogits [B] = (sigmoid(z) - y) / B on the device and returns the mean
