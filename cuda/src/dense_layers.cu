@@ -9,6 +9,7 @@
 #include "dense_gemm.hpp"
 #include "embcomp/core/error.hpp"
 #include "embcomp/kernels/activations.hpp"
+#include "embcomp/kernels/batch_norm.hpp"
 #include "sparse_update.cuh"
 
 namespace embcomp::cuda::detail {
@@ -203,15 +204,13 @@ EMBCOMP_KERNEL void batch_norm_statistics_kernel(const float* x, Index rows, Ind
         squares += centered * centered;
       }
       var = squares / static_cast<float>(rows);
-      if (update) {
-        const float unbiased = static_cast<float>(rows) / static_cast<float>(rows - 1);
-        running[c] = (1.0f - momentum) * running[c] + momentum * mean;
-        running[cols + c] = (1.0f - momentum) * running[cols + c] + momentum * unbiased * var;
-      }
+      if (update)
+        kernels::update_running_statistics(running[c], running[cols + c], mean, var, rows,
+                                           momentum);
     }
     stats[c] = mean;
     stats[cols + c] = var;
-    stats[2 * cols + c] = 1.0f / std::sqrt(var + eps);
+    stats[2 * cols + c] = kernels::inverse_std(var, eps);
   }
 }
 
@@ -249,15 +248,12 @@ EMBCOMP_KERNEL void batch_norm_input_grad_kernel(const float* dy, const float* n
                                                  const float* dgamma, const float* dbeta,
                                                  Index rows, Index cols, bool batch_statistics,
                                                  float* dx) {
-  const auto batch = static_cast<float>(rows);
   for (Index i = thread_index(); i < rows * cols; i += thread_count()) {
     const Index c = i % cols;
     const float scale = gamma[c] * stats[2 * cols + c];
-    if (!batch_statistics) {
-      dx[i] = dy[i] * scale;
-      continue;
-    }
-    dx[i] = (batch * dy[i] - dbeta[c] - normalized[i] * dgamma[c]) * (scale / batch);
+    dx[i] = batch_statistics ? kernels::batch_norm_input_grad(dy[i], normalized[i], dbeta[c],
+                                                              dgamma[c], scale, rows)
+                             : dy[i] * scale;
   }
 }
 

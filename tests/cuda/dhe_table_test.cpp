@@ -3,9 +3,9 @@
 // optimizer, with per-field networks beside full fields and both encodings. Built twice
 // (tests/cuda/CMakeLists.txt): through the host shim, and on the GPU.
 //
-// Tolerance: the BatchNorm statistics and their gradients sum rows in ascending order where the
-// CPU's Eigen reductions are vectorised, and 1 / sqrt is exact where Eigen's rsqrt may refine an
-// estimate; values agree within kTolerance of their scale, not bit for bit.
+// In host mode bit for bit: BatchNorm's sums run over the rows in ascending order on both sides
+// and its arithmetic is kernels/batch_norm.hpp's. On a GPU, cuBLAS's products and fused
+// multiply-adds round differently: values agree within kGpuTolerance of their scale.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -18,7 +18,7 @@
 namespace embcomp::test {
 namespace {
 
-constexpr double kTolerance = 1e-4;
+constexpr double kGpuTolerance = 1e-4;
 
 // collision_schema: fields of 5000, 40, 3, 700, 1 and 90 ids, d = 16; fields of more than 50 ids
 // get a network (5000, 700, 90), the others full rows.
@@ -29,10 +29,10 @@ std::unique_ptr<EmbeddingTable> cpu_dhe(const std::string& spec) {
   return make_table(spec, TableArgs(collision_schema(), Budget{4.0}, 3));
 }
 
-/// require_close (device_support.hpp) at this file's tolerance.
+/// Bit for bit in host mode, require_close (device_support.hpp) at kGpuTolerance on a GPU.
 void require_close(const std::vector<float>& a, const std::vector<float>& b,
                    const std::string& what) {
-  test::require_close(a, b, what, kTolerance);
+  test::require_close(a, b, what, cuda::host_shim() ? 0.0 : kGpuTolerance);
 }
 
 /// The training forward of host ids on the device, copied back.
@@ -53,18 +53,18 @@ std::vector<float> cpu_forward(EmbeddingTable& table, const std::vector<Index>& 
 /// A bias that BatchNorm follows ("field<f>.layer<l>.bias", l < 5): BatchNorm subtracts the
 /// batch mean, so its gradient is zero but for rounding (~1e-9), and an optimizer that divides by
 /// the gradient's magnitude (Adagrad, Adam) steps it by +-lr on the sign of that rounding, which
-/// the two backends need not share.
+/// a GPU's rounding need not share.
 bool normalized_bias(const std::string& name) {
   return name.ends_with(".bias") && name.find(".layer5.") == std::string::npos;
 }
 
-/// Every parameter of `cpu` (and its optimizer state) against the twin's; with an optimizer that
-/// normalises the step, not the biases BatchNorm follows (normalized_bias) nor the running means,
-/// which follow them.
+/// Every parameter of `cpu` (and its optimizer state) against the twin's; on a GPU, with an
+/// optimizer that normalises the step, not the biases BatchNorm follows (normalized_bias) nor the
+/// running means, which follow them.
 void require_same_parameters(const EmbeddingTable& cpu, const Optimizer& optimizer,
                              const cuda::DheTable& device) {
   for (const Parameter* p : cpu.parameters()) {
-    const bool normalized_step = optimizer.name() != "sgd";
+    const bool normalized_step = optimizer.name() != "sgd" && !cuda::host_shim();
     if (normalized_step && normalized_bias(p->name())) continue;
     if (normalized_step && p->name().ends_with(".running")) {
       // The running means follow those biases: compare the running variances (row 1).

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "embcomp/kernels/batch_norm.hpp"
 #include "embcomp/nn/tensor.hpp"
 
 namespace embcomp::nn {
@@ -17,6 +18,9 @@ namespace embcomp::nn {
 /// Eval mode normalises with the running mean and variance instead.
 /// The running variance takes the unbiased batch variance (as PyTorch); the normalisation
 /// itself uses the biased one. gamma starts at 1, beta at 0, running mean 0, running var 1.
+/// The per-column sums run over the rows in ascending order and the arithmetic is
+/// kernels/batch_norm.hpp's, as the CUDA layer's (not Eigen's reductions, whose order follows
+/// the SIMD width): the two agree bit for bit in host mode.
 class BatchNorm {
  public:
   BatchNorm(const std::string& name, Index channels, float momentum = 0.1f, float eps = 1e-5f)
@@ -67,8 +71,8 @@ class BatchNorm {
   void infer(ConstMatrix x, Matrix y) const {
     require_cols("batch norm", x, channels());
     const Eigen::Map<const Eigen::RowVectorXf> mean(running_->row(0), channels());
-    const Eigen::Map<const Eigen::RowVectorXf> var(running_->row(1), channels());
-    const Eigen::RowVectorXf inv_std = (var.array() + eps_).rsqrt().matrix();
+    Eigen::RowVectorXf inv_std;
+    inverse_std(running_->row(1), inv_std);
     auto out = as_eigen(y);
     out = ((as_eigen(x).rowwise() - mean).array().rowwise() * inv_std.array()).matrix();
     out = (out.array().rowwise() * as_eigen(std::as_const(*gamma_)).row(0).array()).matrix();
@@ -80,14 +84,13 @@ class BatchNorm {
     if (training_ && x.rows < 2) throw InvalidArgument("batch norm: training needs a batch of >= 2");
     const auto in = as_eigen(x);
     if (training_) {
-      mean_ = in.colwise().mean();
-      var_ = (in.rowwise() - mean_).array().square().colwise().mean();
+      batch_statistics(x);
       update_running_stats(x.rows);
     } else {
       mean_ = Eigen::Map<const Eigen::RowVectorXf>(running_->row(0), channels());
       var_ = Eigen::Map<const Eigen::RowVectorXf>(running_->row(1), channels());
     }
-    inv_std_ = (var_.array() + eps_).rsqrt().matrix();
+    inverse_std(var_.data(), inv_std_);
     auto xhat = as_eigen(normalized_.resize(x.rows, channels()));
     xhat = ((in.rowwise() - mean_).array().rowwise() * inv_std_.array()).matrix();
     auto y = as_eigen(output_.resize(x.rows, channels()));
@@ -99,22 +102,30 @@ class BatchNorm {
   /// Training mode: dx = inv_std / B * (B * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)) with
   /// dxhat = dy * gamma (the batch statistics depend on x). Eval mode: dx = dy * gamma * inv_std.
   ConstMatrix backward(ConstMatrix dy, Gradients& grads) {
-    const auto g = as_eigen(dy);
-    const auto xhat = as_eigen(normalized_.view());
-    gradient_of(*gamma_, grads) = (g.array() * xhat.array()).colwise().sum().matrix();
-    gradient_of(*beta_, grads) = g.colwise().sum();
-    auto dx = as_eigen(input_grad_.resize(dy.rows, channels()));
+    const Index C = channels();
+    const ConstMatrix xhat = normalized_.view();
+    sum_dy_.setZero(C);
+    sum_dy_xhat_.setZero(C);
+    for (Index r = 0; r < dy.rows; ++r) {
+      for (Index c = 0; c < C; ++c) {
+        sum_dy_[c] += dy.row(r)[c];
+        sum_dy_xhat_[c] += dy.row(r)[c] * xhat.row(r)[c];
+      }
+    }
+    gradient_of(*gamma_, grads) = sum_dy_xhat_;
+    gradient_of(*beta_, grads) = sum_dy_;
+    Matrix dx = input_grad_.resize(dy.rows, C);
     scale_ = (as_eigen(*gamma_).row(0).array() * inv_std_.array()).matrix();
     if (!training_) {
-      dx = (g.array().rowwise() * scale_.array()).matrix();
+      as_eigen(dx) = (as_eigen(dy).array().rowwise() * scale_.array()).matrix();
       return input_grad_.view();
     }
-    const auto batch = static_cast<float>(dy.rows);
-    sum_dy_ = g.colwise().sum();
-    sum_dy_xhat_ = (g.array() * xhat.array()).colwise().sum().matrix();
-    dx = ((batch * g.array()).rowwise() - sum_dy_.array()).matrix();
-    dx.array() -= xhat.array().rowwise() * sum_dy_xhat_.array();
-    dx = (dx.array().rowwise() * (scale_.array() / batch)).matrix();
+    for (Index r = 0; r < dy.rows; ++r) {
+      for (Index c = 0; c < C; ++c) {
+        dx.row(r)[c] = kernels::batch_norm_input_grad(dy.row(r)[c], xhat.row(r)[c], sum_dy_[c],
+                                                      sum_dy_xhat_[c], scale_[c], dy.rows);
+      }
+    }
     return input_grad_.view();
   }
 
@@ -124,13 +135,36 @@ class BatchNorm {
   }
 
  private:
+  /// mean_ and var_ of x's columns, each summed over the rows in ascending order.
+  void batch_statistics(ConstMatrix x) {
+    const Index C = channels();
+    mean_.setZero(C);
+    var_.setZero(C);
+    for (Index r = 0; r < x.rows; ++r) {
+      for (Index c = 0; c < C; ++c) mean_[c] += x.row(r)[c];
+    }
+    mean_ /= static_cast<float>(x.rows);
+    for (Index r = 0; r < x.rows; ++r) {
+      for (Index c = 0; c < C; ++c) {
+        const float centered = x.row(r)[c] - mean_[c];
+        var_[c] += centered * centered;
+      }
+    }
+    var_ /= static_cast<float>(x.rows);
+  }
+
+  /// out = kernels::inverse_std of var[0 .. C).
+  void inverse_std(const float* var, Eigen::RowVectorXf& out) const {
+    out.resize(channels());
+    for (Index c = 0; c < channels(); ++c) out[c] = kernels::inverse_std(var[c], eps_);
+  }
+
   void update_running_stats(Index batch) {
-    const float unbiased = static_cast<float>(batch) / static_cast<float>(batch - 1);
     float* running_mean = running_->row(0);
     float* running_var = running_->row(1);
     for (Index c = 0; c < channels(); ++c) {
-      running_mean[c] = (1.0f - momentum_) * running_mean[c] + momentum_ * mean_[c];
-      running_var[c] = (1.0f - momentum_) * running_var[c] + momentum_ * unbiased * var_[c];
+      kernels::update_running_statistics(running_mean[c], running_var[c], mean_[c], var_[c], batch,
+                                         momentum_);
     }
   }
 
