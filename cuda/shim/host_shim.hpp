@@ -53,4 +53,16 @@ inline unsigned long long atomicAdd(unsigned long long* address, unsigned long l
   return old;
 }
 
+inline unsigned long long atomicAnd(unsigned long long* address, unsigned long long value) {
+  const unsigned long long old = *address;
+  *address = old & value;
+  return old;
+}
+
+inline unsigned long long atomicOr(unsigned long long* address, unsigned long long value) {
+  const unsigned long long old = *address;
+  *address = old | value;
+  return old;
+}
+
 }  // namespace embcomp::cuda::shim

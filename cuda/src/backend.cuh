@@ -22,7 +22,9 @@ namespace embcomp::cuda::detail {
 
 #if !defined(__CUDACC__)
 using shim::atomicAdd;
+using shim::atomicAnd;
 using shim::atomicMin;
+using shim::atomicOr;
 using shim::blockDim;
 using shim::blockIdx;
 using shim::float4;

@@ -104,7 +104,7 @@ class DeviceBackend : public StepBackend {
     model_twin_->forward(batch.size, batch_.dense.data(), embeddings_.data(), logits_.data());
     const double loss = model_twin_->loss(logits_.data(), batch_.labels.data(), dlogits_.data());
     model_twin_->backward(dlogits_.data(), dE_.data());
-    return loss;
+    return loss + table_twin_->auxiliary_loss();
   }
 
   void apply_step(bool train_model) override {

@@ -8,6 +8,7 @@
 #include "backend.cuh"
 #include "embcomp/core/error.hpp"
 #include "embcomp/kernels/mde.hpp"
+#include "field_rows.cuh"
 #include "primitives.cuh"
 #include "sparse_update.cuh"
 
@@ -16,7 +17,7 @@ namespace detail {
 
 /// Sort keys by position: the stacked row of the position's id (kNoRow for a bad id, which is
 /// recorded). dE row p is checked too.
-EMBCOMP_KERNEL void mde_rows_kernel(BatchIds batch, const MdeFieldLayout* layout, const float* dE,
+EMBCOMP_KERNEL void mde_rows_kernel(BatchIds batch, const FieldLayout* layout, const float* dE,
                                     Index d, RowKey* keys, Position* positions,
                                     unsigned long long* bad_value_index) {
   for (Index p = thread_index(); p < batch.count; p += thread_count()) {
@@ -28,14 +29,14 @@ EMBCOMP_KERNEL void mde_rows_kernel(BatchIds batch, const MdeFieldLayout* layout
 }
 
 /// One thread per output element (p, j): E_f[id] P_f, or E_f[id] where d_f = D.
-EMBCOMP_KERNEL void mde_lookup_kernel(BatchIds batch, const MdeFieldLayout* layout, Index d,
+EMBCOMP_KERNEL void mde_lookup_kernel(BatchIds batch, const FieldLayout* layout, Index d,
                                       const float* values, const float* projections, float* out) {
   for (Index i = thread_index(); i < batch.count * d; i += thread_count()) {
     const Index p = i / d;
     const Index j = i - p * d;
     const Index id = batch.checked_id(p);
     if (id < 0) continue;
-    const MdeFieldLayout& f = layout[p % batch.fields];
+    const FieldLayout& f = layout[p % batch.fields];
     const float* row = values + f.value_offset + id * f.dim;
     out[i] = f.projection_offset < 0
                  ? row[j]
@@ -44,8 +45,7 @@ EMBCOMP_KERNEL void mde_lookup_kernel(BatchIds batch, const MdeFieldLayout* layo
 }
 
 /// The field whose projection holds flat element e of the projections.
-EMBCOMP_DEVICE Index projection_field(const MdeFieldLayout* layout, Index fields, Index d,
-                                      Index e) {
+EMBCOMP_DEVICE Index projection_field(const FieldLayout* layout, Index fields, Index d, Index e) {
   Index f = 0;
   while (f + 1 < fields &&
          (layout[f].projection_offset < 0 || e >= layout[f].projection_offset + layout[f].dim * d))
@@ -56,14 +56,14 @@ EMBCOMP_DEVICE Index projection_field(const MdeFieldLayout* layout, Index fields
 /// One thread per projection element (f, i, j): dP_f[i][j] = the sum over samples b, ascending,
 /// of E_f[x_bf][i] dE[b*F+f][j] (the rows before the step).
 EMBCOMP_KERNEL void mde_projection_gradient_kernel(const Index* ids, Index batch, Index fields,
-                                                   const MdeFieldLayout* layout, Index d,
-                                                   Index size, const float* values, const float* dE,
+                                                   const FieldLayout* layout, Index d, Index size,
+                                                   const float* values, const float* dE,
                                                    float* gradients,
                                                    const unsigned long long* flags) {
   if (input_refused(flags)) return;
   for (Index e = thread_index(); e < size; e += thread_count()) {
     const Index f = projection_field(layout, fields, d, e);
-    const MdeFieldLayout& field = layout[f];
+    const FieldLayout& field = layout[f];
     const Index i = (e - field.projection_offset) / d;
     const Index j = e - field.projection_offset - i * d;
     float sum = 0.0f;
@@ -75,80 +75,17 @@ EMBCOMP_KERNEL void mde_projection_gradient_kernel(const Index* ids, Index batch
   }
 }
 
-/// dL/dE_f[row][c] of position p: (dE[p] P_fᵀ)[c], or dE[p][c] where d_f = D.
-struct MdeRowContribution {
-  const float* dE;
-  Index d;
-  const float* projection;  ///< P_f, null where d_f = D
-  EMBCOMP_DEVICE float operator()(Position p, Index c) const {
-    const float* g = dE + static_cast<Index>(p) * d;
-    return projection == nullptr ? g[c] : kernels::mde_project_back_element(projection, d, g, c);
-  }
-};
-
-/// update_runs_kernel for rows of per-field widths: one thread per (sorted position, column
-/// c < D); the head of a run of field f's row updates its columns c < d_f (the rest idle), or,
-/// with `buffered` ([count x D]), writes their gradients there for apply_buffered_rows_kernel.
-template <class Rule>
-EMBCOMP_KERNEL void mde_update_rows_kernel(const RowKey* sorted_rows,
-                                           const Position* sorted_positions, Index count,
-                                           Index fields, const MdeFieldLayout* layout, Index d,
-                                           const float* dE, const float* projections,
-                                           float* values, float* state, Rule rule,
-                                           typename Rule::Coefficients k, float* buffered,
-                                           const unsigned long long* flags) {
-  if (input_refused(flags)) return;
-  for (Index i = thread_index(); i < count * d; i += thread_count()) {
-    const Index head = i / d;
-    const RowKey key = sorted_rows[head];
-    if (key == kNoRow) return;  // the rest sorts after it
-    if (!starts_run(sorted_rows, head)) continue;
-    const MdeFieldLayout& f = layout[sorted_positions[head] % fields];
-    const Index c = i - head * d;
-    if (c >= f.dim) continue;
-    const MdeRowContribution contribution{
-        dE, d, f.projection_offset < 0 ? nullptr : projections + f.projection_offset};
-    const float g = run_gradient(sorted_rows, sorted_positions, count, head, c, contribution);
-    if (buffered != nullptr) {
-      buffered[i] = g;
-      continue;
-    }
-    const Index row = static_cast<Index>(key) - f.row_base;
-    const Index state_offset = Rule::kSlots * (f.value_offset + row * f.dim) + c;
-    rule.update_element(values[f.value_offset + row * f.dim + c], g,
-                        kernels::element_state<Rule>(state, state_offset), f.dim, k);
-  }
-}
-
-/// The rows of a run head in the flat buffer, for apply_buffered_rows_kernel: field f's row
-/// (f from the head's position) at its value offset, d_f wide; the state is [slots] per stacked
-/// row (the CPU's per-field [n_f x slots] states one after another).
-struct MdeRows {
-  float* values;
-  const MdeFieldLayout* layout;
-  Index fields;
-  const Position* sorted_positions;
-  EMBCOMP_DEVICE const MdeFieldLayout& field(Index head) const {
-    return layout[sorted_positions[head] % fields];
-  }
-  EMBCOMP_DEVICE float* row(Index head, Index stacked_row) const {
-    const MdeFieldLayout& f = field(head);
-    return values + f.value_offset + (stacked_row - f.row_base) * f.dim;
-  }
-  EMBCOMP_DEVICE Index width_of(Index head) const { return field(head).dim; }
-};
-
 /// The rule over every projection element with its buffered gradient; the state of P_f is
 /// [d_f x slots*D] at slots times its offset (the CPU's layout for a dense parameter).
 template <class Rule>
-EMBCOMP_KERNEL void mde_apply_projections_kernel(const MdeFieldLayout* layout, Index fields,
-                                                 Index d, Index size, const float* gradients,
+EMBCOMP_KERNEL void mde_apply_projections_kernel(const FieldLayout* layout, Index fields, Index d,
+                                                 Index size, const float* gradients,
                                                  float* projections, float* state, Rule rule,
                                                  typename Rule::Coefficients k,
                                                  const unsigned long long* flags) {
   if (input_refused(flags)) return;
   for (Index e = thread_index(); e < size; e += thread_count()) {
-    const MdeFieldLayout& f = layout[projection_field(layout, fields, d, e)];
+    const FieldLayout& f = layout[projection_field(layout, fields, d, e)];
     const Index i = (e - f.projection_offset) / d;
     const Index j = e - f.projection_offset - i * d;
     const Index state_offset = Rule::kSlots * (f.projection_offset + i * d) + j;
@@ -162,12 +99,12 @@ EMBCOMP_KERNEL void mde_apply_projections_kernel(const MdeFieldLayout* layout, I
 namespace {
 
 /// The flat layout of `host`'s fields, checked.
-std::vector<MdeFieldLayout> layout_of(const MdeTable::HostTables& host) {
+std::vector<FieldLayout> layout_of(const MdeTable::HostTables& host) {
   if (host.dim <= 0 || host.fields.empty()) {
     throw InvalidArgument("cuda::MdeTable: " + std::to_string(host.fields.size()) +
                           " fields of output width " + std::to_string(host.dim));
   }
-  std::vector<MdeFieldLayout> layout;
+  std::vector<FieldLayout> layout;
   Index rows = 0, values = 0, projections = 0;
   for (const MdeTable::HostField& field : host.fields) {
     const bool projected = field.dim < host.dim;
@@ -199,7 +136,7 @@ MdeTable::MdeTable(std::string method, const HostTables& host)
       }()),
       dim_(host.dim),
       layout_(layout_of(host)) {
-  device_layout_ = DeviceArray<MdeFieldLayout>::from(layout_);
+  device_layout_ = DeviceArray<FieldLayout>::from(layout_);
   std::vector<float> values, projections;
   for (const HostField& field : host.fields) {
     values.insert(values.end(), field.values, field.values + field.rows * field.dim);
@@ -235,23 +172,10 @@ void MdeTable::update(const Rule& rule, float lr, std::uint64_t step, const Devi
                  projection_gradients_.data(), flags);
   // 2. The rows, fused (a row rule: buffered, then by row): their gradients read the
   //    projections, not yet updated.
-  const auto rows_k = rule.coefficients(lr * rows_.lr_scale, step);
-  float* buffered = nullptr;
-  if constexpr (Rule::kRowWise) {
-    row_gradients_.reserve(static_cast<std::size_t>(ids.size() * dim_));
-    buffered = row_gradients_.data();
-  }
-  detail::launch(ids.size() * dim_, detail::mde_update_rows_kernel<Rule>, sorted_keys_.data(),
-                 sorted_positions_.data(), ids.size(), ids.fields, device_layout_.data(), dim_, dE,
-                 projections_.values.data(), rows_.values.data(), rows_.state.data(), rule, rows_k,
-                 buffered, flags);
-  if constexpr (Rule::kRowWise) {
-    detail::launch(ids.size(), detail::apply_buffered_rows_kernel<Rule, detail::MdeRows>,
-                   sorted_keys_.data(), ids.size(), dim_, static_cast<const float*>(buffered),
-                   detail::MdeRows{rows_.values.data(), device_layout_.data(), ids.fields,
-                                   sorted_positions_.data()},
-                   rows_.state.data(), rule, rows_k, flags);
-  }
+  detail::launch_field_rows_update(
+      sorted_keys_.data(), sorted_positions_.data(), ids.size(), ids.fields, device_layout_.data(),
+      dim_, dE, projections_.values.data(), rows_.values.data(), rows_.state.data(), rule,
+      rule.coefficients(lr * rows_.lr_scale, step), row_gradients_, flags);
   // 3. The projections.
   detail::launch(projection_size, detail::mde_apply_projections_kernel<Rule>,
                  device_layout_.data(), ids.fields, dim_, projection_size,
@@ -294,7 +218,7 @@ MdeTable::Slice MdeTable::slice(const std::string& parameter) const {
     f = std::stoll(prefix.substr(5));
   }
   if (f >= 0 && f < fields()) {
-    const MdeFieldLayout& field = layout_[static_cast<std::size_t>(f)];
+    const FieldLayout& field = layout_[static_cast<std::size_t>(f)];
     if (kind == "rows") {
       return {&rows_, field.value_offset, cardinalities_[f] * field.dim, field.row_base,
               cardinalities_[f]};

@@ -5,16 +5,21 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "cafe_router.hpp"
 #include "embcomp/cuda/cafe_table.hpp"
 #include "embcomp/cuda/deeplight_table.hpp"
 #include "embcomp/cuda/dhe_table.hpp"
 #include "embcomp/cuda/gather_table.hpp"
+#include "embcomp/cuda/kept_rows_table.hpp"
 #include "embcomp/cuda/mde_table.hpp"
+#include "embcomp/cuda/optembed_table.hpp"
 #include "embcomp/cuda/pep_table.hpp"
+#include "embcomp/cuda/pq_table.hpp"
 #include "embcomp/cuda/qr_table.hpp"
 #include "embcomp/cuda/robe_table.hpp"
 #include "embcomp/cuda/tt_table.hpp"
@@ -26,7 +31,9 @@
 #include "embcomp/methods/full.hpp"
 #include "embcomp/methods/hash.hpp"
 #include "embcomp/methods/mde.hpp"
+#include "embcomp/methods/optembed.hpp"
 #include "embcomp/methods/pep.hpp"
+#include "embcomp/methods/pq_training.hpp"
 #include "embcomp/methods/qr.hpp"
 #include "embcomp/methods/robe.hpp"
 #include "embcomp/methods/tt.hpp"
@@ -40,8 +47,8 @@ namespace {
 
 /// The methods the CUDA backend has twins for, for error messages.
 constexpr const char* kTwinMethods =
-    "full, int8, int16, alpt, hash, adaembed, dedup, deeplight, pep, qr, mde, robe, tt, dhe, "
-    "cafe and cafe-ml";
+    "full, int8, int16, alpt, hash, adaembed, dedup, deeplight, pep, optembed, dpq, mgqe, qr, mde, "
+    "robe, tt, dhe, cafe and cafe-ml";
 
 /// The table's parameter `name`, or null.
 const Parameter* find_parameter(const EmbeddingTable& table, const std::string& name) {
@@ -58,6 +65,18 @@ Parameter* find_parameter(EmbeddingTable& table, const std::string& name) {
 const Parameter& rows_parameter(const EmbeddingTable& table, const std::string& method) {
   if (const Parameter* rows = find_parameter(table, "rows")) return *rows;
   throw InvalidArgument("cuda: method '" + method + "' has no 'rows' parameter");
+}
+
+/// Every parameter of `table` but those `trained` names, with its values: what a twin keeps as
+/// it is (a stage's untrained placeholders).
+std::vector<std::pair<std::string, std::vector<float>>> untrained_parameters(
+    const EmbeddingTable& table, const std::function<bool(const std::string&)>& trained) {
+  std::vector<std::pair<std::string, std::vector<float>>> out;
+  for (const Parameter* p : table.parameters()) {
+    if (!trained(p->name()))
+      out.emplace_back(p->name(), std::vector<float>(p->data(), p->data() + p->size()));
+  }
+  return out;
 }
 
 /// The device form of `param`'s codec.
@@ -112,6 +131,14 @@ std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table) {
   }
   if (auto* pep = dynamic_cast<embcomp::PepTable*>(&table)) {
     return std::make_unique<PepTable>(PepTable::mirror(*pep));
+  }
+  if (const auto* optembed = dynamic_cast<const embcomp::OptEmbedTable*>(&table)) {
+    if (optembed->searching())
+      return std::make_unique<OptEmbedTable>(OptEmbedTable::mirror(*optembed));
+    return std::make_unique<KeptRowsTable>(KeptRowsTable::mirror(*optembed));
+  }
+  if (auto* pq = dynamic_cast<StraightThroughPq*>(&table)) {
+    return std::make_unique<PqTable>(PqTable::mirror(*pq));
   }
   if (dynamic_cast<const embcomp::RobeTable*>(&table) != nullptr) {
     return std::make_unique<RobeTable>(RobeTable::mirror(table));
@@ -274,7 +301,7 @@ void MdeTable::copy_rows_to(EmbeddingTable& table) const {
   std::vector<std::pair<Parameter*, std::string>> targets;
   for (Index f = 0; f < fields(); ++f) {
     const std::string name = "field" + std::to_string(f);
-    const MdeFieldLayout& field = layout_[static_cast<std::size_t>(f)];
+    const FieldLayout& field = layout_[static_cast<std::size_t>(f)];
     targets.emplace_back(find_parameter(table, name + ".rows"), name + ".rows");
     if (field.projection_offset >= 0) {
       targets.emplace_back(find_parameter(table, name + ".projection"), name + ".projection");
@@ -455,6 +482,153 @@ void PepTable::copy_rows_to(EmbeddingTable& table) const {
     targets.emplace_back(p, std::move(values));
   }
   for (auto& [param, values] : targets) std::copy(values.begin(), values.end(), param->data());
+}
+
+OptEmbedTable OptEmbedTable::mirror(const embcomp::OptEmbedTable& table) {
+  if (!table.searching()) {
+    throw InvalidArgument("cuda: '" + table.spec() +
+                          "' has searched; its kept rows are a cuda::KeptRowsTable");
+  }
+  HostSupernet host;
+  host.rows = table.rows().rows();
+  host.dim = table.dim();
+  host.values = table.rows().data();
+  host.lr_scale = table.rows().lr_scale();
+  host.offsets = table.schema().field_offsets();
+  host.thresholds = table.threshold().data();
+  host.alpha = table.alpha();
+  host.threshold_lr = table.threshold_lr();
+  host.seed = table.seed();
+  host.supernet_steps = table.supernet_steps();
+  host.untrained = untrained_parameters(
+      table, [](const std::string& name) { return name == "rows" || name == "threshold"; });
+  return OptEmbedTable(method_of(table, embcomp::OptEmbedTable::kKey), table.schema().cardinalities,
+                       host);
+}
+
+void OptEmbedTable::copy_rows_to(EmbeddingTable& table) const {
+  auto* target = dynamic_cast<embcomp::OptEmbedTable*>(&table);
+  const std::vector<float> rows = rows_to_host("rows"), thresholds = rows_to_host("threshold");
+  Parameter* rows_target = find_parameter(table, "rows");
+  Parameter* threshold_target = find_parameter(table, "threshold");
+  if (target == nullptr || !target->searching() || rows_target == nullptr ||
+      rows_target->size() != rows.size() || threshold_target == nullptr ||
+      threshold_target->size() != thresholds.size()) {
+    throw InvalidArgument("cuda: cannot copy optembed's supernet into '" + table.spec() +
+                          "', which is not an optembed supernet of its shape");
+  }
+  std::copy(rows.begin(), rows.end(), rows_target->data());
+  std::copy(thresholds.begin(), thresholds.end(), threshold_target->data());
+  target->set_supernet_steps(supernet_steps_);
+}
+
+KeptRowsTable KeptRowsTable::mirror(const embcomp::OptEmbedTable& table) {
+  if (table.searching()) {
+    throw InvalidArgument("cuda: '" + table.spec() +
+                          "' has not searched yet; its supernet is a cuda::OptEmbedTable");
+  }
+  const KeptRows& kept = table.kept();
+  HostTables host;
+  host.dim = table.dim();
+  for (Index f = 0; f < kept.fields(); ++f) {
+    const KeptField& field = kept.field(f);
+    host.fields.push_back({field.kept, field.width, static_cast<kernels::HotSet>(field.set),
+                           field.set_offset, kept.rows(f).data()});
+  }
+  host.set_ids = table.kept_ids();
+  host.set_words = table.kept_words();
+  host.set_ranks = table.kept_ranks();
+  host.lr_scale = kept.fields() > 0 ? kept.rows(0).lr_scale() : 1.0f;
+  host.untrained = untrained_parameters(table, [&](const std::string& name) {
+    for (Index f = 0; f < kept.fields(); ++f) {
+      if (name == kept.rows(f).name()) return true;
+    }
+    return false;
+  });
+  return KeptRowsTable(method_of(table, embcomp::OptEmbedTable::kKey), table.schema().cardinalities,
+                       host);
+}
+
+void KeptRowsTable::copy_rows_to(EmbeddingTable& table) const {
+  std::vector<std::pair<Parameter*, std::vector<float>>> targets;
+  for (Index f = 0; f < fields(); ++f) {
+    const std::string name = "field" + std::to_string(f) + ".rows";
+    std::vector<float> values = rows_to_host(name);
+    Parameter* p = find_parameter(table, name);
+    if (p == nullptr || !p->is_fp32() || p->size() != values.size() ||
+        p->width() != layout_[static_cast<std::size_t>(f)].dim) {
+      throw InvalidArgument("cuda: cannot copy the kept rows '" + name + "' into '" + table.spec() +
+                            "', which has no such fp32 rows");
+    }
+    targets.emplace_back(p, std::move(values));
+  }
+  for (auto& [param, values] : targets) std::copy(values.begin(), values.end(), param->data());
+}
+
+namespace {
+
+/// The table's codes in two groups; InvalidArgument for a quantizer that keeps them otherwise.
+StraightThroughPq::GroupedCodes grouped_codes(StraightThroughPq& table) {
+  std::optional<StraightThroughPq::GroupedCodes> codes = table.grouped_codes();
+  if (!codes) {
+    throw InvalidArgument(
+        "cuda: '" + table.spec() +
+        "' keeps its codes in no grouped form; cuda::PqTable mirrors dpq and mgqe");
+  }
+  return std::move(*codes);
+}
+
+}  // namespace
+
+PqTable PqTable::mirror(StraightThroughPq& table) {
+  const StraightThroughPq::GroupedCodes codes = grouped_codes(table);
+  const Parameter& query = *find_parameter(table, "query");
+  const Parameter& centroids = *find_parameter(table, "centroids");
+  HostTables host;
+  host.rows = query.rows();
+  host.dim = table.dim();
+  host.parts = table.parts();
+  host.part_stride = table.part_stride();
+  host.query = query.data();
+  host.query_lr_scale = query.lr_scale();
+  host.centroid_rows = centroids.rows();
+  host.centroids = centroids.data();
+  host.centroid_lr_scale = centroids.lr_scale();
+  host.offsets = table.schema().field_offsets();
+  host.high_before = codes.split.high_before();
+  host.split_words = codes.split.words();
+  host.split_ranks = codes.split.ranks();
+  host.high_candidates = codes.high_candidates;
+  host.low_candidates = codes.low_candidates;
+  host.high_codes = *codes.arrays.at(0);
+  if (codes.arrays.size() > 1) host.low_codes = *codes.arrays[1];
+  return PqTable(method_of(table, "?"), table.schema().cardinalities, host);
+}
+
+void PqTable::copy_rows_to(EmbeddingTable& table) const {
+  auto* pq = dynamic_cast<StraightThroughPq*>(&table);
+  std::optional<StraightThroughPq::GroupedCodes> target;
+  if (pq != nullptr) target = pq->grouped_codes();
+  Parameter* query = find_parameter(table, "query");
+  Parameter* centroids = find_parameter(table, "centroids");
+  const std::vector<float> query_values = rows_to_host("query");
+  const std::vector<float> centroid_values = rows_to_host("centroids");
+  std::vector<std::vector<std::uint64_t>> codes;
+  bool fits = target && query != nullptr && centroids != nullptr &&
+              query->size() == query_values.size() && centroids->size() == centroid_values.size();
+  for (std::size_t g = 0; fits && g < target->arrays.size(); ++g) {
+    codes.push_back(codes_to_host(g == 0));
+    fits = target->arrays[g]->size() == codes.back().size();
+  }
+  if (!fits) {
+    throw InvalidArgument(
+        "cuda: cannot copy a product quantizer's queries, centroids and codes "
+        "into '" +
+        table.spec() + "', which has no such parameters and codes");
+  }
+  std::copy(query_values.begin(), query_values.end(), query->data());
+  std::copy(centroid_values.begin(), centroid_values.end(), centroids->data());
+  for (std::size_t g = 0; g < codes.size(); ++g) *target->arrays[g] = std::move(codes[g]);
 }
 
 void CafeTable::copy_rows_to(EmbeddingTable& table) const {

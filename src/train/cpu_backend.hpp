@@ -26,7 +26,7 @@ class CpuBackend : public StepBackend {
   void load_from_host(const Stage& /*stage*/) override {}
   void store_to_host(bool /*with_optimizer_state*/) override {}
   double forward_backward(const Batch& batch) override {
-    return forward_backward(batch, &table_grads_, model_grads_);
+    return forward_backward(batch, &table_grads_, model_grads_) + table_.auxiliary_loss();
   }
   void apply_step(bool train_model) override {
     if (train_model) {

@@ -351,8 +351,7 @@ class TrainingRun {
   double train_step(std::size_t s, Index i, double epoch, Index stage_steps,
                     bool evaluation_follows) {
     read_train_batch(i, stage_steps);
-    double loss = backend_.forward_backward(batch_);
-    loss += table_.auxiliary_loss();
+    const double loss = backend_.forward_backward(batch_);
     ++loop_.step;
     try {
       backend_.apply_step(stages_[s].train_model);

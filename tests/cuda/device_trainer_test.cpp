@@ -74,6 +74,8 @@ double ratio_for(const std::string& method) {
 
 /// dedup with fp=1: the rows of a short run are near-duplicates, so it can merge blocks.
 constexpr const char* kDedup = "dedup:fp=1";
+/// optembed with a short search (its candidates scored on the host, by validation AUC).
+constexpr const char* kOptEmbed = "optembed:generations=2,mutations=4,crossovers=4";
 
 Run train(const BatchSource& source, const std::string& method, const std::string& model,
           TrainerConfig config, bool on_device) {
@@ -171,7 +173,8 @@ TEST_CASE(
   // carries the optimizer state and Adam's t over).
   for (const std::string method :
        {"full", "int8", "alpt", "adaembed", "qr", "mde", "robe", "tt", "cafe:full_below=10",
-        "cafe-ml:full_below=10", kDedup, "deeplight:every=3,warmup=0.5", "pep:threshold_init=-5"}) {
+        "cafe-ml:full_below=10", kDedup, "deeplight:every=3,warmup=0.5", "pep:threshold_init=-5",
+        kOptEmbed, "dpq", "mgqe"}) {
     INFO(method);
     const Run cpu = train(source, method, "wdl", config_for("adam"), false);
     const Run device = train(source, method, "wdl", config_for("adam"), true);
@@ -212,10 +215,12 @@ TEST_CASE("a device run resumed from its checkpoint equals the uninterrupted one
   const SyntheticCtr source(tiny_data());
   // Every kind of state a twin carries: rows, a block remap across a stage change (dedup), a
   // schedule on the host (deeplight), a sketch on the host (cafe), cores and a cache (tt),
-  // projections (mde), codes with learned steps (alpt), networks with running statistics (dhe).
+  // projections (mde), codes with learned steps (alpt), networks with running statistics (dhe),
+  // a supernet's mask counter and a search between stages (optembed), codes in two groups
+  // (mgqe).
   for (const std::string method :
        {"hash", kDedup, "deeplight:every=3,warmup=0.5", "cafe:full_below=10", "tt", "mde", "alpt",
-        "dhe:hashes=16,buckets=1000"}) {
+        "dhe:hashes=16,buckets=1000", kOptEmbed, "mgqe"}) {
     INFO(method);
     const Run reference = train(source, method, "dlrm", config_for("adam"), true);
     const std::string path = temp_path(method + ".ckpt");
@@ -240,8 +245,8 @@ TEST_CASE("a device run resumed from its checkpoint equals the uninterrupted one
 TEST_CASE("the device trainer refuses a method without a twin by name", "[cuda][trainer]") {
   if (!backend_ready()) return;
   const SyntheticCtr source(tiny_data());
-  REQUIRE_THROWS_WITH(train(source, "dpq", "dlrm", config_for("adam"), true),
-                      Catch::Contains("'dpq'"));
+  REQUIRE_THROWS_WITH(train(source, "autosrh", "dlrm", config_for("adam"), true),
+                      Catch::Contains("'autosrh' has no CUDA twin"));
   // A stage that feeds validation batches to the table is refused before any twin is made.
   REQUIRE_THROWS_WITH(
       train(source, "autodim", "dlrm", config_for("adam"), true),

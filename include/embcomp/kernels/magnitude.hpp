@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "embcomp/core/types.hpp"
+#include "embcomp/kernels/hash.hpp"
 #include "embcomp/kernels/host_device.hpp"
+#include "embcomp/kernels/random.hpp"
 
 namespace embcomp::kernels {
 
@@ -32,6 +34,39 @@ EMBCOMP_HD float binary_step_surrogate(float x) {
   const float a = std::fabs(x);
   if (a <= 0.4f) return 2.0f - 4.0f * a;
   return a <= 1.0f ? 0.4f : 0.0f;
+}
+
+/// OptEmbed's row score x = |e|_1 - t of a row e [d] against its field's threshold t.
+EMBCOMP_HD float row_score(const float* e, Index d, float t) {
+  float norm = 0.0f;
+  for (Index c = 0; c < d; ++c) norm += std::fabs(e[c]);
+  return norm - t;
+}
+
+/// OptEmbed's dimension mask at supernet step `step`: the width k_p + 1 in [1, d] that position
+/// p of a batch of `positions` keeps, uniform and counter-based (a repeated forward draws the
+/// same); `seed` is the table's.
+EMBCOMP_HD Index supernet_mask_width(std::uint64_t seed, std::uint64_t step, Index positions,
+                                     Index p, Index d) {
+  const std::uint64_t counter =
+      step * static_cast<std::uint64_t>(positions) + static_cast<std::uint64_t>(p);
+  return 1 + static_cast<Index>(
+                 uniform_below(combine(seed, 0x0E7BULL), counter, static_cast<std::uint64_t>(d)));
+}
+
+/// (e * M) . g over the first `width` entries of e and g.
+EMBCOMP_HD float masked_dot(const float* e, Index width, const float* g) {
+  float dot = 0.0f;
+  for (Index c = 0; c < width; ++c) dot += e[c] * g[c];
+  return dot;
+}
+
+/// OptEmbed's surrogate gradient of entry c of a supernet row e read by one position of mask
+/// `width`, row mask m and slope s(x) (e M) . g: m g_c where c < width, plus slope sign(e_c).
+EMBCOMP_HD float supernet_entry_gradient(float e, float g, Index c, Index width, float m,
+                                         float slope) {
+  const float sign = e > 0.0f ? 1.0f : (e < 0.0f ? -1.0f : 0.0f);
+  return (c < width ? m * g : 0.0f) + slope * sign;
 }
 
 /// PEP's soft threshold of v at t >= 0: sign(v) max(|v| - t, 0). Its derivative is 1 in v and

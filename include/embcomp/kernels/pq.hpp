@@ -9,6 +9,7 @@
 
 #include "embcomp/core/types.hpp"
 #include "embcomp/kernels/host_device.hpp"
+#include "embcomp/kernels/rank_bitset.hpp"
 
 namespace embcomp::kernels {
 
@@ -56,6 +57,54 @@ EMBCOMP_HD void decode_codes(const std::uint64_t* codes, Index first, int bits, 
     for (Index i = 0; i < width; ++i) out[j * width + i] = c[i];
   }
 }
+
+/// One position of the straight-through forward (methods/pq_training.hpp): out[parts x width] =
+/// part j's centroid codes[j] of `table` (rows part_stride apart by part; 0: shared), and
+/// returns the sum over the entries of (out - q)^2 in double, parts and entries in order.
+EMBCOMP_HD double quantize_position(const float* q, const float* table, Index part_stride,
+                                    Index parts, Index width, const Index* codes, float* out) {
+  double squares = 0.0;
+  for (Index j = 0; j < parts; ++j) {
+    const float* c = table + (j * part_stride + codes[j]) * width;
+    for (Index i = 0; i < width; ++i) {
+      out[j * width + i] = c[i];
+      const double diff = static_cast<double>(c[i]) - q[j * width + i];
+      squares += diff * diff;
+    }
+  }
+  return squares;
+}
+
+/// Where a row's codes are in a table of two frequency groups (mgqe): its group, and its rank
+/// among the group's rows (its codes start at code rank D of the group's array).
+struct CodeSlot {
+  bool high = false;
+  Index rank = 0;
+};
+
+/// The arrays of a FrequencySplit (serving/grouped_pq_table.hpp), in host or device memory:
+/// without `words` the prefix encoding (field f's ids [0, h_f) are high, h_f = high_before[f + 1]
+/// - high_before[f]; offsets [F] the fields' first stacked rows), else the bitset of high rows
+/// over the stacked rows and its ranks.
+struct SplitView {
+  const Index* offsets = nullptr;
+  const Index* high_before = nullptr;
+  const std::uint64_t* words = nullptr;
+  const std::uint32_t* ranks = nullptr;
+
+  /// Stacked row `row` of field `field`: its group and rank.
+  EMBCOMP_HD CodeSlot slot(Index field, Index row) const {
+    if (words == nullptr) {
+      const Index id = row - offsets[field];
+      const Index high = high_before[field + 1] - high_before[field];
+      return id < high ? CodeSlot{true, high_before[field] + id}
+                       : CodeSlot{false, offsets[field] - high_before[field] + id - high};
+    }
+    const auto x = static_cast<std::uint64_t>(row);
+    const auto rank = static_cast<Index>(bitset_rank(words, ranks, x));
+    return bitset_contains(words, x) ? CodeSlot{true, rank} : CodeSlot{false, row - rank};
+  }
+};
 
 /// The k in [0, K) minimising ||q - centroids[k]||^2 (the first on ties); centroids is
 /// [K x width] row-major.

@@ -78,6 +78,14 @@ class DpqTable : public StraightThroughPq {
 
   const PqLayout& layout() const { return layout_; }
 
+  /// One group, every row in it.
+  std::optional<GroupedCodes> grouped_codes() override {
+    return GroupedCodes{{&codes_.values},
+                        FrequencySplit::top_share(TableArgs(schema(), budget(), seed()), 1.0),
+                        layout_.centroids,
+                        layout_.centroids};
+  }
+
   std::unique_ptr<EmbeddingTable> freeze() const override {
     return std::make_unique<PqServingTable>(args(), layout_, centroids().data(), codes_.values, kKey);
   }

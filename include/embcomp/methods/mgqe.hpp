@@ -110,6 +110,13 @@ class MgqeTable : public StraightThroughPq {
   const GroupedPqLayout& layout() const { return layout_; }
   const FrequencySplit& split() const { return split_; }
 
+  std::optional<GroupedCodes> grouped_codes() override {
+    return GroupedCodes{{&high_codes_.values, &low_codes_.values},
+                        split_,
+                        layout_.high_centroids,
+                        layout_.low_centroids};
+  }
+
   std::unique_ptr<EmbeddingTable> freeze() const override {
     return std::make_unique<GroupedPqServingTable>(args(), layout_, centroids().data(), split_,
                                                    high_codes_.values, low_codes_.values, kKey);

@@ -36,6 +36,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -116,10 +117,19 @@ class OptEmbedTable : public EmbeddingTable {
 
   /// The dimension mask's width at position p of the current step: k_p + 1 in [1, d].
   Index mask_width(Index p, Index positions) const {
-    const std::uint64_t counter = counters_[0] * static_cast<std::uint64_t>(positions) + static_cast<std::uint64_t>(p);
-    return 1 + static_cast<Index>(kernels::uniform_below(kernels::combine(seed(), 0x0E7BULL), counter,
-                                                         static_cast<std::uint64_t>(dim())));
+    return kernels::supernet_mask_width(seed(), counters_[0], positions, p, dim());
   }
+  /// Supernet steps taken (the masks' counter), and its setter for a twin that trained the
+  /// supernet on the device (cuda::OptEmbedTable).
+  std::uint64_t supernet_steps() const { return counters_[0]; }
+  void set_supernet_steps(std::uint64_t steps) { counters_[0] = steps; }
+  /// The kept ids' stored sets (methods/id_sets.hpp), for a twin of the kept rows.
+  std::span<const std::uint32_t> kept_ids() const { return ids_.values; }
+  std::span<const std::uint64_t> kept_words() const { return words_.values; }
+  std::span<const std::uint32_t> kept_ranks() const { return ranks_.values; }
+  /// The regulariser's weight alpha and the thresholds' own learning rate.
+  double alpha() const { return alpha_; }
+  float threshold_lr() const { return threshold_lr_; }
 
   /// The kept rows as a KeptRowsServingTable; while searching, the form finalize() would build,
   /// from a copy.
@@ -218,10 +228,8 @@ class OptEmbedTable : public EmbeddingTable {
       const float slope = kernels::binary_step_surrogate(x) * masked_dot(r, width, dE.row(p));
       const float* e = rows_.row(r);
       const float* g = dE.row(p);
-      for (Index c = 0; c < D; ++c) {
-        const float sign = e[c] > 0.0f ? 1.0f : (e[c] < 0.0f ? -1.0f : 0.0f);
-        acc[c] += (c < width ? m * g[c] : 0.0f) + slope * sign;
-      }
+      for (Index c = 0; c < D; ++c)
+        acc[c] += kernels::supernet_entry_gradient(e[c], g[c], c, width, m, slope);
     });
   }
 
@@ -300,18 +308,12 @@ class OptEmbedTable : public EmbeddingTable {
 
   /// |E[r]|_1 - t_f.
   float row_score(Index f, Index r) const {
-    const float* e = rows_.row(r);
-    float norm = 0.0f;
-    for (Index c = 0; c < dim(); ++c) norm += std::fabs(e[c]);
-    return norm - threshold_.row(f)[0];
+    return kernels::row_score(rows_.row(r), dim(), threshold_.row(f)[0]);
   }
 
   /// (E[r] * M) . g over the first `width` entries.
   float masked_dot(Index r, Index width, const float* g) const {
-    const float* e = rows_.row(r);
-    float dot = 0.0f;
-    for (Index c = 0; c < width; ++c) dot += e[c] * g[c];
-    return dot;
+    return kernels::masked_dot(rows_.row(r), width, g);
   }
 
   double threshold_kept_share() const {

@@ -9,7 +9,8 @@
 //   k = argmin over k < candidates(x) of ||Q[x]_j - C_{j,k}||^2 (a row may be limited to the
 //   first centroids of each part: mgqe's low-frequency rows); out_j = C_{j,k}; code (x, j) = k
 //   is stored (the last position of x in the batch wins, as the reference's atomic write);
-//   reg = mean over the batch's [B F x d] entries of (out - Q[x])^2, the auxiliary loss.
+//   reg = mean over the batch's [B F x d] entries of (out - Q[x])^2, the auxiliary loss (each
+//   position's squares summed in double, then the positions in order: kernels::quantize_position).
 // Backward is a surrogate (exact_gradient() is false): the straight-through estimator gives
 //   dQ[x] = sum of dE_p over the positions of x (out = q + stop_grad(out - q)), and the
 //   centroids get only the regulariser's gradient, dC_{j,k} = sum over positions assigned k
@@ -20,11 +21,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "embcomp/core/row_table.hpp"
 #include "embcomp/kernels/hash.hpp"
 #include "embcomp/kernels/pq.hpp"
+#include "embcomp/serving/grouped_pq_table.hpp"
 #include "embcomp/table.hpp"
 
 namespace embcomp {
@@ -33,6 +36,22 @@ class StraightThroughPq : public EmbeddingTable {
  public:
   bool exact_gradient() const override { return false; }
   double auxiliary_loss() const override { return regulariser_; }
+
+  /// D, and the centroid rows between part j's and part j + 1's (0: shared centroids).
+  Index parts() const { return parts_; }
+  Index part_stride() const { return part_stride_; }
+  /// Codes packed in two frequency groups (kernels/pq.hpp): the arrays by group, high then low
+  /// (dpq's one array is its high group), the split that locates a row's codes there (dpq: every
+  /// row high, at its own rank), and the centroids a high and a low row may take.
+  struct GroupedCodes {
+    std::vector<std::vector<std::uint64_t>*> arrays;
+    FrequencySplit split;
+    Index high_candidates = 2;
+    Index low_candidates = 2;
+  };
+  /// This quantizer's codes in that form, for a twin that trains on the device (cuda::PqTable)
+  /// to read and write; none for codes kept otherwise.
+  virtual std::optional<GroupedCodes> grouped_codes() { return std::nullopt; }
 
  protected:
   /// Registers "query" [N x d] and "centroids" [centroid_rows x d/parts], both U(±b) (b the
@@ -63,20 +82,16 @@ class StraightThroughPq : public EmbeddingTable {
         store_code(ids.field_of(p), row_of(ids, p), j, static_cast<std::uint32_t>(assigned(p, j)));
       }
     }
-    double squares = 0.0;
     const Index w = part_width(), d = dim();
-#pragma omp parallel for schedule(static) reduction(+ : squares) if (ids.size() > 1024)
+    squares_.resize(static_cast<std::size_t>(ids.size()));
+#pragma omp parallel for schedule(static) if (ids.size() > 1024)
     for (Index p = 0; p < ids.size(); ++p) {
-      const float* q = query_.row(row_of(ids, p));
-      for (Index j = 0; j < parts_; ++j) {
-        const float* c = centroid(j, assigned(p, j));
-        for (Index i = 0; i < w; ++i) {
-          out.row(p)[j * w + i] = c[i];
-          const double diff = static_cast<double>(c[i]) - q[j * w + i];
-          squares += diff * diff;
-        }
-      }
+      squares_[static_cast<std::size_t>(p)] =
+          kernels::quantize_position(query_.row(row_of(ids, p)), centroids_.data(), part_stride_,
+                                     parts_, w, assigned_.data() + p * parts_, out.row(p));
     }
+    double squares = 0.0;  // positions in order: the same sum for any thread count, as the device's
+    for (const double s : squares_) squares += s;
     regulariser_ = ids.size() > 0 ? squares / static_cast<double>(ids.size() * d) : 0.0;
   }
 
@@ -158,6 +173,7 @@ class StraightThroughPq : public EmbeddingTable {
   std::vector<Index> offsets_;
   std::vector<Index> assigned_;   ///< scratch: [B F x D] nearest centroids
   std::vector<Index> rows_;       ///< scratch: row of each position
+  std::vector<double> squares_;   ///< scratch: each position's squared distance to its centroids
   kernels::RowGroups groups_;
   double regulariser_ = 0.0;      ///< of the last forward
 };

@@ -15,6 +15,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -34,10 +35,7 @@ namespace embcomp {
 class FrequencySplit {
  public:
   /// Where a row's codes are: its group and its rank within the group.
-  struct Slot {
-    bool high = false;
-    Index rank = 0;
-  };
+  using Slot = kernels::CodeSlot;
 
   /// No row high (prefix encoding).
   explicit FrequencySplit(const Schema& schema)
@@ -67,16 +65,16 @@ class FrequencySplit {
   }
 
   /// Row `row` of field `field`: its group and rank.
-  Slot slot(Index field, Index row) const {
-    if (!bitset()) {
-      const auto f = static_cast<std::size_t>(field);
-      const Index id = row - offsets_[f], high = high_before_[f + 1] - high_before_[f];
-      return id < high ? Slot{true, high_before_[f] + id} : Slot{false, offsets_[f] - high_before_[f] + id - high};
-    }
-    const auto x = static_cast<std::uint64_t>(row);
-    const auto rank = static_cast<Index>(kernels::bitset_rank(words_.data(), ranks_.data(), x));
-    return kernels::bitset_contains(words_.data(), x) ? Slot{true, rank} : Slot{false, row - rank};
+  Slot slot(Index field, Index row) const { return view().slot(field, row); }
+  /// The encoding's arrays (kernels::SplitView, which locates a row's codes on either backend).
+  kernels::SplitView view() const {
+    if (!bitset()) return {offsets_.data(), high_before_.data(), nullptr, nullptr};
+    return {offsets_.data(), high_before_.data(), words_.data(), ranks_.data()};
   }
+  std::span<const Index> offsets() const { return offsets_; }
+  std::span<const Index> high_before() const { return high_before_; }
+  std::span<const std::uint64_t> words() const { return words_; }
+  std::span<const std::uint32_t> ranks() const { return ranks_; }
   bool high(Index field, Index row) const { return slot(field, row).high; }
 
   bool bitset() const { return !words_.empty(); }

@@ -47,7 +47,8 @@ class StepBackend {
   virtual void store_to_host(bool with_optimizer_state) = 0;
 
   /// The training forward and backward of `batch` (the table's gradients and dE, the model's
-  /// gradients); returns the batch's mean loss (without the table's auxiliary loss).
+  /// gradients); returns the batch's mean loss plus the table's auxiliary loss
+  /// (EmbeddingTable::auxiliary_loss, taken after the forward and before the step).
   virtual double forward_backward(const Batch& batch) = 0;
   /// The optimizer's step on the last forward_backward's gradients, the model's too when
   /// `train_model`. A NaN or Inf anywhere throws NonFiniteGradient and changes nothing.

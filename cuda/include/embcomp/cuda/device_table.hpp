@@ -131,6 +131,9 @@ class DeviceTable {
                        const DeviceOptimizer& optimizer);
   /// Adam's t continues from `steps` (the host optimizer's count, for a twin made mid-run).
   void set_steps(std::uint64_t steps) { steps_ = steps; }
+  /// The CPU table's auxiliary loss (EmbeddingTable::auxiliary_loss) at this point: 0 for most
+  /// twins; optembed's supernet regulariser.
+  virtual double auxiliary_loss() const { return 0.0; }
   /// The method's work after each step (the CPU table's after_step): none for most twins (cafe's
   /// sketch inserts run inside train_step); deeplight's scheduled prune.
   virtual void after_step(const StepContext& /*ctx*/) {}
@@ -202,10 +205,11 @@ class DeviceTable {
 };
 
 /// The device twin of `table`, by its method: GatherTable (full, int8, int16, alpt, hash,
-/// adaembed, dedup), DeepLightTable, QrTable, MdeTable, RobeTable, TtTable or CafeTable (cafe,
+/// adaembed, dedup), DeepLightTable, PepTable, OptEmbedTable or KeptRowsTable (optembed before and
+/// after its search), QrTable, MdeTable, RobeTable, TtTable, DheTable or CafeTable (cafe,
 /// cafe-ml).
-/// The deeplight and cafe twins read `table` (its schedule, its sketch), which must then outlive
-/// them. InvalidArgument naming the method where it has no twin.
+/// The deeplight, pep and cafe twins read `table` (its schedule, its sketch), which must then
+/// outlive them. InvalidArgument naming the method where it has no twin.
 std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table);
 
 }  // namespace embcomp::cuda

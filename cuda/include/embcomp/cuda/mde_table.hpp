@@ -21,16 +21,9 @@
 #include <vector>
 
 #include "embcomp/cuda/device_table.hpp"
+#include "embcomp/cuda/field_layout.hpp"
 
 namespace embcomp::cuda {
-
-/// Where field f sits in an MdeTable's flat buffers.
-struct MdeFieldLayout {
-  Index dim = 0;                 ///< d_f, in [1, D]
-  Index row_base = 0;            ///< its first stacked row: the sum of n_g over fields g < f
-  Index value_offset = 0;        ///< its first float of E_f: the sum of n_g d_g over g < f
-  Index projection_offset = -1;  ///< its first float of P_f in the projections, -1 when d_f = D
-};
 
 class MdeTable : public DeviceTable {
  public:
@@ -92,8 +85,8 @@ class MdeTable : public DeviceTable {
               const float* dE);
 
   Index dim_;
-  std::vector<MdeFieldLayout> layout_;
-  DeviceArray<MdeFieldLayout> device_layout_;
+  std::vector<FieldLayout> layout_;
+  DeviceArray<FieldLayout> device_layout_;
   FlatParameter rows_, projections_;
 
   // Scratch, kept across calls so that steps do not allocate.
