@@ -51,14 +51,14 @@ class DeviceBackend : public StepBackend {
   std::string name() const override { return device_description(); }
 
   void load_from_host(const Stage& stage) override {
-    if (stage.uses_validation) {
-      throw InvalidArgument("cuda: stage '" + stage.name + "' of " + table_.spec() +
-                            " feeds validation batches to the table; the device backend does not");
-    }
     // The host's values changed (or are the state); its optimizer state may be stale: the
     // twins' state goes there first, to be carried into the new twins.
     if (table_twin_ && !state_on_host_) store_optimizer_state();
     std::unique_ptr<DeviceTable> table = mirror(table_);
+    if (stage.uses_validation && !table->takes_validation_batches()) {
+      throw InvalidArgument("cuda: stage '" + stage.name + "' of " + table_.spec() +
+                            " feeds validation batches to the table; its twin takes none");
+    }
     for (const Parameter* p : std::as_const(table_).parameters()) {
       if (const std::vector<float>* state = optimizer_.state(*p);
           state != nullptr && !state->empty()) {
@@ -93,14 +93,7 @@ class DeviceBackend : public StepBackend {
   }
 
   double forward_backward(const Batch& batch) override {
-    batch_.upload(batch, /*with_labels=*/true);
-    const auto positions = static_cast<std::size_t>(batch.size * batch.num_fields);
-    const auto d = static_cast<std::size_t>(table_twin_->dim());
-    embeddings_.reserve(positions * d);
-    dE_.reserve(positions * d);
-    logits_.reserve(static_cast<std::size_t>(batch.size));
-    dlogits_.reserve(static_cast<std::size_t>(batch.size));
-    table_twin_->forward(batch_.device_ids(), embeddings_.data());
+    embed(batch, /*training=*/true);
     model_twin_->forward(batch.size, batch_.dense.data(), embeddings_.data(), logits_.data());
     const double loss = model_twin_->loss(logits_.data(), batch_.labels.data(), dlogits_.data());
     model_twin_->backward(dlogits_.data(), dE_.data());
@@ -121,10 +114,15 @@ class DeviceBackend : public StepBackend {
     values_on_host_ = false;
   }
 
-  void validation_batch(const Batch& /*batch*/) override {
-    throw std::logic_error(
-        "cuda: validation batches reached the device backend, whose "
-        "load_from_host refuses the stages that feed them");
+  void validation_batch(const Batch& batch) override {
+    // As the CPU backend: the table's lookup, the model's forward and backward (its gradients
+    // are not applied), then the table takes dE.
+    embed(batch, /*training=*/false);
+    model_twin_->forward(batch.size, batch_.dense.data(), embeddings_.data(), logits_.data());
+    model_twin_->loss(logits_.data(), batch_.labels.data(), dlogits_.data());
+    model_twin_->backward(dlogits_.data(), dE_.data());
+    table_twin_->on_validation_batch(batch_.device_ids(), dE_.data());
+    values_on_host_ = false;
   }
 
   void score(const Batch& batch, std::span<float> logits) override {
@@ -138,6 +136,23 @@ class DeviceBackend : public StepBackend {
   }
 
  private:
+  /// Uploads `batch` (with its labels) and looks it up into embeddings_: the table's training
+  /// forward, or its lookup; sizes the step's buffers.
+  void embed(const Batch& batch, bool training) {
+    batch_.upload(batch, /*with_labels=*/true);
+    const auto positions = static_cast<std::size_t>(batch.size * batch.num_fields);
+    const auto d = static_cast<std::size_t>(table_twin_->dim());
+    embeddings_.reserve(positions * d);
+    dE_.reserve(positions * d);
+    logits_.reserve(static_cast<std::size_t>(batch.size));
+    dlogits_.reserve(static_cast<std::size_t>(batch.size));
+    if (training) {
+      table_twin_->forward(batch_.device_ids(), embeddings_.data());
+    } else {
+      table_twin_->lookup(batch_.device_ids(), embeddings_.data());
+    }
+  }
+
   /// The twins' optimizer state and step count become the host optimizer's (all of it: the
   /// table's parameters, then the model's).
   void store_optimizer_state() {

@@ -52,6 +52,10 @@ void DeviceTable::check_batch(const DeviceIds& ids) const {
   }
 }
 
+void DeviceTable::on_validation_batch(const DeviceIds& /*ids*/, const float* /*dE*/) {
+  throw InvalidArgument("cuda: the twin of '" + method_ + "' takes no validation batches now");
+}
+
 void DeviceTable::reset_flags() const {
   // kNone is every bit set: one asynchronous fill, no copy from the host.
   fill_device(flags_.data(), 0xFF, sizeof(Flags));

@@ -125,26 +125,22 @@ void KeptRowsTable::train_step(const DeviceIds& ids, const float* dE,
   check_batch(ids);
   ensure_state(optimizer);
   const Index count = ids.size();
-  const auto n = static_cast<std::size_t>(count);
-  keys_.reserve(n);
-  sorted_keys_.reserve(n);
-  positions_.reserve(n);
-  sorted_positions_.reserve(n);
+  order_.reserve(count);
   reset_flags();
   const detail::BatchIds batch{ids.ids, count, ids.fields, field_sizes(), &flags()[0]};
   const detail::KeptRouting routing{
       device_layout_.data(), hot_.data(), {set_ids_.data(), set_words_.data(), set_ranks_.data()}};
-  detail::launch(count, detail::kept_rows_keys_kernel, batch, routing, dE, dim_, keys_.data(),
-                 positions_.data(), &flags()[1]);
+  detail::launch(count, detail::kept_rows_keys_kernel, batch, routing, dE, dim_, order_.keys.data(),
+                 order_.positions.data(), &flags()[1]);
   // Every bit: kNoRow must sort after every row.
-  detail::sort_pairs(library_scratch_, keys_.data(), sorted_keys_.data(), positions_.data(),
-                     sorted_positions_.data(), count, 32);
+  detail::sort_positions(order_, library_scratch_, count);
   const std::uint64_t step = steps_ + 1;
   detail::with_any_rule(optimizer, [&](const auto& rule) {
     detail::launch_field_rows_update(
-        sorted_keys_.data(), sorted_positions_.data(), count, ids.fields, device_layout_.data(),
-        dim_, dE, static_cast<const float*>(nullptr), values_.data(), state_.data(), rule,
-        rule.coefficients(optimizer.learning_rate * lr_scale_, step), row_gradients_, flags());
+        order_.sorted_keys.data(), order_.sorted_positions.data(), count, ids.fields,
+        device_layout_.data(), dim_, dE, static_cast<const float*>(nullptr), values_.data(),
+        state_.data(), rule, rule.coefficients(optimizer.learning_rate * lr_scale_, step),
+        row_gradients_, flags());
   });
   throw_on_flags(ids, dim_);
   steps_ = step;

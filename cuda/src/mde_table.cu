@@ -173,9 +173,10 @@ void MdeTable::update(const Rule& rule, float lr, std::uint64_t step, const Devi
   // 2. The rows, fused (a row rule: buffered, then by row): their gradients read the
   //    projections, not yet updated.
   detail::launch_field_rows_update(
-      sorted_keys_.data(), sorted_positions_.data(), ids.size(), ids.fields, device_layout_.data(),
-      dim_, dE, projections_.values.data(), rows_.values.data(), rows_.state.data(), rule,
-      rule.coefficients(lr * rows_.lr_scale, step), row_gradients_, flags);
+      order_.sorted_keys.data(), order_.sorted_positions.data(), ids.size(), ids.fields,
+      device_layout_.data(), dim_, dE, projections_.values.data(), rows_.values.data(),
+      rows_.state.data(), rule, rule.coefficients(lr * rows_.lr_scale, step), row_gradients_,
+      flags);
   // 3. The projections.
   detail::launch(projection_size, detail::mde_apply_projections_kernel<Rule>,
                  device_layout_.data(), ids.fields, dim_, projection_size,
@@ -188,18 +189,13 @@ void MdeTable::train_step(const DeviceIds& ids, const float* dE, const DeviceOpt
   check_batch(ids);
   ensure_state(optimizer);
   const Index count = ids.size();
-  const auto n = static_cast<std::size_t>(count);
-  keys_.reserve(n);
-  sorted_keys_.reserve(n);
-  positions_.reserve(n);
-  sorted_positions_.reserve(n);
+  order_.reserve(count);
   reset_flags();
   const detail::BatchIds batch{ids.ids, count, ids.fields, field_sizes(), &flags()[0]};
   detail::launch(count, detail::mde_rows_kernel, batch, device_layout_.data(), dE, dim_,
-                 keys_.data(), positions_.data(), &flags()[1]);
+                 order_.keys.data(), order_.positions.data(), &flags()[1]);
   // Every bit: kNoRow must sort after every row.
-  detail::sort_pairs(library_scratch_, keys_.data(), sorted_keys_.data(), positions_.data(),
-                     sorted_positions_.data(), count, 32);
+  detail::sort_positions(order_, library_scratch_, count);
   const std::uint64_t step = steps_ + 1;
   detail::with_any_rule(optimizer, [&](const auto& rule) {
     update(rule, optimizer.learning_rate, step, ids, dE);

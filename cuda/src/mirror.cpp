@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cafe_router.hpp"
+#include "embcomp/cuda/autosrh_table.hpp"
 #include "embcomp/cuda/cafe_table.hpp"
 #include "embcomp/cuda/deeplight_table.hpp"
 #include "embcomp/cuda/dhe_table.hpp"
@@ -24,6 +25,7 @@
 #include "embcomp/cuda/robe_table.hpp"
 #include "embcomp/cuda/tt_table.hpp"
 #include "embcomp/methods/adaembed.hpp"
+#include "embcomp/methods/autosrh.hpp"
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/dedup.hpp"
 #include "embcomp/methods/deeplight.hpp"
@@ -47,8 +49,8 @@ namespace {
 
 /// The methods the CUDA backend has twins for, for error messages.
 constexpr const char* kTwinMethods =
-    "full, int8, int16, alpt, hash, adaembed, dedup, deeplight, pep, optembed, dpq, mgqe, qr, mde, "
-    "robe, tt, dhe, cafe and cafe-ml";
+    "full, int8, int16, alpt, hash, adaembed, dedup, deeplight, pep, autosrh, optembed, dpq, mgqe, "
+    "qr, mde, robe, tt, dhe, cafe and cafe-ml";
 
 /// The table's parameter `name`, or null.
 const Parameter* find_parameter(const EmbeddingTable& table, const std::string& name) {
@@ -77,6 +79,25 @@ std::vector<std::pair<std::string, std::vector<float>>> untrained_parameters(
       out.emplace_back(p->name(), std::vector<float>(p->data(), p->data() + p->size()));
   }
   return out;
+}
+
+/// Writes the twin's parameters `names` (rows_to_host) into `table`'s fp32 parameters of the same
+/// names and sizes, every one checked before any is written: InvalidArgument naming `what` (the
+/// twin) otherwise.
+void copy_parameters(const DeviceTable& twin, EmbeddingTable& table,
+                     const std::vector<std::string>& names, const std::string& what) {
+  std::vector<std::pair<Parameter*, std::vector<float>>> targets;
+  for (const std::string& name : names) {
+    std::vector<float> values = twin.rows_to_host(name);  // InvalidArgument for a foreign name
+    Parameter* p = find_parameter(table, name);
+    if (p == nullptr || p->size() != values.size() || !p->is_fp32()) {
+      throw InvalidArgument("cuda: cannot copy " + what + "'s '" + name + "' (" +
+                            std::to_string(values.size()) + " floats) into '" + table.spec() +
+                            "', which has no fp32 parameter of that name and size");
+    }
+    targets.emplace_back(p, std::move(values));
+  }
+  for (auto& [param, values] : targets) std::copy(values.begin(), values.end(), param->data());
 }
 
 /// The device form of `param`'s codec.
@@ -136,6 +157,9 @@ std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table) {
     if (optembed->searching())
       return std::make_unique<OptEmbedTable>(OptEmbedTable::mirror(*optembed));
     return std::make_unique<KeptRowsTable>(KeptRowsTable::mirror(*optembed));
+  }
+  if (const auto* autosrh = dynamic_cast<const embcomp::AutoSrhTable*>(&table)) {
+    return std::make_unique<AutoSrhTable>(AutoSrhTable::mirror(*autosrh));
   }
   if (auto* pq = dynamic_cast<StraightThroughPq*>(&table)) {
     return std::make_unique<PqTable>(PqTable::mirror(*pq));
@@ -411,16 +435,9 @@ DheTable DheTable::mirror(const EmbeddingTable& table) {
 }
 
 void DheTable::copy_rows_to(EmbeddingTable& table) const {
-  std::vector<std::pair<Parameter*, std::vector<float>>> targets;
-  for (Parameter* p : table.parameters()) {
-    std::vector<float> values = rows_to_host(p->name());  // InvalidArgument for a foreign name
-    if (values.size() != p->size() || !p->is_fp32()) {
-      throw InvalidArgument("cuda: cannot copy dhe's '" + p->name() + "' into '" + table.spec() +
-                            "', whose parameter of that name has another size");
-    }
-    targets.emplace_back(p, std::move(values));
-  }
-  for (auto& [param, values] : targets) std::copy(values.begin(), values.end(), param->data());
+  std::vector<std::string> names;
+  for (const Parameter* p : table.parameters()) names.push_back(p->name());
+  copy_parameters(*this, table, names, "dhe");
 }
 
 PepTable PepTable::mirror(embcomp::PepTable& table) {
@@ -471,17 +488,7 @@ void PepTable::after_step(const StepContext& ctx) {
 }
 
 void PepTable::copy_rows_to(EmbeddingTable& table) const {
-  std::vector<std::pair<Parameter*, std::vector<float>>> targets;
-  for (const char* name : {"rows", "threshold"}) {
-    std::vector<float> values = rows_to_host(name);
-    Parameter* p = find_parameter(table, name);
-    if (p == nullptr || p->size() != values.size() || !p->is_fp32()) {
-      throw InvalidArgument("cuda: cannot copy pep's '" + std::string(name) + "' into '" +
-                            table.spec() + "', which has no fp32 parameter of that size");
-    }
-    targets.emplace_back(p, std::move(values));
-  }
-  for (auto& [param, values] : targets) std::copy(values.begin(), values.end(), param->data());
+  copy_parameters(*this, table, {"rows", "threshold"}, "pep");
 }
 
 OptEmbedTable OptEmbedTable::mirror(const embcomp::OptEmbedTable& table) {
@@ -508,17 +515,11 @@ OptEmbedTable OptEmbedTable::mirror(const embcomp::OptEmbedTable& table) {
 
 void OptEmbedTable::copy_rows_to(EmbeddingTable& table) const {
   auto* target = dynamic_cast<embcomp::OptEmbedTable*>(&table);
-  const std::vector<float> rows = rows_to_host("rows"), thresholds = rows_to_host("threshold");
-  Parameter* rows_target = find_parameter(table, "rows");
-  Parameter* threshold_target = find_parameter(table, "threshold");
-  if (target == nullptr || !target->searching() || rows_target == nullptr ||
-      rows_target->size() != rows.size() || threshold_target == nullptr ||
-      threshold_target->size() != thresholds.size()) {
+  if (target == nullptr || !target->searching()) {
     throw InvalidArgument("cuda: cannot copy optembed's supernet into '" + table.spec() +
-                          "', which is not an optembed supernet of its shape");
+                          "', which is not an optembed table before its search");
   }
-  std::copy(rows.begin(), rows.end(), rows_target->data());
-  std::copy(thresholds.begin(), thresholds.end(), threshold_target->data());
+  copy_parameters(*this, table, {"rows", "threshold"}, "optembed's supernet");
   target->set_supernet_steps(supernet_steps_);
 }
 
@@ -550,19 +551,9 @@ KeptRowsTable KeptRowsTable::mirror(const embcomp::OptEmbedTable& table) {
 }
 
 void KeptRowsTable::copy_rows_to(EmbeddingTable& table) const {
-  std::vector<std::pair<Parameter*, std::vector<float>>> targets;
-  for (Index f = 0; f < fields(); ++f) {
-    const std::string name = "field" + std::to_string(f) + ".rows";
-    std::vector<float> values = rows_to_host(name);
-    Parameter* p = find_parameter(table, name);
-    if (p == nullptr || !p->is_fp32() || p->size() != values.size() ||
-        p->width() != layout_[static_cast<std::size_t>(f)].dim) {
-      throw InvalidArgument("cuda: cannot copy the kept rows '" + name + "' into '" + table.spec() +
-                            "', which has no such fp32 rows");
-    }
-    targets.emplace_back(p, std::move(values));
-  }
-  for (auto& [param, values] : targets) std::copy(values.begin(), values.end(), param->data());
+  std::vector<std::string> names;
+  for (Index f = 0; f < fields(); ++f) names.push_back("field" + std::to_string(f) + ".rows");
+  copy_parameters(*this, table, names, "the kept rows");
 }
 
 namespace {
@@ -629,6 +620,34 @@ void PqTable::copy_rows_to(EmbeddingTable& table) const {
   std::copy(query_values.begin(), query_values.end(), query->data());
   std::copy(centroid_values.begin(), centroid_values.end(), centroids->data());
   for (std::size_t g = 0; g < codes.size(); ++g) *target->arrays[g] = std::move(codes[g]);
+}
+
+AutoSrhTable AutoSrhTable::mirror(const embcomp::AutoSrhTable& table) {
+  if (table.finalized()) {
+    throw InvalidArgument(
+        "cuda: a finalized autosrh table serves sparse rows; its twin mirrors "
+        "the training stages");
+  }
+  const Parameter& rows = rows_parameter(table, embcomp::AutoSrhTable::kKey);
+  HostTables host;
+  host.rows = rows.rows();
+  host.dim = table.dim();
+  host.values = rows.data();
+  host.lr_scale = rows.lr_scale();
+  host.offsets = table.schema().field_offsets();
+  host.groups = table.alpha().rows();
+  host.alpha = table.alpha().data();
+  host.group = table.groups();
+  host.alpha_l1 = table.alpha_l1();
+  host.alpha_lr = table.alpha_lr();
+  host.searching = table.stages().at(table.stage()).uses_validation;
+  host.mask = table.mask_words();
+  return AutoSrhTable(method_of(table, embcomp::AutoSrhTable::kKey), table.schema().cardinalities,
+                      host);
+}
+
+void AutoSrhTable::copy_rows_to(EmbeddingTable& table) const {
+  copy_parameters(*this, table, {"rows", "alpha"}, "autosrh");
 }
 
 void CafeTable::copy_rows_to(EmbeddingTable& table) const {

@@ -117,8 +117,7 @@ struct OptEmbedTable::Parts {
   DeviceArray<float> thresholds;
   DeviceArray<float> threshold_gradient;
   bool gradient_pending = false;  ///< a step's dt waits for after_step
-  DeviceArray<std::uint32_t> keys, sorted_keys;
-  DeviceArray<std::int32_t> positions, sorted_positions;
+  SortedPositions order;
   DeviceArray<float> masks, slopes, row_gradients;
   DeviceArray<Index> widths;
 
@@ -180,8 +179,7 @@ void OptEmbedTable::train_step(const DeviceIds& ids, const float* dE,
   Parts& parts = *parts_;
   const Index count = ids.size();
   const auto n = static_cast<std::size_t>(count);
-  for (auto* keys : {&parts.keys, &parts.sorted_keys}) keys->reserve(n);
-  for (auto* positions : {&parts.positions, &parts.sorted_positions}) positions->reserve(n);
+  parts.order.reserve(count);
   for (auto* scratch : {&parts.masks, &parts.slopes}) scratch->reserve(n);
   parts.widths.reserve(n);
   reset_flags();
@@ -189,28 +187,27 @@ void OptEmbedTable::train_step(const DeviceIds& ids, const float* dE,
   const detail::Supernet net = parts.net(dim_, seed_, supernet_steps_);
   // 1. Every position's mask, width and slope, and the thresholds' gradient, from the
   //    parameters before the step.
-  detail::launch(count, detail::supernet_positions_kernel, batch, net, dE, parts.keys.data(),
-                 parts.positions.data(), parts.masks.data(), parts.widths.data(),
+  detail::launch(count, detail::supernet_positions_kernel, batch, net, dE, parts.order.keys.data(),
+                 parts.order.positions.data(), parts.masks.data(), parts.widths.data(),
                  parts.slopes.data(), &flags()[1]);
   detail::launch(fields(), detail::supernet_threshold_gradient_kernel, count, fields(),
                  static_cast<const float*>(parts.thresholds.data()), alpha_,
                  static_cast<const float*>(parts.slopes.data()), parts.threshold_gradient.data(),
                  static_cast<const unsigned long long*>(flags()));
   // 2. The rows, fused with the optimizer's step.
-  detail::sort_pairs(library_scratch_, parts.keys.data(), parts.sorted_keys.data(),
-                     parts.positions.data(), parts.sorted_positions.data(), count, 32);
+  detail::sort_positions(parts.order, library_scratch_, count);
   const std::uint64_t step = steps_ + 1;
   const detail::SupernetContribution contribution{dE,
                                                   parts.rows.values.data(),
-                                                  parts.keys.data(),
+                                                  parts.order.keys.data(),
                                                   parts.masks.data(),
                                                   parts.widths.data(),
                                                   parts.slopes.data(),
                                                   dim_};
   detail::with_any_rule(optimizer, [&](const auto& rule) {
     detail::launch_runs_update(
-        parts.sorted_keys.data(), parts.sorted_positions.data(), count, dim_, contribution,
-        parts.rows.values.data(), parts.rows.state.data(), rule,
+        parts.order.sorted_keys.data(), parts.order.sorted_positions.data(), count, dim_,
+        contribution, parts.rows.values.data(), parts.rows.state.data(), rule,
         rule.coefficients(optimizer.learning_rate * parts.rows.lr_scale, step), parts.row_gradients,
         flags());
   });

@@ -185,8 +185,9 @@ struct PepTable::Parts {
   detail::DenseParameter shared_threshold;  ///< a per-column or global one ([1 x width])
   DeviceArray<std::uint64_t> mask;          ///< the retrain's keep mask
   float retrain_threshold = 0.0f;           ///< the CPU table's unused [1 x 1] in the retrain
-  DeviceArray<std::uint32_t> keys, sorted_keys, first, sorted_first;
-  DeviceArray<std::int32_t> positions, sorted_positions, heads, ordered_heads;
+  SortedPositions order;
+  DeviceArray<std::uint32_t> first, sorted_first;
+  DeviceArray<std::int32_t> heads, ordered_heads;
   DeviceArray<float> gv, gt, ds, row_gradients;
 
   bool per_row() const { return kind == Threshold::entry || kind == Threshold::row; }
@@ -270,19 +271,20 @@ void PepTable::prune_update(const Rule& rule, float lr, std::uint64_t step, Inde
   parts.gt.reserve(n * static_cast<std::size_t>(d));
   const detail::PepThresholds thresholds{parts.kind, d, parts.threshold_values()};
   // 1. Every gradient, from the rows and thresholds before the step.
-  detail::launch(count * d, detail::pep_prune_gradients_kernel, parts.sorted_keys.data(),
-                 parts.sorted_positions.data(), count, d, dE, parts.rows.values.data(), thresholds,
-                 parts.gv.data(), parts.gt.data(), flags);
+  detail::launch(count * d, detail::pep_prune_gradients_kernel, parts.order.sorted_keys.data(),
+                 parts.order.sorted_positions.data(), count, d, dE, parts.rows.values.data(),
+                 thresholds, parts.gv.data(), parts.gt.data(), flags);
   if (parts.per_row()) {
     const Index width = parts.row_thresholds.width;
     parts.ds.reserve(n * static_cast<std::size_t>(width));
-    detail::launch(count, detail::pep_row_threshold_kernel, parts.sorted_keys.data(), count, d,
-                   width, static_cast<const float*>(parts.gt.data()), parts.ds.data(), flags);
+    detail::launch(count, detail::pep_row_threshold_kernel, parts.order.sorted_keys.data(), count,
+                   d, width, static_cast<const float*>(parts.gt.data()), parts.ds.data(), flags);
   } else {
     for (auto* scratch : {&parts.first, &parts.sorted_first}) scratch->reserve(n);
     for (auto* scratch : {&parts.heads, &parts.ordered_heads}) scratch->reserve(n);
-    detail::launch(count, detail::pep_first_positions_kernel, parts.sorted_keys.data(),
-                   parts.sorted_positions.data(), count, parts.first.data(), parts.heads.data());
+    detail::launch(count, detail::pep_first_positions_kernel, parts.order.sorted_keys.data(),
+                   parts.order.sorted_positions.data(), count, parts.first.data(),
+                   parts.heads.data());
     detail::sort_pairs(library_scratch_, parts.first.data(), parts.sorted_first.data(),
                        parts.heads.data(), parts.ordered_heads.data(), count, 32);
     detail::DenseParameter& t = parts.shared_threshold;
@@ -291,12 +293,12 @@ void PepTable::prune_update(const Rule& rule, float lr, std::uint64_t step, Inde
                    static_cast<const float*>(parts.gt.data()), t.gradient.data(), flags);
   }
   // 2. The rows and the thresholds.
-  detail::launch_buffered_apply(parts.sorted_keys.data(), count, d, parts.gv.data(),
+  detail::launch_buffered_apply(parts.order.sorted_keys.data(), count, d, parts.gv.data(),
                                 parts.rows.values.data(), parts.rows.state.data(), rule,
                                 rule.coefficients(lr * parts.rows.lr_scale, step), flags);
   if (parts.per_row()) {
     DeviceRows& t = parts.row_thresholds;
-    detail::launch_buffered_apply(parts.sorted_keys.data(), count, t.width, parts.ds.data(),
+    detail::launch_buffered_apply(parts.order.sorted_keys.data(), count, t.width, parts.ds.data(),
                                   t.values.data(), t.state.data(), rule,
                                   rule.coefficients(lr * t.lr_scale, step), flags);
   }
@@ -307,24 +309,21 @@ void PepTable::train_step(const DeviceIds& ids, const float* dE, const DeviceOpt
   ensure_state(optimizer);
   Parts& parts = *parts_;
   const Index count = ids.size();
-  const auto n = static_cast<std::size_t>(count);
-  for (auto* keys : {&parts.keys, &parts.sorted_keys}) keys->reserve(n);
-  for (auto* positions : {&parts.positions, &parts.sorted_positions}) positions->reserve(n);
+  parts.order.reserve(count);
   reset_flags();
   const detail::BatchIds batch{ids.ids, count, ids.fields, field_sizes(), &flags()[0]};
   detail::launch(count, detail::pep_rows_kernel, batch, detail::PepRows{parts.offsets.data()}, dE,
-                 dim_, parts.keys.data(), parts.positions.data(), &flags()[1]);
-  detail::sort_pairs(library_scratch_, parts.keys.data(), parts.sorted_keys.data(),
-                     parts.positions.data(), parts.sorted_positions.data(), count, 32);
+                 dim_, parts.order.keys.data(), parts.order.positions.data(), &flags()[1]);
+  detail::sort_positions(parts.order, library_scratch_, count);
   const std::uint64_t step = steps_ + 1;
   detail::with_any_rule(optimizer, [&](const auto& rule) {
     if (parts.pruning) {
       prune_update(rule, optimizer.learning_rate, step, count, dE);
       return;
     }
-    const detail::MaskedContribution masked{dE, dim_, parts.keys.data(), parts.mask.data()};
+    const detail::MaskedContribution masked{dE, dim_, parts.order.keys.data(), parts.mask.data()};
     detail::launch_runs_update(
-        parts.sorted_keys.data(), parts.sorted_positions.data(), count, dim_, masked,
+        parts.order.sorted_keys.data(), parts.order.sorted_positions.data(), count, dim_, masked,
         parts.rows.values.data(), parts.rows.state.data(), rule,
         rule.coefficients(optimizer.learning_rate * parts.rows.lr_scale, step), parts.row_gradients,
         flags());

@@ -8,6 +8,7 @@
 
 #include "backend.cuh"
 #include "embcomp/cuda/device_memory.hpp"
+#include "embcomp/cuda/device_table.hpp"
 
 #if defined(__CUDACC__)
 #include <cub/device/device_radix_sort.cuh>
@@ -53,6 +54,14 @@ inline void sort_pairs(DeviceArray<unsigned char>& scratch, const RowKey* keys_i
     values_out[i] = values_in[order[static_cast<std::size_t>(i)]];
   }
 #endif
+}
+
+/// order's sorted copies of its first `count` keys and positions, stably by key on every bit
+/// (kNoRow sorts last).
+inline void sort_positions(SortedPositions& order, DeviceArray<unsigned char>& scratch,
+                           Index count) {
+  sort_pairs(scratch, order.keys.data(), order.sorted_keys.data(), order.positions.data(),
+             order.sorted_positions.data(), count, 32);
 }
 
 }  // namespace embcomp::cuda::detail

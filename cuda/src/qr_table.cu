@@ -160,7 +160,7 @@ void QrTable::update(const Rule& rule, float lr, std::uint64_t step, Index count
     detail::launch(count * wr, detail::update_runs_kernel<Rule, detail::RemainderContribution<Op>>,
                    sorted_keys_[1].data(), sorted_positions_[1].data(), count, wr, to_remainder,
                    remainder_.values.data(), remainder_.state.data(), rule, k(remainder_),
-                   remainder_gradients_.data(), flags);
+                   remainder_gradients_.data(), flags, detail::AsSummed{});
     // 2. The quotient (fused, or by rows for a row rule): its gradients read the remainder
     //    rows, not yet updated.
     const detail::QuotientContribution<Op> to_quotient{dE, dim_, remainder_.values.data(), wr,

@@ -78,18 +78,23 @@ EMBCOMP_DEVICE bool input_refused(const unsigned long long* flags) {
   return flags[0] != kNone || flags[1] != kNone;
 }
 
+/// A run's gradient as its sum leaves it (most twins; autosrh scales the sum by its weights).
+struct AsSummed {
+  EMBCOMP_DEVICE float operator()(RowKey /*row*/, Index /*c*/, float g) const { return g; }
+};
+
 /// One thread per (sorted position i, column c < width); the thread at the head of a run of
-/// equal keys (kNoRow runs are skipped) takes the run's gradient (run_gradient). Then, without
-/// `buffered`, the rule updates values[row][c] and its state at once; with it, the gradient is
-/// written to buffered[i][c] for apply_buffered_kernel (a parameter whose gradient reads another
-/// parameter that this step updates first). Does nothing when the step's checks recorded bad
-/// input.
-template <class Rule, class Contribution>
+/// equal keys (kNoRow runs are skipped) takes the run's gradient (run_gradient), then
+/// finish(row, c, it). Then, without `buffered`, the rule updates values[row][c] and its state
+/// at once; with it, the gradient is written to buffered[i][c] for apply_buffered_kernel (a
+/// parameter whose gradient reads another parameter that this step updates first). Does nothing
+/// when the step's checks recorded bad input.
+template <class Rule, class Contribution, class Finish = AsSummed>
 EMBCOMP_KERNEL void update_runs_kernel(const RowKey* sorted_rows, const Position* sorted_positions,
                                        Index count, Index width, Contribution contribution,
                                        float* values, float* state, Rule rule,
                                        typename Rule::Coefficients k, float* buffered,
-                                       const unsigned long long* flags) {
+                                       const unsigned long long* flags, Finish finish) {
   if (input_refused(flags)) return;
   const Index state_width = Rule::kSlots * width;
   for (Index i = thread_index(); i < count * width; i += thread_count()) {
@@ -98,7 +103,8 @@ EMBCOMP_KERNEL void update_runs_kernel(const RowKey* sorted_rows, const Position
     if (key == kNoRow) return;  // the rest sorts after it
     if (!starts_run(sorted_rows, head)) continue;
     const Index c = i - head * width;
-    const float g = run_gradient(sorted_rows, sorted_positions, count, head, c, contribution);
+    const float g =
+        finish(key, c, run_gradient(sorted_rows, sorted_positions, count, head, c, contribution));
     if (buffered != nullptr) {
       buffered[i] = g;
       continue;
@@ -158,22 +164,24 @@ EMBCOMP_KERNEL void apply_buffered_rows_kernel(const RowKey* sorted_rows, Index 
   }
 }
 
-/// One parameter's update from its sorted runs (update_runs_kernel's contribution): an element
-/// rule fused in one kernel; a row rule (kRowWise) in two, every run's gradient into `buffer`
-/// ([count x width], grown as needed) and then each run's row at once, as the CPU's
+/// One parameter's update from its sorted runs (update_runs_kernel's contribution and finish):
+/// an element rule fused in one kernel; a row rule (kRowWise) in two, every run's gradient into
+/// `buffer` ([count x width], grown as needed) and then each run's row at once, as the CPU's
 /// RowwiseOptimizer does.
-template <class Rule, class Contribution>
+template <class Rule, class Contribution, class Finish = AsSummed>
 void launch_runs_update(const RowKey* sorted_rows, const Position* sorted_positions, Index count,
                         Index width, const Contribution& contribution, float* values, float* state,
                         const Rule& rule, const typename Rule::Coefficients& k,
-                        DeviceArray<float>& buffer, const unsigned long long* flags) {
+                        DeviceArray<float>& buffer, const unsigned long long* flags,
+                        const Finish& finish = {}) {
   float* buffered = nullptr;
   if constexpr (Rule::kRowWise) {
     buffer.reserve(static_cast<std::size_t>(count * width));
     buffered = buffer.data();
   }
-  launch(count * width, update_runs_kernel<Rule, Contribution>, sorted_rows, sorted_positions,
-         count, width, contribution, values, state, rule, k, buffered, flags);
+  launch(count * width, update_runs_kernel<Rule, Contribution, Finish>, sorted_rows,
+         sorted_positions, count, width, contribution, values, state, rule, k, buffered, flags,
+         finish);
   if constexpr (Rule::kRowWise) {
     launch(count, apply_buffered_rows_kernel<Rule, UniformRows>, sorted_rows, count, width,
            static_cast<const float*>(buffered), UniformRows{values, width}, state, rule, k, flags);

@@ -78,6 +78,24 @@ inline std::vector<float> normal_values(std::size_t count, unsigned seed) {
   return values;
 }
 
+/// "" where a equals b element by element, else how many values differ and the first that does:
+/// a failed check prints this line, not two long vectors (slow to print).
+inline std::string difference(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) {
+    return std::to_string(a.size()) + " values against " + std::to_string(b.size());
+  }
+  std::size_t differ = 0, first = a.size();
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i] == b[i]) continue;
+    if (differ++ == 0) first = i;
+  }
+  if (differ == 0) return "";
+  std::ostringstream out;
+  out << differ << " of " << a.size() << " values differ, the first at " << first << ": "
+      << a[first] << " against " << b[first];
+  return out.str();
+}
+
 /// out[B*F x d] of a device table's lookup of host ids, copied back.
 template <class DeviceTableT>
 std::vector<float> device_lookup(const DeviceTableT& table, const std::vector<Index>& ids,
@@ -86,6 +104,25 @@ std::vector<float> device_lookup(const DeviceTableT& table, const std::vector<In
   const Index batch = static_cast<Index>(ids.size()) / table.fields();
   DeviceArray<float> out(ids.size() * static_cast<std::size_t>(dim));
   table.lookup({device_ids.data(), batch, table.fields()}, out.data());
+  return out.to_host();
+}
+
+/// out[B*F x d] of a CPU table's training forward (EmbeddingTable::forward) of host ids.
+inline std::vector<float> cpu_forward(EmbeddingTable& table, const std::vector<Index>& ids) {
+  const IdBatch batch = batch_of(ids, table.schema());
+  std::vector<float> out(static_cast<std::size_t>(batch.size() * table.dim()));
+  table.forward(batch, {out.data(), batch.size(), table.dim()});
+  return out;
+}
+
+/// The same on a twin (DeviceTable::forward): the ids copied to the device, out back.
+inline std::vector<float> device_forward(cuda::DeviceTable& table, const std::vector<Index>& ids,
+                                         Index dim) {
+  const auto device_ids = DeviceArray<Index>::from(ids);
+  DeviceArray<float> out(ids.size() * static_cast<std::size_t>(dim));
+  table.forward(
+      {device_ids.data(), static_cast<Index>(ids.size()) / table.fields(), table.fields()},
+      out.data());
   return out.to_host();
 }
 
@@ -114,7 +151,7 @@ void check_same_lookups(const EmbeddingTable& cpu, const DeviceTableT& device,
   for (const Index batch : batches) {
     INFO("batch " << batch);
     const auto ids = skewed_ids(cpu.schema(), batch, static_cast<unsigned>(batch));
-    CHECK(device_lookup(device, ids, cpu.dim()) == lookup(cpu, ids));
+    CHECK(difference(device_lookup(device, ids, cpu.dim()), lookup(cpu, ids)) == "");
   }
 }
 
@@ -146,8 +183,8 @@ std::vector<std::string> check_same_parameters(const EmbeddingTable& cpu,
   std::vector<std::string> compared;
   for (const Parameter* param : cpu.parameters()) {
     INFO(param->name());
-    CHECK(device.rows_to_host(param->name()) ==
-          std::vector<float>(param->data(), param->data() + param->size()));
+    CHECK(difference(device.rows_to_host(param->name()),
+                     std::vector<float>(param->data(), param->data() + param->size())) == "");
     if (optimizer.slots() > 0) {
       // The CPU optimizer makes a parameter's state at its first gradient; a twin may hold
       // zeros for a parameter that has had none (optembed's field that keeps no row).
@@ -157,7 +194,7 @@ std::vector<std::string> check_same_parameters(const EmbeddingTable& cpu,
         CHECK(std::count(device_state.begin(), device_state.end(), 0.0f) ==
               static_cast<std::ptrdiff_t>(device_state.size()));
       } else {
-        CHECK(device_state == *state);
+        CHECK(difference(device_state, *state) == "");
       }
     }
     compared.push_back(param->name());

@@ -43,13 +43,6 @@ std::vector<float> device_forward(cuda::DheTable& table, const cuda::DeviceArray
   return out.to_host();
 }
 
-std::vector<float> cpu_forward(EmbeddingTable& table, const std::vector<Index>& ids) {
-  const IdBatch batch = batch_of(ids, table.schema());
-  std::vector<float> out(static_cast<std::size_t>(batch.size() * table.dim()));
-  table.forward(batch, {out.data(), batch.size(), table.dim()});
-  return out;
-}
-
 /// A bias that BatchNorm follows ("field<f>.layer<l>.bias", l < 5): BatchNorm subtracts the
 /// batch mean, so its gradient is zero but for rounding (~1e-9), and an optimizer that divides by
 /// the gradient's magnitude (Adagrad, Adam) steps it by +-lr on the sign of that rounding, which

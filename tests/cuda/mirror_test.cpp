@@ -15,7 +15,7 @@ namespace {
 
 // clang-format off
 const std::set<std::string> kTwins = {"full", "int8", "int16", "alpt", "hash", "adaembed", "dedup",
-                                      "deeplight", "pep", "optembed", "dpq", "mgqe", "qr", "mde",
+                                      "deeplight", "pep", "autosrh", "optembed", "dpq", "mgqe", "qr", "mde",
                                       "robe", "tt", "dhe", "cafe", "cafe-ml"};
 // clang-format on
 

@@ -27,25 +27,6 @@ OptEmbedTable& as_optembed(EmbeddingTable& table) {
   return dynamic_cast<OptEmbedTable&>(table);
 }
 
-/// out[B*F x d] of the CPU table's training forward.
-std::vector<float> cpu_forward(EmbeddingTable& table, const std::vector<Index>& ids) {
-  const IdBatch batch = batch_of(ids, table.schema());
-  std::vector<float> out(static_cast<std::size_t>(batch.size() * table.dim()));
-  table.forward(batch, {out.data(), batch.size(), table.dim()});
-  return out;
-}
-
-/// The same on the twin.
-std::vector<float> device_forward(cuda::DeviceTable& table, const std::vector<Index>& ids,
-                                  Index dim) {
-  const auto device_ids = DeviceArray<Index>::from(ids);
-  DeviceArray<float> out(ids.size() * static_cast<std::size_t>(dim));
-  table.forward(
-      {device_ids.data(), static_cast<Index>(ids.size()) / table.fields(), table.fields()},
-      out.data());
-  return out.to_host();
-}
-
 /// The CPU table after its search (no validation: scored by the kept L1 mass), in the retrain.
 void search(EmbeddingTable& table) {
   table.begin_stage(1);

@@ -48,22 +48,6 @@ StraightThroughPq& as_pq(EmbeddingTable& table) {
   return dynamic_cast<StraightThroughPq&>(table);
 }
 
-std::vector<float> cpu_forward(EmbeddingTable& table, const std::vector<Index>& ids) {
-  const IdBatch batch = batch_of(ids, table.schema());
-  std::vector<float> out(static_cast<std::size_t>(batch.size() * table.dim()));
-  table.forward(batch, {out.data(), batch.size(), table.dim()});
-  return out;
-}
-
-std::vector<float> device_forward(cuda::PqTable& table, const std::vector<Index>& ids, Index dim) {
-  const auto device_ids = DeviceArray<Index>::from(ids);
-  DeviceArray<float> out(ids.size() * static_cast<std::size_t>(dim));
-  table.forward(
-      {device_ids.data(), static_cast<Index>(ids.size()) / table.fields(), table.fields()},
-      out.data());
-  return out.to_host();
-}
-
 /// The twin's codes against the CPU table's, group by group.
 void check_same_codes(StraightThroughPq& cpu, const cuda::PqTable& device) {
   const auto arrays = cpu.grouped_codes()->arrays;

@@ -44,6 +44,7 @@
 #include <cmath>
 #include <cstdint>
 #include <numeric>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -108,9 +109,13 @@ class AutoSrhTable : public PrunedTable {
     return group_of;
   }
 
-  /// alpha [G x d], and the group of row r.
+  /// alpha [G x d], and the group of row r (of every row: groups()).
   const Parameter& alpha() const { return alpha_; }
   Index group_of_row(Index r) const { return groups_[static_cast<std::size_t>(r)]; }
+  std::span<const std::uint8_t> groups() const { return groups_.values; }
+  /// alpha's L1 weight and learning rate.
+  float alpha_l1() const { return alpha_l1_; }
+  float alpha_lr() const { return alpha_lr_; }
 
   std::vector<Stage> stages() const override {
     Stage search;

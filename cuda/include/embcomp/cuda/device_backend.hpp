@@ -10,10 +10,13 @@
 // the model's step; a NaN or Inf anywhere changes nothing. Adam's t is the host optimizer's step
 // count, carried over when a twin is made mid-run, and so is every parameter's optimizer state.
 //
-// Not on the device: a stage that feeds validation batches to the table (autosrh's and autodim's
-// searches: their methods have no twin anyway), a table's auxiliary loss (none among the twins),
-// a stage's own work in begin_stage (it runs on the host objects, then the twin is made again),
-// and the test evaluation (on the host's finalized table, its serving form).
+// A stage that feeds validation batches to the table (autosrh's search) hands each batch's dE to
+// the twin on the device (the lookup, the model's forward and backward, its gradients unused),
+// where the twin takes them; otherwise it is refused by the stage's name. The table's auxiliary
+// loss (optembed's regulariser, dpq's and mgqe's) is the twin's.
+// Not on the device: a stage's own work in begin_stage (it runs on the host objects, then the
+// twin is made again: optembed's search, autosrh's fold and mask) and the test evaluation (on the
+// host's finalized table, its serving form).
 #pragma once
 
 #include "embcomp/train/step_backend.hpp"

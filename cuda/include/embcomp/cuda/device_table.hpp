@@ -88,6 +88,22 @@ struct DeviceRows {
   }
 };
 
+/// A step's positions by row key: keys and positions [count] as a twin's rows kernel writes them
+/// (positions[p] = p), and their copies sorted by key (detail::sort_positions).
+struct SortedPositions {
+  DeviceArray<std::uint32_t> keys, sorted_keys;
+  DeviceArray<std::int32_t> positions, sorted_positions;
+
+  /// Room for `count` positions (contents undefined).
+  void reserve(Index count) {
+    const auto n = static_cast<std::size_t>(count);
+    keys.reserve(n);
+    sorted_keys.reserve(n);
+    positions.reserve(n);
+    sorted_positions.reserve(n);
+  }
+};
+
 /// A CPU table's twin on the device: its parameters in device memory, looked up and trained on
 /// device batches. Made from the CPU table (cuda::mirror, or each twin's own mirror), which
 /// keeps what it does well (sizing, initialisation, the checkpoint format) and takes the rows
@@ -131,6 +147,11 @@ class DeviceTable {
                        const DeviceOptimizer& optimizer);
   /// Adam's t continues from `steps` (the host optimizer's count, for a twin made mid-run).
   void set_steps(std::uint64_t steps) { steps_ = steps; }
+  /// Whether the twin takes validation batches now (a stage that feeds them: autosrh's search).
+  virtual bool takes_validation_batches() const { return false; }
+  /// The dE [B*F x d] of one validation batch of device ids (EmbeddingTable::on_validation_batch,
+  /// device pointers); InvalidArgument where the twin takes none now.
+  virtual void on_validation_batch(const DeviceIds& ids, const float* dE);
   /// The CPU table's auxiliary loss (EmbeddingTable::auxiliary_loss) at this point: 0 for most
   /// twins; optembed's supernet regulariser.
   virtual double auxiliary_loss() const { return 0.0; }

@@ -81,8 +81,7 @@ class KeptRowsTable : public DeviceTable {
   std::vector<std::pair<std::string, std::vector<float>>> untrained_;
 
   // Scratch, kept across calls so that steps do not allocate.
-  DeviceArray<std::uint32_t> keys_, sorted_keys_;
-  DeviceArray<std::int32_t> positions_, sorted_positions_;
+  SortedPositions order_;             ///< the step's positions by row
   DeviceArray<float> row_gradients_;  ///< a row rule's run gradients, [B*F x D]
 };
 

@@ -90,8 +90,7 @@ class MdeTable : public DeviceTable {
   FlatParameter rows_, projections_;
 
   // Scratch, kept across calls so that steps do not allocate.
-  DeviceArray<std::uint32_t> keys_, sorted_keys_;
-  DeviceArray<std::int32_t> positions_, sorted_positions_;
+  SortedPositions order_;                    ///< the step's positions by row
   DeviceArray<float> projection_gradients_;  ///< [sum of d_f D] in the projections' layout
   DeviceArray<float> row_gradients_;         ///< a row rule's run gradients, [B*F x D]
   bool rows_by_row_ = false;                 ///< the rows' state is by row (row-wise Adagrad)
