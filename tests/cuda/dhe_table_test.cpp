@@ -4,8 +4,8 @@
 // (tests/cuda/CMakeLists.txt): through the host shim, and on the GPU.
 //
 // In host mode bit for bit: BatchNorm's sums run over the rows in ascending order on both sides
-// and its arithmetic is kernels/batch_norm.hpp's. On a GPU, cuBLAS's products and fused
-// multiply-adds round differently: values agree within kGpuTolerance of their scale.
+// and its arithmetic is kernels/batch_norm.hpp's. On a GPU, cuBLAS's products and the device's
+// exp and tanh (Mish) round differently: values agree within kGpuTolerance of their scale.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
