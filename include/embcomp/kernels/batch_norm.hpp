@@ -7,6 +7,7 @@
 //   dx = (B dy - sum dy - x̂ sum(dy x̂)) (gamma inv_std / B) with batch statistics.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 
 #include "embcomp/core/types.hpp"
@@ -33,6 +34,39 @@ EMBCOMP_HD float batch_norm_input_grad(float dy, float xhat, float sum_dy, float
                                        float scale, Index rows) {
   const auto batch = static_cast<float>(rows);
   return (batch * dy - sum_dy - xhat * sum_dy_xhat) * (scale / batch);
+}
+
+/// Host: mean and biased var [cols] of the columns of x [rows x cols] (row-major), each column's
+/// rows summed in ascending order (row by row across the columns, which vectorises), as the
+/// device sums them.
+inline void batch_statistics(const float* x, Index rows, Index cols, float* mean, float* var) {
+  std::fill_n(mean, cols, 0.0f);
+  std::fill_n(var, cols, 0.0f);
+  for (Index r = 0; r < rows; ++r) {
+    for (Index c = 0; c < cols; ++c) mean[c] += x[r * cols + c];
+  }
+  for (Index c = 0; c < cols; ++c) mean[c] /= static_cast<float>(rows);
+  for (Index r = 0; r < rows; ++r) {
+    for (Index c = 0; c < cols; ++c) {
+      const float centered = x[r * cols + c] - mean[c];
+      var[c] += centered * centered;
+    }
+  }
+  for (Index c = 0; c < cols; ++c) var[c] /= static_cast<float>(rows);
+}
+
+/// Host: the column sums backward needs, sum_dy and sum_dy_xhat [cols] over dy and x̂
+/// [rows x cols], rows in ascending order.
+inline void batch_norm_column_sums(const float* dy, const float* xhat, Index rows, Index cols,
+                                   float* sum_dy, float* sum_dy_xhat) {
+  std::fill_n(sum_dy, cols, 0.0f);
+  std::fill_n(sum_dy_xhat, cols, 0.0f);
+  for (Index r = 0; r < rows; ++r) {
+    for (Index c = 0; c < cols; ++c) {
+      sum_dy[c] += dy[r * cols + c];
+      sum_dy_xhat[c] += dy[r * cols + c] * xhat[r * cols + c];
+    }
+  }
 }
 
 }  // namespace embcomp::kernels

@@ -4,8 +4,9 @@
 // over the B*F positions (running mean and variance [2 x d]). Position p of field f, row r:
 //   h_k[p] = BN_k(R_k[r] W_k[f] + b_k[f]),   out[p] = sum_k P[f][k] h_k[p]
 // for mixing weights P [F x K] the table gives (autodim: Gumbel-softmax of its logits). In
-// training BN uses the batch statistics (and moves the running ones); at lookup the running
-// ones. The parameters are the owning table's; this class computes with them.
+// training BN uses the batch statistics (and moves the running ones; the sums and arithmetic of
+// kernels/batch_norm.hpp, rows in ascending order); at lookup the running ones. The parameters
+// are the owning table's; this class computes with them.
 #pragma once
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <Eigen/Core>
 
 #include "embcomp/core/row_table.hpp"
+#include "embcomp/kernels/batch_norm.hpp"
 #include "embcomp/kernels/mde.hpp"
 #include "embcomp/kernels/row_groups.hpp"
 
@@ -101,11 +103,11 @@ class SearchNet {
         project(k, f, offsets_[f] + ids[p], cache.normalized.data() + p * D);
       }
       Eigen::Map<RowMajor> x(cache.normalized.data(), M, D);
-      const Eigen::RowVectorXf mean = x.colwise().mean();
-      x.rowwise() -= mean;
-      const Eigen::RowVectorXf var = x.array().square().colwise().mean().matrix();
-      cache.inv_std = (var.array() + kNormEps).rsqrt().matrix();
-      x = (x.array().rowwise() * cache.inv_std.array()).matrix();
+      Eigen::RowVectorXf mean(D), var(D);
+      kernels::batch_statistics(cache.normalized.data(), M, D, mean.data(), var.data());
+      cache.inv_std.resize(D);
+      for (Index c = 0; c < D; ++c) cache.inv_std[c] = kernels::inverse_std(var[c], kNormEps);
+      x = ((x.rowwise() - mean).array().rowwise() * cache.inv_std.array()).matrix();
       if (update_running) update_running_stats(*candidates_[k].norm, mean, var, M);
       for (Index p = 0; p < M; ++p) {
         const float weight = mix_[ids.field_of(p) * K + k];
@@ -170,12 +172,16 @@ class SearchNet {
       const float weight = mix_[ids.field_of(p) * K + k];
       for (Index j = 0; j < D; ++j) dx(p, j) = weight * dE.row(p)[j];
     }
-    const Eigen::Map<const RowMajor> xhat(cache.normalized.data(), M, D);
-    const Eigen::RowVectorXf sum_dh = dx.colwise().sum();
-    const Eigen::RowVectorXf sum_dh_xhat = (dx.array() * xhat.array()).colwise().sum().matrix();
-    dx = ((static_cast<float>(M) * dx.array()).rowwise() - sum_dh.array()).matrix();
-    dx.array() -= xhat.array().rowwise() * sum_dh_xhat.array();
-    dx = (dx.array().rowwise() * (cache.inv_std.array() / static_cast<float>(M))).matrix();
+    const float* xhat = cache.normalized.data();
+    sum_dh_.resize(static_cast<std::size_t>(D));
+    sum_dh_xhat_.resize(static_cast<std::size_t>(D));
+    kernels::batch_norm_column_sums(dx_.data(), xhat, M, D, sum_dh_.data(), sum_dh_xhat_.data());
+    for (Index p = 0; p < M; ++p) {
+      for (Index j = 0; j < D; ++j) {
+        dx(p, j) = kernels::batch_norm_input_grad(dx(p, j), xhat[p * D + j], sum_dh_[j],
+                                                  sum_dh_xhat_[j], cache.inv_std[j], M);
+      }
+    }
 
     float* dW = grads.dense_for(*c.weight).values.data();
     float* db = grads.dense_for(*c.bias).values.data();
@@ -204,6 +210,7 @@ class SearchNet {
   std::vector<Index> forwarded_;     ///< ids of the last training forward
   std::vector<float> scratch_out_;
   std::vector<float> dx_;            ///< [B*F x d]
+  std::vector<float> sum_dh_, sum_dh_xhat_;  ///< [d] BatchNorm's column sums in backward
   std::vector<Index> search_rows_;   ///< stacked row of each position
   kernels::RowGroups groups_;
 };

@@ -104,14 +104,10 @@ class BatchNorm {
   ConstMatrix backward(ConstMatrix dy, Gradients& grads) {
     const Index C = channels();
     const ConstMatrix xhat = normalized_.view();
-    sum_dy_.setZero(C);
-    sum_dy_xhat_.setZero(C);
-    for (Index r = 0; r < dy.rows; ++r) {
-      for (Index c = 0; c < C; ++c) {
-        sum_dy_[c] += dy.row(r)[c];
-        sum_dy_xhat_[c] += dy.row(r)[c] * xhat.row(r)[c];
-      }
-    }
+    sum_dy_.resize(C);
+    sum_dy_xhat_.resize(C);
+    kernels::batch_norm_column_sums(dy.data, xhat.data, dy.rows, C, sum_dy_.data(),
+                                    sum_dy_xhat_.data());
     gradient_of(*gamma_, grads) = sum_dy_xhat_;
     gradient_of(*beta_, grads) = sum_dy_;
     Matrix dx = input_grad_.resize(dy.rows, C);
@@ -135,22 +131,11 @@ class BatchNorm {
   }
 
  private:
-  /// mean_ and var_ of x's columns, each summed over the rows in ascending order.
+  /// mean_ and var_ of x's columns (kernels::batch_statistics).
   void batch_statistics(ConstMatrix x) {
-    const Index C = channels();
-    mean_.setZero(C);
-    var_.setZero(C);
-    for (Index r = 0; r < x.rows; ++r) {
-      for (Index c = 0; c < C; ++c) mean_[c] += x.row(r)[c];
-    }
-    mean_ /= static_cast<float>(x.rows);
-    for (Index r = 0; r < x.rows; ++r) {
-      for (Index c = 0; c < C; ++c) {
-        const float centered = x.row(r)[c] - mean_[c];
-        var_[c] += centered * centered;
-      }
-    }
-    var_ /= static_cast<float>(x.rows);
+    mean_.resize(channels());
+    var_.resize(channels());
+    kernels::batch_statistics(x.data, x.rows, channels(), mean_.data(), var_.data());
   }
 
   /// out = kernels::inverse_std of var[0 .. C).
