@@ -162,9 +162,7 @@ Index KeptRowsTable::field_of(const std::string& parameter) const {
 std::vector<float> KeptRowsTable::rows_to_host(const std::string& parameter) const {
   const Index f = field_of(parameter);
   if (f < 0) {
-    for (const auto& [name, values] : untrained_) {
-      if (name == parameter) return values;
-    }
+    if (const std::vector<float>* values = untrained_.find(parameter)) return *values;
     throw InvalidArgument("cuda::KeptRowsTable: no parameter '" + parameter + "' (field<f>.rows)");
   }
   const FieldLayout& field = layout_[static_cast<std::size_t>(f)];
@@ -183,9 +181,7 @@ void KeptRowsTable::ensure_state(const DeviceOptimizer& optimizer) {
 DeviceTable::StateSpan KeptRowsTable::state_span(const std::string& parameter) const {
   const Index f = field_of(parameter);
   if (f < 0) {
-    for (const auto& entry : untrained_) {
-      if (entry.first == parameter) return {};  // never stepped
-    }
+    if (untrained_.find(parameter) != nullptr) return {};  // never stepped
     throw InvalidArgument("cuda::KeptRowsTable: no parameter '" + parameter + "' (field<f>.rows)");
   }
   const FieldLayout& field = layout_[static_cast<std::size_t>(f)];

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cafe_router.hpp"
+#include "embcomp/cuda/autodim_table.hpp"
 #include "embcomp/cuda/autosrh_table.hpp"
 #include "embcomp/cuda/cafe_table.hpp"
 #include "embcomp/cuda/deeplight_table.hpp"
@@ -25,6 +26,7 @@
 #include "embcomp/cuda/robe_table.hpp"
 #include "embcomp/cuda/tt_table.hpp"
 #include "embcomp/methods/adaembed.hpp"
+#include "embcomp/methods/autodim.hpp"
 #include "embcomp/methods/autosrh.hpp"
 #include "embcomp/methods/cafe.hpp"
 #include "embcomp/methods/dedup.hpp"
@@ -50,7 +52,7 @@ namespace {
 /// The methods the CUDA backend has twins for, for error messages.
 constexpr const char* kTwinMethods =
     "full, int8, int16, alpt, hash, adaembed, dedup, deeplight, pep, autosrh, optembed, dpq, mgqe, "
-    "qr, mde, robe, tt, dhe, cafe and cafe-ml";
+    "autodim, qr, mde, robe, tt, dhe, cafe and cafe-ml";
 
 /// The table's parameter `name`, or null.
 const Parameter* find_parameter(const EmbeddingTable& table, const std::string& name) {
@@ -71,12 +73,12 @@ const Parameter& rows_parameter(const EmbeddingTable& table, const std::string& 
 
 /// Every parameter of `table` but those `trained` names, with its values: what a twin keeps as
 /// it is (a stage's untrained placeholders).
-std::vector<std::pair<std::string, std::vector<float>>> untrained_parameters(
-    const EmbeddingTable& table, const std::function<bool(const std::string&)>& trained) {
-  std::vector<std::pair<std::string, std::vector<float>>> out;
+UntrainedParameters untrained_parameters(const EmbeddingTable& table,
+                                         const std::function<bool(const std::string&)>& trained) {
+  UntrainedParameters out;
   for (const Parameter* p : table.parameters()) {
     if (!trained(p->name()))
-      out.emplace_back(p->name(), std::vector<float>(p->data(), p->data() + p->size()));
+      out.entries.emplace_back(p->name(), std::vector<float>(p->data(), p->data() + p->size()));
   }
   return out;
 }
@@ -145,6 +147,10 @@ std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table) {
     return std::make_unique<QrTable>(QrTable::mirror(table));
   }
   if (dynamic_cast<const embcomp::MdeTable*>(&table) != nullptr) {
+    return std::make_unique<MdeTable>(MdeTable::mirror(table));
+  }
+  if (const auto* autodim = dynamic_cast<const embcomp::AutoDimTable*>(&table)) {
+    if (autodim->searching()) return std::make_unique<AutoDimTable>(AutoDimTable::mirror(*autodim));
     return std::make_unique<MdeTable>(MdeTable::mirror(table));
   }
   if (auto* deeplight = dynamic_cast<embcomp::DeepLightTable*>(&table)) {
@@ -291,22 +297,30 @@ void QrTable::copy_rows_to(EmbeddingTable& table) const {
 }
 
 MdeTable MdeTable::mirror(const EmbeddingTable& table) {
-  const auto* mde = dynamic_cast<const embcomp::MdeTable*>(&table);
-  if (mde == nullptr) {
+  const auto* autodim = dynamic_cast<const embcomp::AutoDimTable*>(&table);
+  if (dynamic_cast<const embcomp::MdeTable*>(&table) == nullptr && autodim == nullptr) {
     throw InvalidArgument("cuda: method '" + method_of(table, "?") +
-                          "' is not mde; cuda::MdeTable mirrors mde tables only");
+                          "' is not mde or autodim; cuda::MdeTable mirrors their projected "
+                          "fields only");
+  }
+  if (autodim != nullptr && autodim->searching()) {
+    throw InvalidArgument("cuda: '" + table.spec() +
+                          "' is searching; its supernet is a cuda::AutoDimTable");
   }
   HostTables host;
   host.dim = table.dim();
-  std::vector<float> rows_scales, projection_scales;
+  std::vector<float> rows_scales, projection_scales, bias_scales;
   for (Index f = 0; f < table.schema().num_fields(); ++f) {
     const std::string name = "field" + std::to_string(f);
     const Parameter& rows = *find_parameter(table, name + ".rows");
     const Parameter* projection = find_parameter(table, name + ".projection");
+    const Parameter* bias = find_parameter(table, name + ".bias");
     host.fields.push_back({rows.rows(), rows.width(), rows.data(),
-                           projection == nullptr ? nullptr : projection->data()});
+                           projection == nullptr ? nullptr : projection->data(),
+                           bias == nullptr ? nullptr : bias->data()});
     rows_scales.push_back(rows.lr_scale());
     if (projection != nullptr) projection_scales.push_back(projection->lr_scale());
+    if (bias != nullptr) bias_scales.push_back(bias->lr_scale());
   }
   const auto uniform = [&](const std::vector<float>& scales, const char* what) {
     if (scales.empty()) return 1.0f;
@@ -318,31 +332,28 @@ MdeTable MdeTable::mirror(const EmbeddingTable& table) {
   };
   host.rows_lr_scale = uniform(rows_scales, "rows");
   host.projection_lr_scale = uniform(projection_scales, "projections");
-  return MdeTable(method_of(table, embcomp::MdeTable::kKey), host);
+  host.bias_lr_scale = uniform(bias_scales, "biases");
+  host.untrained = untrained_parameters(
+      table, [](const std::string& name) { return name.starts_with("field"); });
+  return MdeTable(
+      method_of(table, autodim != nullptr ? embcomp::AutoDimTable::kKey : embcomp::MdeTable::kKey),
+      host);
 }
 
 void MdeTable::copy_rows_to(EmbeddingTable& table) const {
-  std::vector<std::pair<Parameter*, std::string>> targets;
-  for (Index f = 0; f < fields(); ++f) {
+  std::vector<std::string> names;
+  if (!stacked_names_.empty()) {
+    names.push_back(stacked_names_ + ".rows");
+    if (projected(0)) names.push_back(stacked_names_ + ".weight");
+    if (biased(0)) names.push_back(stacked_names_ + ".bias");
+  }
+  for (Index f = 0; stacked_names_.empty() && f < fields(); ++f) {
     const std::string name = "field" + std::to_string(f);
-    const FieldLayout& field = layout_[static_cast<std::size_t>(f)];
-    targets.emplace_back(find_parameter(table, name + ".rows"), name + ".rows");
-    if (field.projection_offset >= 0) {
-      targets.emplace_back(find_parameter(table, name + ".projection"), name + ".projection");
-    }
+    names.push_back(name + ".rows");
+    if (projected(f)) names.push_back(name + ".projection");
+    if (biased(f)) names.push_back(name + ".bias");
   }
-  for (const auto& [param, name] : targets) {
-    if (param == nullptr || !param->is_fp32() ||
-        param->size() != static_cast<std::size_t>(slice(name).size)) {
-      throw InvalidArgument("cuda: cannot copy mde's '" + name + "' (" +
-                            std::to_string(slice(name).size) + " floats) into '" + table.spec() +
-                            "', which has no such fp32 parameter");
-    }
-  }
-  for (const auto& [param, name] : targets) {
-    const std::vector<float> values = rows_to_host(name);
-    std::copy(values.begin(), values.end(), param->data());
-  }
+  copy_parameters(*this, table, names, method_);
 }
 
 RobeTable RobeTable::mirror(const EmbeddingTable& table) {
@@ -644,6 +655,52 @@ AutoSrhTable AutoSrhTable::mirror(const embcomp::AutoSrhTable& table) {
   host.mask = table.mask_words();
   return AutoSrhTable(method_of(table, embcomp::AutoSrhTable::kKey), table.schema().cardinalities,
                       host);
+}
+
+AutoDimTable AutoDimTable::mirror(const embcomp::AutoDimTable& table) {
+  if (!table.searching()) {
+    throw InvalidArgument("cuda: '" + table.spec() +
+                          "' has left its search; its fields are a cuda::MdeTable");
+  }
+  HostTables host;
+  host.dim = table.dim();
+  for (const Index w : table.candidates()) {
+    const std::string name = "search" + std::to_string(w);
+    host.candidates.push_back({w, find_parameter(table, name + ".rows")->data(),
+                               find_parameter(table, name + ".weight")->data(),
+                               find_parameter(table, name + ".bias")->data(),
+                               find_parameter(table, name + ".norm")->data()});
+  }
+  const std::string first = "search" + std::to_string(table.candidates().front());
+  host.rows_lr_scale = find_parameter(table, first + ".rows")->lr_scale();
+  host.weight_lr_scale = find_parameter(table, first + ".weight")->lr_scale();
+  host.bias_lr_scale = find_parameter(table, first + ".bias")->lr_scale();
+  const Parameter& alpha = table.alpha();
+  host.logits = {std::vector<float>(alpha.data(), alpha.data() + alpha.size()),
+                 table.alpha_lr(),
+                 table.temperature_decay(),
+                 table.mixing_stream(),
+                 table.search_steps(),
+                 table.samples_seen()};
+  host.untrained = untrained_parameters(
+      table, [](const std::string& name) { return name == "alpha" || name.starts_with("search"); });
+  return AutoDimTable(method_of(table, embcomp::AutoDimTable::kKey), table.schema().cardinalities,
+                      host);
+}
+
+void AutoDimTable::copy_rows_to(EmbeddingTable& table) const {
+  auto* target = dynamic_cast<embcomp::AutoDimTable*>(&table);
+  if (target == nullptr || !target->searching()) {
+    throw InvalidArgument("cuda: cannot copy autodim's search into '" + table.spec() +
+                          "', which is not an autodim table in its search");
+  }
+  std::vector<std::string> names{"alpha"};
+  for (const Index w : target->candidates()) {
+    for (const char* part : {".rows", ".weight", ".bias", ".norm"})
+      names.push_back("search" + std::to_string(w) + part);
+  }
+  copy_parameters(*this, table, names, "autodim");
+  target->set_search_counters(search_steps(), samples_seen());
 }
 
 void AutoSrhTable::copy_rows_to(EmbeddingTable& table) const {

@@ -235,18 +235,14 @@ double OptEmbedTable::auxiliary_loss() const {
 std::vector<float> OptEmbedTable::rows_to_host(const std::string& parameter) const {
   if (parameter == "rows") return parts_->rows.values.to_host();
   if (parameter == "threshold") return parts_->thresholds.to_host();
-  for (const auto& [name, values] : untrained_) {
-    if (name == parameter) return values;
-  }
+  if (const std::vector<float>* values = untrained_.find(parameter)) return *values;
   throw InvalidArgument("cuda::OptEmbedTable: no parameter '" + parameter + "' (rows, threshold)");
 }
 
 DeviceTable::StateSpan OptEmbedTable::state_span(const std::string& parameter) const {
   if (parameter == "rows") return span_of(parts_->rows.state, parts_->rows.state_slots);
   if (parameter == "threshold") return {};  // its own SGD, stateless
-  for (const auto& entry : untrained_) {
-    if (entry.first == parameter) return {};
-  }
+  if (untrained_.find(parameter) != nullptr) return {};
   throw InvalidArgument("cuda::OptEmbedTable: no parameter '" + parameter + "' (rows, threshold)");
 }
 

@@ -78,6 +78,8 @@ constexpr const char* kDedup = "dedup:fp=1";
 constexpr const char* kAutoSrh = "autosrh:alpha_lr=0.05";
 /// optembed with a short search (its candidates scored on the host, by validation AUC).
 constexpr const char* kOptEmbed = "optembed:generations=2,mutations=4,crossovers=4";
+/// autodim with its logits and temperature moving visibly in a short search.
+constexpr const char* kAutoDim = "autodim:alpha_lr=0.1,temperature_decay=1e-4";
 
 Run train(const BatchSource& source, const std::string& method, const std::string& model,
           TrainerConfig config, bool on_device) {
@@ -176,7 +178,7 @@ TEST_CASE(
   for (const std::string method :
        {"full", "int8", "alpt", "adaembed", "qr", "mde", "robe", "tt", "cafe:full_below=10",
         "cafe-ml:full_below=10", kDedup, "deeplight:every=3,warmup=0.5", "pep:threshold_init=-5",
-        kOptEmbed, "dpq", "mgqe", kAutoSrh}) {
+        kOptEmbed, "dpq", "mgqe", kAutoSrh, kAutoDim}) {
     INFO(method);
     const Run cpu = train(source, method, "wdl", config_for("adam"), false);
     const Run device = train(source, method, "wdl", config_for("adam"), true);
@@ -219,10 +221,10 @@ TEST_CASE("a device run resumed from its checkpoint equals the uninterrupted one
   // schedule on the host (deeplight), a sketch on the host (cafe), cores and a cache (tt),
   // projections (mde), codes with learned steps (alpt), networks with running statistics (dhe),
   // a supernet's mask counter and a search between stages (optembed), codes in two groups
-  // (mgqe).
+  // (mgqe), logits and counters on the host and a choice between stages (autodim).
   for (const std::string method :
        {"hash", kDedup, "deeplight:every=3,warmup=0.5", "cafe:full_below=10", "tt", "mde", "alpt",
-        "dhe:hashes=16,buckets=1000", kOptEmbed, "mgqe", kAutoSrh}) {
+        "dhe:hashes=16,buckets=1000", kOptEmbed, "mgqe", kAutoSrh, kAutoDim}) {
     INFO(method);
     const Run reference = train(source, method, "dlrm", config_for("adam"), true);
     const std::string path = temp_path(method + ".ckpt");
@@ -242,13 +244,4 @@ TEST_CASE("a device run resumed from its checkpoint equals the uninterrupted one
     CHECK(checkpoint(*resumed.table) == checkpoint(*reference.table));
     std::filesystem::remove(path);
   }
-}
-
-TEST_CASE("the device trainer refuses a method without a twin by name", "[cuda][trainer]") {
-  if (!backend_ready()) return;
-  const SyntheticCtr source(tiny_data());
-  // autodim's first stage, its search, feeds validation batches; it is refused by name before
-  // any step.
-  REQUIRE_THROWS_WITH(train(source, "autodim", "dlrm", config_for("adam"), true),
-                      Catch::Contains("'autodim' has no CUDA twin"));
 }

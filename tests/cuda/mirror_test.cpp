@@ -15,8 +15,8 @@ namespace {
 
 // clang-format off
 const std::set<std::string> kTwins = {"full", "int8", "int16", "alpt", "hash", "adaembed", "dedup",
-                                      "deeplight", "pep", "autosrh", "optembed", "dpq", "mgqe", "qr", "mde",
-                                      "robe", "tt", "dhe", "cafe", "cafe-ml"};
+                                      "deeplight", "pep", "autosrh", "optembed", "dpq", "mgqe", "autodim",
+                                      "qr", "mde", "robe", "tt", "dhe", "cafe", "cafe-ml"};
 // clang-format on
 
 /// Every twin agrees with its CPU table bit for bit in host mode; on a GPU dhe agrees within
@@ -78,6 +78,12 @@ TEST_CASE("cuda::mirror makes the twin of every method that has one and names th
     mirrored.insert(info.key);
   }
   CHECK(mirrored == kTwins);
+  // Every registered method has a twin; a table of another class, such as a serving form, is
+  // refused by name.
+  const auto served = feasible_table("dpq")->freeze();
+  INFO("served spec '" << served->spec() << "'");
+  CHECK_THROWS_WITH(cuda::mirror(*served),
+                    Catch::Contains("has no CUDA twin") && Catch::Contains("cafe-ml"));
 }
 
 TEST_CASE("every twin takes host batches and carries its optimizer state over", "[cuda]") {

@@ -3,7 +3,8 @@
 // across the columns, the device one column per thread), so in host mode the two agree bit for
 // bit. Over a column of B rows:
 //   mean = sum x / B,  var = sum (x - mean)^2 / B (biased),  inv_std = 1 / sqrt(var + eps)
-//   running mean and variance: (1 - m) running + m batch (the variance's unbiased, B / (B - 1))
+//   running mean and variance: (1 - m) running + m batch (the variance's unbiased, B / (B - 1);
+//   a batch of one row moves the variance by its biased value, 0)
 //   dx = (B dy - sum dy - x̂ sum(dy x̂)) (gamma inv_std / B) with batch statistics.
 #pragma once
 
@@ -23,7 +24,7 @@ EMBCOMP_HD float inverse_std(float var, float eps) {
 /// The running statistics after a batch of `rows` with `mean` and biased `var`.
 EMBCOMP_HD void update_running_statistics(float& running_mean, float& running_var, float mean,
                                           float var, Index rows, float momentum) {
-  const float unbiased = static_cast<float>(rows) / static_cast<float>(rows - 1);
+  const float unbiased = rows > 1 ? static_cast<float>(rows) / static_cast<float>(rows - 1) : 1.0f;
   running_mean = (1.0f - momentum) * running_mean + momentum * mean;
   running_var = (1.0f - momentum) * running_var + momentum * unbiased * var;
 }

@@ -18,12 +18,14 @@
 // Retrain stage (and finalize, if the search was never left): field f keeps width w_c(f) with
 // its own rows [n_f x w] and linear layer (projection [w x d], bias [1 x d]),
 // out = E_f[x] P_f + b_f (methods/projected_fields.hpp); the search storage is released.
+// The logits' arithmetic is methods/autodim_mixing.hpp, shared with the CUDA twins
+// (cuda::AutoDimTable in the search, cuda::MdeTable for the fields after it).
 //
 // The width choice (autodim_plan.hpp) is budget-aware, where the reference's is not (it takes
-// argmax alpha and has no memory target): c(f) = argmax_k log_softmax(alpha_f)[k] - lambda bytes_f(k), with
-// bytes_f(k) = 4 (n_f w_k + w_k d + d), at the smallest lambda >= 0 whose total fits the
-// budget (bisected): argmax alpha whenever that fits. The highest ratio is every field at the
-// narrowest candidate, about d / min_width. Served as "projected" tables
+// argmax alpha and has no memory target): c(f) = argmax_k log_softmax(alpha_f)[k] - lambda
+// bytes_f(k), with bytes_f(k) = 4 (n_f w_k + w_k d + d), at the smallest lambda >= 0 whose total
+// fits the budget (bisected): argmax alpha whenever that fits. The highest ratio is every field at
+// the narrowest candidate, about d / min_width. Served as "projected" tables
 // (serving/projected_table.hpp): each field's rows, projection and bias, nothing else.
 //
 // Departure from the reference, behind an option that restores it:
@@ -73,7 +75,7 @@ class AutoDimTable : public EmbeddingTable {
   static constexpr const char* kSummary =
       "per-field width searched by Gumbel-softmax over candidate widths on validation data, "
       "chosen within the budget, retrained with projections";
-  static constexpr float kMinTemperature = 0.01f;
+  static constexpr float kMinTemperature = autodim::kMinTemperature;
   static std::vector<OptionInfo> option_info() {
     return {{"min_width", "1", "the narrowest candidate width; candidates double up to d (the reference: 2)"},
             {"alpha_lr", "1e-3", "SGD learning rate of the architecture logits, on validation batches"},
@@ -118,9 +120,18 @@ class AutoDimTable : public EmbeddingTable {
     return out;
   }
   /// tau: max(0.01, 1 - temperature_decay * training samples seen).
-  float temperature() const {
-    const double t = 1.0 - temperature_decay_ * static_cast<double>(counters_[1]);
-    return static_cast<float>(std::max<double>(kMinTemperature, t));
+  float temperature() const { return autodim::temperature(temperature_decay_, counters_[1]); }
+  double temperature_decay() const { return temperature_decay_; }
+  float alpha_lr() const { return alpha_lr_; }
+  /// The Gumbel noise's random stream (kernels::gumbel).
+  std::uint64_t mixing_stream() const { return kernels::combine(seed(), 0x6B7E1ULL); }
+  /// Search steps taken and training samples seen (the Gumbel noise's step, the temperature's
+  /// count); set_search_counters restores them (a twin's copy back).
+  std::uint64_t search_steps() const { return counters_[0]; }
+  std::uint64_t samples_seen() const { return counters_[1]; }
+  void set_search_counters(std::uint64_t steps, std::uint64_t samples) {
+    counters_[0] = steps;
+    counters_[1] = samples;
   }
   /// P [F x K] at lookup: softmax(log_softmax(alpha) / tau).
   std::vector<float> mixing_weights() const { return mixing(false); }
@@ -156,19 +167,9 @@ class AutoDimTable : public EmbeddingTable {
 
   void on_validation_batch(const IdBatch& ids, ConstMatrix dE) override {
     if (!searching()) return;
-    const Index F = ids.fields;
-    const auto K = static_cast<Index>(widths_.size());
-    const std::vector<float> P = mixing(false);
     const std::vector<double> dP = net_.mixing_gradient(ids, dE);
-    const double inv_tau = 1.0 / temperature();
-    for (Index f = 0; f < F; ++f) {
-      double mean = 0.0;
-      for (Index k = 0; k < K; ++k) mean += P[f * K + k] * dP[f * K + k];
-      for (Index k = 0; k < K; ++k) {
-        const double grad = P[f * K + k] * (dP[f * K + k] - mean) * inv_tau;
-        alpha_.row(f)[k] -= static_cast<float>(alpha_lr_ * grad);
-      }
-    }
+    autodim::step_logits(alpha_.data(), ids.fields, static_cast<Index>(widths_.size()),
+                         mixing(false), dP, temperature(), alpha_lr_);
   }
 
   std::vector<TableStatistic> statistics() const override {
@@ -284,40 +285,16 @@ class AutoDimTable : public EmbeddingTable {
 
   /// log_softmax(alpha_f) of every field, [F x K].
   std::vector<float> log_probabilities() const {
-    const Index F = schema().num_fields();
-    const auto K = static_cast<Index>(widths_.size());
-    std::vector<float> out(static_cast<std::size_t>(F * K));
-    for (Index f = 0; f < F; ++f) {
-      const float* a = alpha_.row(f);
-      const float top = *std::max_element(a, a + K);
-      double z = 0.0;
-      for (Index k = 0; k < K; ++k) z += std::exp(static_cast<double>(a[k] - top));
-      const auto log_z = static_cast<float>(std::log(z));
-      for (Index k = 0; k < K; ++k) out[f * K + k] = a[k] - top - log_z;
-    }
-    return out;
+    return autodim::log_probabilities(alpha_.data(), schema().num_fields(),
+                                      static_cast<Index>(widths_.size()));
   }
 
   /// P [F x K]: softmax((log_softmax(alpha) + G) / tau), G Gumbel noise of this step with
   /// `noise`, else 0.
   std::vector<float> mixing(bool noise) const {
-    const Index F = schema().num_fields();
-    const auto K = static_cast<Index>(widths_.size());
-    const float inv_tau = 1.0f / temperature();
-    const std::uint64_t stream = kernels::combine(seed(), 0x6B7E1ULL);
-    std::vector<float> P = log_probabilities();
-    for (Index f = 0; f < F; ++f) {
-      float* row = P.data() + f * K;
-      for (Index k = 0; k < K; ++k) {
-        const float g = noise ? kernels::gumbel(stream, (counters_[0] * F + f) * K + k) : 0.0f;
-        row[k] = (row[k] + g) * inv_tau;
-      }
-      const float top = *std::max_element(row, row + K);
-      float sum = 0.0f;
-      for (Index k = 0; k < K; ++k) sum += row[k] = std::exp(row[k] - top);
-      for (Index k = 0; k < K; ++k) row[k] /= sum;
-    }
-    return P;
+    return autodim::mixing_weights(alpha_.data(), schema().num_fields(),
+                                   static_cast<Index>(widths_.size()), temperature(),
+                                   mixing_stream(), counters_[0], noise);
   }
 
   /// Chooses the widths within the budget, builds each field's table from the chosen

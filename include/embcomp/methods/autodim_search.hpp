@@ -19,6 +19,7 @@
 #include "embcomp/kernels/batch_norm.hpp"
 #include "embcomp/kernels/mde.hpp"
 #include "embcomp/kernels/row_groups.hpp"
+#include "embcomp/methods/autodim_mixing.hpp"
 
 namespace embcomp::autodim {
 
@@ -33,8 +34,8 @@ struct Candidate {
 
 class SearchNet {
  public:
-  static constexpr float kNormMomentum = 0.1f;
-  static constexpr float kNormEps = 1e-5f;
+  static constexpr float kNormMomentum = autodim::kNormMomentum;
+  static constexpr float kNormEps = autodim::kNormEps;
 
   /// offsets: the first stacked row of each field; dim: d.
   SearchNet(std::vector<Index> offsets, Index dim) : offsets_(std::move(offsets)), dim_(dim) {}
@@ -43,11 +44,14 @@ class SearchNet {
   const std::vector<Candidate>& candidates() const { return candidates_; }
   Index count() const { return static_cast<Index>(candidates_.size()); }
 
-  /// h[d] = the eval-mode h_k of row r of field f: BatchNorm on its running statistics.
+  /// h[d] = the eval-mode h_k of row r of field f: BatchNorm on its running statistics,
+  /// (h - mean) inverse_std(var).
   void eval_candidate(Index k, Index f, Index r, float* h) const {
     project(k, f, r, h);
     const Parameter& norm = *candidates_[k].norm;
-    for (Index j = 0; j < dim_; ++j) h[j] = (h[j] - norm.row(0)[j]) / std::sqrt(norm.row(1)[j] + kNormEps);
+    for (Index j = 0; j < dim_; ++j) {
+      h[j] = (h[j] - norm.row(0)[j]) * kernels::inverse_std(norm.row(1)[j], kNormEps);
+    }
   }
 
   /// out[B*F x d] = sum_k P h_k in eval mode; thread-safe.
@@ -108,7 +112,13 @@ class SearchNet {
       cache.inv_std.resize(D);
       for (Index c = 0; c < D; ++c) cache.inv_std[c] = kernels::inverse_std(var[c], kNormEps);
       x = ((x.rowwise() - mean).array().rowwise() * cache.inv_std.array()).matrix();
-      if (update_running) update_running_stats(*candidates_[k].norm, mean, var, M);
+      if (update_running) {
+        Parameter& norm = *candidates_[k].norm;
+        for (Index c = 0; c < D; ++c) {
+          kernels::update_running_statistics(norm.row(0)[c], norm.row(1)[c], mean[c], var[c], M,
+                                             kNormMomentum);
+        }
+      }
       for (Index p = 0; p < M; ++p) {
         const float weight = mix_[ids.field_of(p) * K + k];
         const float* h = cache.normalized.data() + p * D;
@@ -148,15 +158,6 @@ class SearchNet {
     kernels::mde_project(c.rows->row(r), c.width, c.weight->row(f * c.width), dim_, h);
     const float* b = c.bias->row(f);
     for (Index j = 0; j < dim_; ++j) h[j] += b[j];
-  }
-
-  static void update_running_stats(Parameter& norm, const Eigen::RowVectorXf& mean,
-                                   const Eigen::RowVectorXf& var, Index count) {
-    const float unbiased = count > 1 ? static_cast<float>(count) / static_cast<float>(count - 1) : 1.0f;
-    for (Index c = 0; c < norm.width(); ++c) {
-      norm.row(0)[c] = (1.0f - kNormMomentum) * norm.row(0)[c] + kNormMomentum * mean[c];
-      norm.row(1)[c] = (1.0f - kNormMomentum) * norm.row(1)[c] + kNormMomentum * unbiased * var[c];
-    }
   }
 
   /// Candidate k's gradients: dh = P dE through BatchNorm's batch statistics,

@@ -43,7 +43,6 @@
 #include "embcomp/core/options.hpp"
 #include "embcomp/core/row_table.hpp"
 #include "embcomp/kernels/magnitude.hpp"
-#include "embcomp/kernels/random.hpp"
 #include "embcomp/kernels/row_groups.hpp"
 #include "embcomp/methods/kept_rows.hpp"
 #include "embcomp/methods/optembed_search.hpp"

@@ -71,8 +71,9 @@ class ProjectedFields {
  private:
   using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-  /// dP_f [d_f x D] = G_fᵀ dE_f and db_f [1 x D] = 1ᵀ dE_f: G_f [B x d_f] the rows field f's
-  /// positions read (field_ids_), dE_f [B x D] field f's rows of dE (rows f, f + F, ...).
+  /// dP_f [d_f x D] = G_fᵀ dE_f and db_f [1 x D] = 1ᵀ dE_f (samples ascending): G_f [B x d_f] the
+  /// rows field f's positions read (field_ids_), dE_f [B x D] field f's rows of dE (rows f, f + F,
+  /// ...).
   void projection_grad(const ProjectedField& field, Index f, Index fields, ConstMatrix dE,
                        Gradients& grads) {
     const Index batch = static_cast<Index>(field_ids_.size()), D = dE.cols;
@@ -83,9 +84,12 @@ class ProjectedFields {
         dE.data + f * D, batch, D, Eigen::OuterStride<>(fields * D));
     Eigen::Map<RowMajor> dP(grads.dense_for(*field.projection).values.data(), field.dim(), D);
     dP.noalias() = rows_read.transpose() * field_dE;
-    if (field.bias != nullptr) {
-      Eigen::Map<Eigen::RowVectorXf> db(grads.dense_for(*field.bias).values.data(), D);
-      db = field_dE.colwise().sum();
+    if (field.bias != nullptr) {  // samples in ascending order, as the CUDA twin sums them
+      float* db = grads.dense_for(*field.bias).values.data();
+      std::fill_n(db, D, 0.0f);
+      for (Index b = 0; b < batch; ++b) {
+        for (Index j = 0; j < D; ++j) db[j] += field_dE(b, j);
+      }
     }
   }
 

@@ -17,6 +17,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "embcomp/core/stage.hpp"
@@ -88,6 +89,21 @@ struct DeviceRows {
   }
 };
 
+/// The CPU table's parameters a twin leaves untrained in its stage (a stage's [1 x 1]
+/// placeholders, a finished stage's storage), by name with their values, kept as they are: the
+/// twin's rows_to_host returns them, and they have no optimizer state.
+struct UntrainedParameters {
+  std::vector<std::pair<std::string, std::vector<float>>> entries;
+
+  /// The values of `name`, or null where it is not one of them.
+  const std::vector<float>* find(const std::string& name) const {
+    for (const auto& [entry, values] : entries) {
+      if (entry == name) return &values;
+    }
+    return nullptr;
+  }
+};
+
 /// A step's positions by row key: keys and positions [count] as a twin's rows kernel writes them
 /// (positions[p] = p), and their copies sorted by key (detail::sort_positions).
 struct SortedPositions {
@@ -120,8 +136,8 @@ class DeviceTable {
   /// its field's range (out is then undefined; the table is unchanged).
   virtual void lookup(const DeviceIds& ids, float* out) const = 0;
   /// The training forward (EmbeddingTable::forward): the lookup, for every twin whose training
-  /// forward is its lookup; dhe's normalises with the batch's statistics and updates the running
-  /// ones.
+  /// forward is its lookup; dhe's and autodim's search's normalise with the batch's statistics and
+  /// update the running ones.
   virtual void forward(const DeviceIds& ids, float* out) { lookup(ids, out); }
   /// One backward fused with the optimizer's step for dE[B*F x d] (device pointers). The
   /// optimizer's kind must stay the same from step to step (its state is kept here).
@@ -147,7 +163,8 @@ class DeviceTable {
                        const DeviceOptimizer& optimizer);
   /// Adam's t continues from `steps` (the host optimizer's count, for a twin made mid-run).
   void set_steps(std::uint64_t steps) { steps_ = steps; }
-  /// Whether the twin takes validation batches now (a stage that feeds them: autosrh's search).
+  /// Whether the twin takes validation batches now (a stage that feeds them: autosrh's and
+  /// autodim's searches).
   virtual bool takes_validation_batches() const { return false; }
   /// The dE [B*F x d] of one validation batch of device ids (EmbeddingTable::on_validation_batch,
   /// device pointers); InvalidArgument where the twin takes none now.
@@ -227,10 +244,11 @@ class DeviceTable {
 
 /// The device twin of `table`, by its method: GatherTable (full, int8, int16, alpt, hash,
 /// adaembed, dedup), DeepLightTable, PepTable, OptEmbedTable or KeptRowsTable (optembed before and
-/// after its search), QrTable, MdeTable, RobeTable, TtTable, DheTable or CafeTable (cafe,
+/// after its search), AutoSrhTable, PqTable (dpq, mgqe), AutoDimTable or MdeTable (autodim before
+/// and after its search), QrTable, MdeTable (mde), RobeTable, TtTable, DheTable or CafeTable (cafe,
 /// cafe-ml).
 /// The deeplight, pep and cafe twins read `table` (its schedule, its sketch), which must then
-/// outlive them. InvalidArgument naming the method where it has no twin.
+/// outlive them. InvalidArgument naming the method where it has no twin (a serving form).
 std::unique_ptr<DeviceTable> mirror(EmbeddingTable& table);
 
 }  // namespace embcomp::cuda

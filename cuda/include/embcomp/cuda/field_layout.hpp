@@ -13,6 +13,7 @@ struct FieldLayout {
   Index row_base = 0;            ///< its first stacked row: the sum of the rows of fields g < f
   Index value_offset = 0;        ///< its first float: the sum of rows_g d_g over g < f
   Index projection_offset = -1;  ///< mde: its first float of P_f in the projections; -1: none
+  Index bias_offset = -1;        ///< its first float of b_f [1 x D] in the biases; -1: none
 };
 
 }  // namespace embcomp::cuda

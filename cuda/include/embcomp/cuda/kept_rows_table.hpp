@@ -44,7 +44,7 @@ class KeptRowsTable : public DeviceTable {
     std::span<const std::uint64_t> set_words;
     std::span<const std::uint32_t> set_ranks;
     float lr_scale = 1.0f;
-    std::vector<std::pair<std::string, std::vector<float>>> untrained;
+    UntrainedParameters untrained;
   };
 
   KeptRowsTable(std::string method, std::vector<Index> cardinalities, const HostTables& host);
@@ -78,7 +78,7 @@ class KeptRowsTable : public DeviceTable {
   DeviceArray<float> values_, state_;
   int state_slots_ = -1;
   bool state_by_row_ = false;  ///< the state is [slots] per row (row-wise Adagrad)
-  std::vector<std::pair<std::string, std::vector<float>>> untrained_;
+  UntrainedParameters untrained_;
 
   // Scratch, kept across calls so that steps do not allocate.
   SortedPositions order_;             ///< the step's positions by row

@@ -46,7 +46,7 @@ class OptEmbedTable : public DeviceTable {
     std::uint64_t supernet_steps = 0;
     /// The CPU table's parameters the supernet leaves untrained (its kept rows' [1 x 1]
     /// placeholders), returned as they are.
-    std::vector<std::pair<std::string, std::vector<float>>> untrained;
+    UntrainedParameters untrained;
   };
 
   OptEmbedTable(std::string method, std::vector<Index> cardinalities, const HostSupernet& host);
@@ -83,7 +83,7 @@ class OptEmbedTable : public DeviceTable {
   std::uint64_t seed_;
   std::uint64_t supernet_steps_;
   std::unique_ptr<Parts> parts_;
-  std::vector<std::pair<std::string, std::vector<float>>> untrained_;
+  UntrainedParameters untrained_;
 };
 
 }  // namespace embcomp::cuda
