@@ -122,11 +122,13 @@ struct AutoDimTable::Parts {
     return autodim::mixing_weights(logits.alpha.data(), fields(), count(), temperature(),
                                    logits.mixing_stream, logits.search_steps, noise);
   }
-  Candidate* find(const std::string& parameter) {
-    for (Candidate& c : candidates) {
-      if (parameter.starts_with(c.prefix + ".")) return &c;
+  /// The candidate whose prefix `parameter` has; InvalidArgument for none.
+  const Candidate& at(const std::string& parameter) const {
+    for (const Candidate& c : candidates) {
+      if (parameter.starts_with(c.prefix + ".")) return c;
     }
-    return nullptr;
+    throw InvalidArgument("cuda::AutoDimTable: no parameter '" + parameter +
+                          "' (search<w>.rows, .weight, .bias and .norm, and alpha)");
   }
 
   /// The training forward: out [B*F x d] = sum_k P h_k with batch statistics (ids checked);
@@ -319,21 +321,16 @@ void AutoDimTable::after_step(const StepContext& /*ctx*/) {
 std::vector<float> AutoDimTable::rows_to_host(const std::string& parameter) const {
   if (parameter == "alpha") return parts_->logits.alpha;
   if (const std::vector<float>* values = parts_->untrained.find(parameter)) return *values;
-  Parts::Candidate* c = parts_->find(parameter);
-  if (c == nullptr) {
-    throw InvalidArgument("cuda::AutoDimTable: no parameter '" + parameter +
-                          "' (search<w>.rows, .weight, .bias and .norm, and alpha)");
-  }
-  if (parameter == c->prefix + ".norm") return c->running.values.to_host();
-  return c->rows.rows_to_host(parameter);
+  const Parts::Candidate& c = parts_->at(parameter);
+  if (parameter == c.prefix + ".norm") return c.running.values.to_host();
+  return c.rows.rows_to_host(parameter);
 }
 
 DeviceTable::StateSpan AutoDimTable::state_span(const std::string& parameter) const {
   if (parameter == "alpha" || parts_->untrained.find(parameter) != nullptr) return {};
-  Parts::Candidate* c = parts_->find(parameter);
-  if (c != nullptr && parameter == c->prefix + ".norm") return {};
-  if (c == nullptr) rows_to_host(parameter);  // refuses the name
-  return c->rows.state_span(parameter);
+  const Parts::Candidate& c = parts_->at(parameter);
+  if (parameter == c.prefix + ".norm") return {};  // moved by the forward, not stepped
+  return c.rows.state_span(parameter);
 }
 
 void AutoDimTable::ensure_state(const DeviceOptimizer& optimizer) {

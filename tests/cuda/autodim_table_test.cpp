@@ -156,6 +156,8 @@ TEST_CASE("cuda autodim copies its search back and refuses bad input", "[cuda]")
   CHECK_THROWS_AS(device.forward({bad_ids.data(), 32, 6}, out.data()), InvalidArgument);
   CHECK(device.rows_to_host("search4.norm") == norm);
   CHECK_THROWS_AS(device.rows_to_host("search3.rows"), InvalidArgument);
+  CHECK_THROWS_AS(device.state_span("search3.rows"), InvalidArgument);
+  CHECK(device.state_span("search4.norm").count == 0);  // moved by the forward, never stepped
 }
 
 }  // namespace embcomp::test
