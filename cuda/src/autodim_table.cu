@@ -8,6 +8,7 @@
 #include <deque>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "backend.cuh"
 #include "dense_layers.hpp"
@@ -111,6 +112,7 @@ struct AutoDimTable::Parts {
   Activations forward_out;              ///< [B*F x d] train_step's forward when recomputed
   DeviceArray<double> dots;             ///< [B*F x K]
   DeviceArray<double> mixing_gradient;  ///< [F x K]
+  DeviceArray<unsigned long long> first_bad{1};
 
   Index count() const { return static_cast<Index>(candidates.size()); }
   Index fields() const { return static_cast<Index>(logits.alpha.size()) / count(); }
@@ -144,6 +146,37 @@ struct AutoDimTable::Parts {
       detail::launch(count * d, detail::autodim_mix_kernel, h, P, K, k, count, ids.fields, d,
                      k == 0, out);
     }
+  }
+
+  /// Every candidate's BatchNorm input gradient dx_k [B*F x d] (each in its own layer) from the
+  /// output gradient dE, through the last training forward's mixing weights and batch statistics;
+  /// checked all at once, before any candidate steps: finite dE can overflow in a BatchNorm's
+  /// batch sums, and a refused step changes nothing. NonFiniteGradient names the first.
+  std::vector<const float*> normalization_gradients(const DeviceIds& ids, Index d,
+                                                    const float* dE) {
+    const Index count = ids.size(), K = this->count();
+    std::vector<const float*> dx;
+    fill_device(first_bad.data(), 0xff, sizeof(unsigned long long));
+    for (Index k = 0; k < K; ++k) {
+      float* dh = share.resize(count, d);
+      detail::launch(count * d, detail::autodim_share_kernel, dE,
+                     static_cast<const float*>(train_mixing.data()), K, k, count, ids.fields, d,
+                     dh);
+      dx.push_back(candidates[static_cast<std::size_t>(k)].norm->backward(dh));
+      detail::record_non_finite(dx.back(), count * d, k * count * d, first_bad.data());
+    }
+    const unsigned long long first = first_bad.to_host()[0];
+    if (first != detail::kNone) {
+      const auto k = static_cast<Index>(first) / (count * d);
+      const auto i = static_cast<Index>(first) % (count * d);
+      throw NonFiniteGradient(
+          "cuda::AutoDimTable: candidate " + candidates[static_cast<std::size_t>(k)].prefix +
+          "'s BatchNorm gradient holds a NaN or Inf at row " + std::to_string(i / d) + ", column " +
+          std::to_string(i % d) +
+          " (dE is finite; its batch sums overflowed); the step was refused and nothing was "
+          "changed");
+    }
+    return dx;
   }
 };
 
@@ -274,15 +307,11 @@ void AutoDimTable::train_step(const DeviceIds& ids, const float* dE,
                         /*update_running=*/false);
   }
   parts.forwarded_ids = nullptr;  // the BatchNorm caches are used up
+  const std::vector<const float*> dx = parts.normalization_gradients(ids, dim_, dE);
   for (Index k = 0; k < K; ++k) {
     Parts::Candidate& c = parts.candidates[static_cast<std::size_t>(k)];
-    float* dh = parts.share.resize(count, dim_);
-    detail::launch(count * dim_, detail::autodim_share_kernel, dE,
-                   static_cast<const float*>(parts.train_mixing.data()), K, k, count, ids.fields,
-                   dim_, dh);
-    const float* dx = c.norm->backward(dh);
     c.rows.set_steps(steps_);
-    c.rows.train_step(ids, dx, optimizer);
+    c.rows.train_step(ids, dx[static_cast<std::size_t>(k)], optimizer);
   }
   ++steps_;
 }

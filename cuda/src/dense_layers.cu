@@ -272,8 +272,12 @@ void dense_step(DenseParameter& p, const DeviceOptimizer& optimizer, std::uint64
   });
 }
 
+void record_non_finite(const float* values, Index n, Index base, unsigned long long* first) {
+  launch(n, first_non_finite_kernel, values, n, base, first);
+}
+
 void record_non_finite(const DenseParameter& p, Index base, unsigned long long* first) {
-  launch(p.size(), first_non_finite_kernel, p.gradient.data(), p.size(), base, first);
+  record_non_finite(p.gradient.data(), p.size(), base, first);
 }
 
 void throw_non_finite(const std::deque<DenseParameter>& params, unsigned long long first,

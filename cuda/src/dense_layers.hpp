@@ -40,8 +40,10 @@ void ensure_dense_state(DenseParameter& p, const DeviceOptimizer& optimizer,
                         const std::string& owner);
 /// The rule of `optimizer` over every element of p with its gradient; `step` is Adam's t.
 void dense_step(DenseParameter& p, const DeviceOptimizer& optimizer, std::uint64_t step);
-/// Records in *first (device memory) the first index of a NaN or Inf in p's gradient, offset by
-/// `base` (asynchronous, atomicMin).
+/// Records in *first (device memory) the first index of a NaN or Inf among values [n] (device
+/// memory), offset by `base` (asynchronous, atomicMin).
+void record_non_finite(const float* values, Index n, Index base, unsigned long long* first);
+/// The same over p's gradient.
 void record_non_finite(const DenseParameter& p, Index base, unsigned long long* first);
 /// NonFiniteGradient naming the parameter and element of `first` (an index over the gradients
 /// of `params` one after another), unless it is kNone.

@@ -3,6 +3,9 @@
 // logits' steps on validation batches) and, after the CPU table chooses the widths, its projected
 // fields (cuda::MdeTable with a projection and a bias on every field). Built twice
 // (tests/cuda/CMakeLists.txt): through the host shim, and on the GPU. Bit for bit.
+#include <algorithm>
+#include <cmath>
+
 #include <catch2/catch.hpp>
 
 #include "cuda/device_support.hpp"
@@ -160,4 +163,48 @@ TEST_CASE("cuda autodim copies its search back and refuses bad input", "[cuda]")
   CHECK(device.state_span("search4.norm").count == 0);  // moved by the forward, never stepped
 }
 
+TEST_CASE("cuda autodim refuses a step whose BatchNorm gradient overflows, changing nothing",
+          "[cuda]") {
+  if (!backend_ready()) return;
+  // dE finite, scaled up until the candidates' BatchNorm gradients overflow float one after
+  // another (from 2^122 here): at every scale the twin steps when the CPU does, and refuses,
+  // naming the CPU's candidate and changing nothing, when the CPU refuses.
+  int refused = 0;
+  for (int exponent = 110; exponent <= 126; ++exponent) {
+    INFO("dE scaled by 2^" << exponent);
+    Adam optimizer(0.01f);
+    const auto cpu = cpu_autodim();
+    const auto source = cpu_autodim();
+    auto device = cuda::AutoDimTable::mirror(as_autodim(*source));
+    const auto rule = cuda::DeviceOptimizer::of(optimizer);
+    search_steps(*cpu, optimizer, device, rule, 2, 30);
+    const auto ids = skewed_ids(cpu->schema(), 64, 9);
+    auto dE = normal_values(ids.size() * 16, 9);
+    for (float& v : dE) v = std::ldexp(v, exponent) / 8.0f;
+    REQUIRE(std::all_of(dE.begin(), dE.end(), [](float v) { return std::isfinite(v); }));
+    Gradients grads;
+    std::string cpu_refusal, device_refusal;
+    try {
+      cpu_step(*cpu, optimizer, ids, dE, grads);
+    } catch (const NonFiniteGradient& e) {
+      cpu_refusal = e.what();
+    }
+    try {
+      device_step(device, rule, ids, dE);
+    } catch (const NonFiniteGradient& e) {
+      device_refusal = e.what();
+    }
+    CHECK(cpu_refusal.empty() == device_refusal.empty());
+    if (!cpu_refusal.empty()) {
+      ++refused;
+      // "gradient of 'search<w>.rows' ...": the twin names the same candidate.
+      const auto name = cpu_refusal.find("'search") + 1;
+      const std::string candidate = cpu_refusal.substr(name, cpu_refusal.find('.', name) - name);
+      CHECK_THAT(device_refusal, Catch::Contains("candidate " + candidate + "'s BatchNorm"));
+    }
+    check_same_parameters(*cpu, optimizer, device);
+  }
+  CHECK(refused > 0);
+  CHECK(refused < 17);
+}
 }  // namespace embcomp::test

@@ -8,9 +8,12 @@
 //               statistics (dense_layers' BatchNormLayer), which it updates;
 //   train_step  the exact gradient of the training forward of `ids` (that of the last forward
 //               when it was given the same device ids, else recomputed without touching the
-//               running statistics, as the CPU's backward), then the optimizer: W_k and b_k by
-//               element (dense parameters), R_k by run of equal rows (positions sorted by stacked
-//               row, CUB, stable; field_rows.cuh, as mde's rows);
+//               running statistics, as the CPU's backward); every candidate's BatchNorm gradient
+//               is computed and checked before any candidate steps (finite dE can overflow in
+//               the batch sums: NonFiniteGradient naming the candidate, nothing changed, as the
+//               CPU optimizer refuses); then the optimizer: W_k and b_k by element (dense
+//               parameters), R_k by run of equal rows (positions sorted by stacked row, CUB,
+//               stable; field_rows.cuh, as mde's rows);
 //   on_validation_batch  dL/dP [F x K] on the device (each position's dot of dE with the eval
 //               h_k in double, then summed per field in ascending position order), read back;
 //               alpha steps on the host (autodim::step_logits).
