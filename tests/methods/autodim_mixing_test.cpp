@@ -3,6 +3,7 @@
 // logits' step against central differences of the loss it descends.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
